@@ -1,0 +1,20 @@
+//! Lambda: `GET /api/actors/{actorId}/training-prompts`.
+
+use lambda_http::{Error, run, service_fn};
+use shared::adapters::aws::load_sdk_config;
+use shared::adapters::dynamodb::DynamoDbActorProfiles;
+use shared::entry::{config, list_prompts};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let table_name = config::table_name()?;
+    let sdk_config = load_sdk_config().await;
+    let profiles =
+        DynamoDbActorProfiles::new(aws_sdk_dynamodb::Client::new(&sdk_config), table_name);
+    let profiles = &profiles;
+    run(service_fn(move |request| {
+        list_prompts::handle(profiles, request)
+    }))
+    .await
+}

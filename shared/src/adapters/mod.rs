@@ -1,0 +1,4 @@
+//! Adapters: AWS implementations of the ports.
+
+pub mod aws;
+pub mod dynamodb;

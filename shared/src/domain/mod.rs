@@ -1,0 +1,5 @@
+//! The domain: what the service knows about actors and prompts, with no AWS or HTTP in it.
+
+pub mod actor;
+pub mod prompts;
+pub mod training_prompts;

@@ -1,0 +1,51 @@
+//! The list-prompts function: `GET /api/actors/{actorId}/training-prompts`.
+
+use std::time::Instant;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+
+use super::http::{ActorRoute, ApiError, json_response};
+use crate::domain::training_prompts::training_prompts;
+use crate::ports::ActorProfiles;
+
+/// The route this function serves.
+pub const ROUTE: ActorRoute = ActorRoute {
+    action: "training-prompts",
+    method: Method::GET,
+    allow: "GET",
+};
+
+/// Answers one API Gateway request (HTTP API v2 or REST v1). Never fails: every error is a
+/// JSON response.
+pub async fn handle(
+    profiles: &impl ActorProfiles,
+    request: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    let started = Instant::now();
+    let response = match answer(profiles, &request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    tracing::info!(
+        status = response.status().as_u16(),
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "training-prompts answered"
+    );
+    Ok(response)
+}
+
+async fn answer(
+    profiles: &impl ActorProfiles,
+    request: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let actor_id = ROUTE.actor_id(request)?;
+    let prompts = training_prompts(profiles, &actor_id).await?;
+    tracing::info!(
+        actor = %actor_id,
+        descriptor = prompts.descriptor.as_str(),
+        source = ?prompts.descriptor_source,
+        "prompts rendered"
+    );
+    Ok(json_response(StatusCode::OK, &prompts))
+}

@@ -1,0 +1,5 @@
+//! Entry: what turns Lambda events into domain calls and domain results into responses.
+
+pub mod config;
+pub mod http;
+pub mod list_prompts;

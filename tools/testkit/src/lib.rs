@@ -1,0 +1,325 @@
+//! Test kit for the integration and end-to-end tests, and the local stack's seeding.
+//!
+//! Starts moto server and the AWS Lambda runtime interface emulator on free loopback ports,
+//! stops them when dropped (by their own PIDs), and seeds the table and bucket. Dev-only:
+//! never deployed, so it panics with a clear message where a test cannot go on.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use serde_json::Value;
+
+/// The region every local client uses.
+pub const REGION: &str = "us-east-1";
+/// The table name of the local stack and the tests.
+pub const TABLE_NAME: &str = "training-image-service";
+/// The bucket of the local stack and the tests (the template's default).
+pub const BUCKET: &str = "story-boards-assets";
+
+/// A profile to seed (`pk = ACTOR#{actor_id}`, `sk = PROFILE`).
+#[derive(Debug, Clone, Copy)]
+pub struct SeedProfile<'a> {
+    /// The actor id.
+    pub actor_id: &'a str,
+    /// `actor_name`.
+    pub actor_name: &'a str,
+    /// `sex`, when the profile has one.
+    pub sex: Option<&'a str>,
+    /// `base_image_key`.
+    pub base_image_key: &'a str,
+}
+
+/// The sample actor of the quick start.
+pub const SAMPLE_ACTOR: SeedProfile<'static> = SeedProfile {
+    actor_id: "0000_european_16_male",
+    actor_name: "0000_european_16_male",
+    sex: Some("male"),
+    base_image_key: "system_actors/base_images/0000_european_16_male.jpg",
+};
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// A sample event from `events/`.
+pub fn event(name: &str) -> Value {
+    let path = repo_root().join("events").join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// A port that was free on 127.0.0.1 a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
+}
+
+/// Where a child's log goes: the test's stderr when `TESTKIT_VERBOSE` is set, else nowhere.
+fn verbose_output() -> Stdio {
+    if std::env::var_os("TESTKIT_VERBOSE").is_some() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    }
+}
+
+/// A child process that is killed, by its own PID, when this is dropped.
+#[derive(Debug)]
+struct OwnedChild(Child);
+
+impl Drop for OwnedChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until `url` answers any HTTP status, or the child exits, or 60 s pass.
+async fn wait_until_answering(child: &mut OwnedChild, url: &str, what: &str) -> bool {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if client.get(url).send().await.is_ok() {
+            return true;
+        }
+        if let Ok(Some(status)) = child.0.try_wait() {
+            eprintln!("{what} exited early with {status}");
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not answer at {url} within 60 s");
+}
+
+/// A moto server (S3 and DynamoDB) on a free loopback port, stopped when dropped.
+#[derive(Debug)]
+pub struct Moto {
+    _child: OwnedChild,
+    endpoint: String,
+}
+
+impl Moto {
+    /// Starts `moto_server` (or the command in `MOTO_SERVER`) on 127.0.0.1.
+    pub async fn start() -> Self {
+        let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
+        for _attempt in 0..3 {
+            let port = free_port();
+            let child = Command::new(&program)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(verbose_output())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("cannot start {program} (pip install 'moto[server]'): {e}")
+                });
+            let mut child = OwnedChild(child);
+            let endpoint = format!("http://127.0.0.1:{port}");
+            let probe = format!("{endpoint}/moto-api/");
+            if wait_until_answering(&mut child, &probe, "moto server").await {
+                return Self {
+                    _child: child,
+                    endpoint,
+                };
+            }
+        }
+        panic!("moto server did not start in 3 attempts");
+    }
+
+    /// The endpoint URL, e.g. `http://127.0.0.1:43817`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// An SDK configuration that talks to this server with dummy credentials.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        sdk_config(&self.endpoint).await
+    }
+
+    /// The environment a function needs to use this server as its AWS.
+    pub fn function_env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("TABLE_NAME", TABLE_NAME),
+            ("AWS_SYSTEM_ACTORS_BUCKET", BUCKET),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+}
+
+/// An SDK configuration for a local endpoint, with dummy credentials.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            "testing", "testing", None, None, "testkit",
+        ))
+        .load()
+        .await
+}
+
+/// Creates the service's table and bucket, leaving them as they are when they exist.
+pub async fn create_table_and_bucket(sdk: &SdkConfig) {
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let key = |name: &str, key_type| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+            .expect("key schema")
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute definition")
+    };
+    let created = dynamodb
+        .create_table()
+        .table_name(TABLE_NAME)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .send()
+        .await;
+    if let Err(error) = created {
+        let exists = error
+            .as_service_error()
+            .is_some_and(|e| e.is_resource_in_use_exception());
+        assert!(exists, "CreateTable failed: {error:?}");
+    }
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let created = s3.create_bucket().bucket(BUCKET).send().await;
+    if let Err(error) = created {
+        let exists = error
+            .as_service_error()
+            .is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists());
+        assert!(exists, "CreateBucket failed: {error:?}");
+    }
+}
+
+/// Writes an actor profile item.
+pub async fn put_profile(sdk: &SdkConfig, profile: &SeedProfile<'_>) {
+    let mut item = vec![
+        ("pk", format!("ACTOR#{}", profile.actor_id)),
+        ("sk", "PROFILE".to_owned()),
+        ("actor_name", profile.actor_name.to_owned()),
+        ("base_image_key", profile.base_image_key.to_owned()),
+    ];
+    if let Some(sex) = profile.sex {
+        item.push(("sex", sex.to_owned()));
+    }
+    aws_sdk_dynamodb::Client::new(sdk)
+        .put_item()
+        .table_name(TABLE_NAME)
+        .set_item(Some(
+            item.into_iter()
+                .map(|(k, v)| (k.to_owned(), AttributeValue::S(v)))
+                .collect(),
+        ))
+        .send()
+        .await
+        .expect("PutItem of a profile");
+}
+
+/// The runtime interface emulator binary: `AWS_LAMBDA_RIE`, else the one in the
+/// `aws-sam-cli` wheel.
+pub fn rie_path() -> PathBuf {
+    if let Ok(path) = std::env::var("AWS_LAMBDA_RIE") {
+        return PathBuf::from(path);
+    }
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import os, samcli; print(os.path.dirname(samcli.__file__))",
+        ])
+        .output()
+        .expect("python3 to locate samcli");
+    assert!(
+        output.status.success(),
+        "aws-sam-cli is not installed (pip install aws-sam-cli), and AWS_LAMBDA_RIE is unset"
+    );
+    let samcli = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    PathBuf::from(samcli).join("local/rapid/aws-lambda-rie-x86_64")
+}
+
+/// A function binary running under the AWS Lambda runtime interface emulator, one
+/// invocation at a time, stopped when dropped.
+#[derive(Debug)]
+pub struct LambdaEmulator {
+    _child: OwnedChild,
+    invoke_url: String,
+    client: reqwest::Client,
+}
+
+impl LambdaEmulator {
+    /// Starts `bootstrap` under the emulator, with this environment added to the test's own.
+    pub async fn start(bootstrap: &Path, env: &[(String, String)]) -> Self {
+        let rie = rie_path();
+        for _attempt in 0..3 {
+            let (port, runtime_port) = (free_port(), free_port());
+            let child = Command::new(&rie)
+                .arg("--runtime-interface-emulator-address")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--runtime-api-address")
+                .arg(format!("127.0.0.1:{runtime_port}"))
+                .arg(bootstrap)
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .env("AWS_LAMBDA_FUNCTION_TIMEOUT", "30")
+                .stdout(Stdio::null())
+                .stderr(verbose_output())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", rie.display()));
+            let mut child = OwnedChild(child);
+            let base = format!("http://127.0.0.1:{port}");
+            if wait_until_answering(&mut child, &base, "runtime interface emulator").await {
+                return Self {
+                    _child: child,
+                    invoke_url: format!("{base}/2015-03-31/functions/function/invocations"),
+                    client: reqwest::Client::new(),
+                };
+            }
+        }
+        panic!("the runtime interface emulator did not start in 3 attempts");
+    }
+
+    /// Invokes the function with `event` and returns what it answered.
+    pub async fn invoke(&self, event: &Value) -> Value {
+        let response = self
+            .client
+            .post(&self.invoke_url)
+            .json(event)
+            .send()
+            .await
+            .expect("invoke the function");
+        let text = response.text().await.expect("invocation answer");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("answer is not JSON ({e}): {text}"))
+    }
+}
