@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every check the project has: formatting, clippy with warnings as errors, all Rust
+# tests (unit, adapters against moto, functions under the runtime interface emulator), the
+# template linters, and the cargo-lambda smoke test. Installs what it needs when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tools/dev-env.sh
+
+echo "== cargo fmt"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
+echo "== cfn-lint"
+cfn-lint template.yaml
+echo "== sam validate --lint"
+AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1} sam validate --lint
+echo "== smoke test through cargo lambda watch/invoke"
+python3 tools/smoke_cargo_lambda.py
