@@ -25,3 +25,169 @@ pub trait ActorProfiles: Send + Sync {
         actor_id: &ActorId,
     ) -> impl Future<Output = Result<Option<ActorProfile>, StoreError>> + Send;
 }
+
+/// What the image model is asked for: an edit of the input image following the prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerationRequest {
+    /// The full prompt text.
+    pub prompt: String,
+    /// The input image.
+    pub input_image: InputImage,
+    /// A seed for a reproducible result, when the caller gave one.
+    pub seed: Option<u64>,
+}
+
+/// The image a generation edits: its bytes when they are small enough to send inline, or a
+/// URL the model can fetch (a short-lived presigned S3 URL).
+#[derive(Clone, PartialEq, Eq)]
+pub enum InputImage {
+    /// Sent as a `data:` URI.
+    Inline {
+        /// The MIME type, e.g. `image/jpeg`.
+        content_type: String,
+        /// The image file's bytes.
+        bytes: Vec<u8>,
+    },
+    /// Sent as a URL.
+    Url(String),
+}
+
+impl InputImage {
+    /// The longest `data:` URI sent inline, in bytes; a larger image goes by URL.
+    pub const MAX_DATA_URI_LEN: usize = 256 * 1024;
+
+    /// The length of the `data:{content_type};base64,...` URI of an image of `byte_len` bytes,
+    /// computed without encoding it.
+    pub fn data_uri_len(content_type: &str, byte_len: usize) -> usize {
+        "data:".len() + content_type.len() + ";base64,".len() + byte_len.div_ceil(3) * 4
+    }
+
+    /// Inline while the encoded URI is at most [`Self::MAX_DATA_URI_LEN`], otherwise by the URL
+    /// that `url` makes (called only then).
+    pub fn choose(content_type: &str, bytes: Vec<u8>, url: impl FnOnce() -> String) -> Self {
+        if Self::data_uri_len(content_type, bytes.len()) <= Self::MAX_DATA_URI_LEN {
+            Self::Inline {
+                content_type: content_type.to_owned(),
+                bytes,
+            }
+        } else {
+            Self::Url(url())
+        }
+    }
+}
+
+impl std::fmt::Debug for InputImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Inline {
+                content_type,
+                bytes,
+            } => write!(f, "Inline({content_type}, {} bytes)", bytes.len()),
+            // A presigned URL is a credential for as long as it lives: never print it whole.
+            Self::Url(url) => write!(f, "Url({})", url.split('?').next().unwrap_or_default()),
+        }
+    }
+}
+
+/// A generated image, downloaded and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedImage {
+    /// The prediction that made it (it was paid for).
+    pub prediction_id: String,
+    /// The model that made it, `owner/name`.
+    pub model: String,
+    /// The JPEG file's bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Why a generation did not produce an image. Variants with a `prediction_id` mean a
+/// prediction was created, so it may have been paid for.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum GenerationError {
+    /// The model's API refused to start a prediction for now (429 after the retries).
+    #[error("rate limited by the image model's API: {message}")]
+    RateLimited {
+        /// When the API says to try again, if it said.
+        retry_after: Option<std::time::Duration>,
+        /// What the API said.
+        message: String,
+    },
+    /// The API refused the request itself (bad token, no credit, invalid input): nothing was
+    /// made, and sending it again would fail again.
+    #[error("the image model's API refused the request ({status}): {message}")]
+    Rejected {
+        /// The HTTP status (400, 401, 402, 404, 422, ...).
+        status: u16,
+        /// What the API said.
+        message: String,
+    },
+    /// The prediction ran and failed.
+    #[error("prediction {prediction_id} failed: {message}")]
+    Failed {
+        /// The prediction.
+        prediction_id: String,
+        /// The model's error message.
+        message: String,
+    },
+    /// The prediction was canceled by someone else.
+    #[error("prediction {prediction_id} was canceled")]
+    Canceled {
+        /// The prediction.
+        prediction_id: String,
+    },
+    /// The deadline came first; a prediction that was started has been canceled.
+    #[error("the image model did not finish before the deadline{}", describe(.prediction_id))]
+    TimedOut {
+        /// The prediction, if one was started.
+        prediction_id: Option<String>,
+    },
+    /// The API could not be reached or kept failing (5xx, connection errors) after retries.
+    #[error("the image model's API is unavailable{}: {message}", describe(.prediction_id))]
+    Unavailable {
+        /// The prediction, if one was started.
+        prediction_id: Option<String>,
+        /// What went wrong.
+        message: String,
+    },
+    /// The prediction succeeded but its output was refused (host not allowed, redirect, too
+    /// large, not a JPEG, gone).
+    #[error("output of prediction {prediction_id} refused: {reason}")]
+    BadOutput {
+        /// The prediction.
+        prediction_id: String,
+        /// Why the output was refused.
+        reason: String,
+    },
+}
+
+fn describe(prediction_id: &Option<String>) -> String {
+    prediction_id
+        .as_deref()
+        .map(|id| format!(" (prediction {id})"))
+        .unwrap_or_default()
+}
+
+impl GenerationError {
+    /// The prediction this error is about, when one was created.
+    pub fn prediction_id(&self) -> Option<&str> {
+        match self {
+            Self::Failed { prediction_id, .. }
+            | Self::Canceled { prediction_id }
+            | Self::BadOutput { prediction_id, .. } => Some(prediction_id),
+            Self::TimedOut { prediction_id } | Self::Unavailable { prediction_id, .. } => {
+                prediction_id.as_deref()
+            }
+            Self::RateLimited { .. } | Self::Rejected { .. } => None,
+        }
+    }
+}
+
+/// Makes images with an image-editing model.
+pub trait ImageGenerator: Send + Sync {
+    /// Runs one prediction and downloads its output, giving up at `deadline`.
+    fn generate(
+        &self,
+        request: &GenerationRequest,
+        deadline: std::time::Instant,
+    ) -> impl Future<Output = Result<GeneratedImage, GenerationError>> + Send;
+}

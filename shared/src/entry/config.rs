@@ -8,6 +8,9 @@ pub enum ConfigError {
     /// A required environment variable is unset or empty.
     #[error("environment variable {0} must be set")]
     Missing(&'static str),
+    /// An environment variable is set to a value that cannot be used.
+    #[error("environment variable {0} has an invalid value")]
+    Invalid(&'static str),
 }
 
 /// Reads a required, non-empty environment variable.

@@ -17,6 +17,8 @@ use aws_sdk_dynamodb::types::{
 };
 use serde_json::Value;
 
+pub use replicate_emulator::Counts as ReplicateCounts;
+
 /// The region every local client uses.
 pub const REGION: &str = "us-east-1";
 /// The table name of the local stack and the tests.
@@ -322,4 +324,79 @@ impl LambdaEmulator {
         let text = response.text().await.expect("invocation answer");
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("answer is not JSON ({e}): {text}"))
     }
+}
+
+/// The Replicate emulator, served from the test process on a free loopback port, with its
+/// admin endpoints called over HTTP like any client would.
+#[derive(Debug)]
+pub struct ReplicateEmulator {
+    emulator: replicate_emulator::Emulator,
+    client: reqwest::Client,
+}
+
+impl ReplicateEmulator {
+    /// The token the emulator accepts.
+    pub const TOKEN: &'static str = "r8_test_token";
+
+    /// Starts an emulator that accepts only [`Self::TOKEN`], on a free port.
+    pub async fn start() -> Self {
+        Self::start_on(0).await
+    }
+
+    /// Starts an emulator that accepts only [`Self::TOKEN`], on this loopback port.
+    pub async fn start_on(port: u16) -> Self {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let emulator = replicate_emulator::Emulator::start(addr, Some(Self::TOKEN.to_owned()))
+            .await
+            .expect("start the Replicate emulator");
+        Self {
+            emulator,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Its base URL.
+    pub fn base_url(&self) -> &str {
+        self.emulator.base_url()
+    }
+
+    /// Switches faults on (`PUT /admin/faults`), e.g. `json!({"rate_limit_creates": 1})`.
+    pub async fn set_faults(&self, faults: Value) {
+        let response = self
+            .client
+            .put(format!("{}/admin/faults", self.base_url()))
+            .json(&faults)
+            .send()
+            .await
+            .expect("PUT /admin/faults");
+        assert!(response.status().is_success(), "faults refused: {faults}");
+    }
+
+    /// The calls it got so far (`GET /admin/counts`).
+    pub async fn counts(&self) -> replicate_emulator::Counts {
+        self.client
+            .get(format!("{}/admin/counts", self.base_url()))
+            .send()
+            .await
+            .expect("GET /admin/counts")
+            .json()
+            .await
+            .expect("counts JSON")
+    }
+}
+
+/// A small JPEG photo stand-in: a synthetic gradient, `width` × `height` pixels.
+pub fn sample_jpeg(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([
+            (x * 255 / width.max(1)) as u8,
+            (y * 255 / height.max(1)) as u8,
+            128,
+        ])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("encode a JPEG");
+    out.into_inner()
 }

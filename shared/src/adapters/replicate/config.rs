@@ -1,0 +1,117 @@
+//! The Replicate client's settings, from the environment.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::entry::config::ConfigError;
+
+/// The default API base URL.
+pub const DEFAULT_BASE_URL: &str = "https://api.replicate.com";
+/// The default model.
+pub const DEFAULT_MODEL: &str = "black-forest-labs/flux-kontext-pro";
+/// The default hosts outputs may be fetched from.
+pub const DEFAULT_OUTPUT_HOSTS: &str = "replicate.delivery";
+
+/// The API token. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct ApiToken(String);
+
+impl ApiToken {
+    /// Wraps a token.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The token itself, for the `Authorization` header only.
+    pub(super) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiToken(<redacted>)")
+    }
+}
+
+/// How the client talks to Replicate.
+#[derive(Debug, Clone)]
+pub struct ReplicateConfig {
+    /// The API's base URL (`REPLICATE_BASE_URL`); the token is sent to its host only.
+    pub base_url: Url,
+    /// The model, `owner/name` (`REPLICATE_MODEL`).
+    pub model: String,
+    /// The API token (`REPLICATE_API_TOKEN`).
+    pub token: ApiToken,
+    /// Host names outputs may be fetched from; each also allows its subdomains
+    /// (`REPLICATE_OUTPUT_HOSTS`).
+    pub output_hosts: Vec<String>,
+    /// The longest `Prefer: wait` asked for, in seconds (Replicate allows 1 to 60).
+    pub max_prefer_wait: Duration,
+    /// The first pause between polls; it grows by half each poll up to `max_poll_interval`.
+    pub poll_interval: Duration,
+    /// The longest pause between polls.
+    pub max_poll_interval: Duration,
+    /// The largest output accepted, in bytes.
+    pub max_output_bytes: u64,
+    /// How long one API request (other than the create) or one download may take.
+    pub request_timeout: Duration,
+    /// The most attempts of one request that is retried.
+    pub max_attempts: u32,
+}
+
+impl ReplicateConfig {
+    /// Settings with the defaults of DESIGN.md for everything but the token.
+    pub fn new(token: ApiToken) -> Self {
+        Self {
+            base_url: Url::parse(DEFAULT_BASE_URL).expect("the default base URL parses"),
+            model: DEFAULT_MODEL.to_owned(),
+            token,
+            output_hosts: parse_hosts(DEFAULT_OUTPUT_HOSTS),
+            max_prefer_wait: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(500),
+            max_poll_interval: Duration::from_secs(2),
+            max_output_bytes: 20 * 1024 * 1024,
+            request_timeout: Duration::from_secs(10),
+            max_attempts: 5,
+        }
+    }
+
+    /// Reads `REPLICATE_API_TOKEN`, `REPLICATE_BASE_URL`, `REPLICATE_MODEL` and
+    /// `REPLICATE_OUTPUT_HOSTS`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let token = crate::entry::config::required_env("REPLICATE_API_TOKEN")?;
+        let mut config = Self::new(ApiToken::new(token));
+        if let Some(base) = optional_env("REPLICATE_BASE_URL") {
+            config.base_url = Url::parse(&base)
+                .ok()
+                .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+                .ok_or(ConfigError::Invalid("REPLICATE_BASE_URL"))?;
+        }
+        if let Some(model) = optional_env("REPLICATE_MODEL") {
+            let valid = model.split('/').count() == 2 && model.split('/').all(|p| !p.is_empty());
+            if !valid {
+                return Err(ConfigError::Invalid("REPLICATE_MODEL"));
+            }
+            config.model = model;
+        }
+        if let Some(hosts) = optional_env("REPLICATE_OUTPUT_HOSTS") {
+            config.output_hosts = parse_hosts(&hosts);
+        }
+        Ok(config)
+    }
+}
+
+fn optional_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Splits a comma-separated host list, trimmed and lowercased.
+fn parse_hosts(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(|host| host.trim().trim_end_matches('.').to_ascii_lowercase())
+        .filter(|host| !host.is_empty())
+        .collect()
+}

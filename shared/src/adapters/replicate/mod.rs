@@ -1,0 +1,563 @@
+//! Replicate adapter: runs predictions of an image-editing model over Replicate's HTTP API,
+//! carefully, because every prediction costs money.
+//!
+//! - Create with `POST /v1/models/{owner}/{name}/predictions` and `Prefer: wait=N`, retried
+//!   only where nothing can have been made: 429, 503, and a connection that failed before the
+//!   request was sent. Other failures (401, 402, 422, other 5xx, a timeout after sending) are
+//!   not retried.
+//! - Poll the prediction with growing pauses up to the caller's deadline (reads are retried on
+//!   5xx and timeouts); at the deadline cancel it, then read it once more and keep its output
+//!   if it succeeded meanwhile.
+//! - Download the output only from allowed hosts, with redirects off, within a size cap, and
+//!   only when it is a JPEG. The token goes to the API's base URL only, never to an output host.
+
+mod config;
+mod output;
+mod wire;
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use reqwest::{StatusCode, Url, header};
+use serde_json::{Value, json};
+
+pub use config::{
+    ApiToken, DEFAULT_BASE_URL, DEFAULT_MODEL, DEFAULT_OUTPUT_HOSTS, ReplicateConfig,
+};
+pub use output::{allowed_output_url, is_jpeg};
+pub use wire::{Prediction, problem_message, retry_hint};
+
+use crate::ports::{
+    GeneratedImage, GenerationError, GenerationRequest, ImageGenerator, InputImage,
+};
+
+/// How long the cancel and the last read at the deadline may each take.
+const FINAL_READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// The safety tolerance sent with an input image (flux-kontext-pro's maximum then).
+const SAFETY_TOLERANCE: u8 = 2;
+
+/// A Replicate API client. Build it once per execution environment: it holds the connection
+/// pool.
+#[derive(Debug, Clone)]
+pub struct ReplicateClient {
+    http: reqwest::Client,
+    config: ReplicateConfig,
+}
+
+/// A failed read of a prediction, and whether trying again may help.
+struct ReadFailure {
+    retryable: bool,
+    message: String,
+}
+
+/// A failed download, and whether trying again may help.
+enum DownloadFailure {
+    Refused(String),
+    Transient(String),
+}
+
+impl ReplicateClient {
+    /// A client with its own connection pool; redirects are never followed.
+    pub fn new(config: ReplicateConfig) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(3))
+            .pool_idle_timeout(Duration::from_secs(50))
+            .user_agent(concat!(
+                "training-image-service/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()?;
+        Ok(Self { http, config })
+    }
+
+    /// The settings this client runs with.
+    pub fn config(&self) -> &ReplicateConfig {
+        &self.config
+    }
+
+    /// Creates a prediction and waits for it (`Prefer: wait`), retrying only where no
+    /// prediction can have been made.
+    pub async fn create(
+        &self,
+        request: &GenerationRequest,
+        deadline: Instant,
+    ) -> Result<Prediction, GenerationError> {
+        let url = self.api_url(&format!("v1/models/{}/predictions", self.config.model))?;
+        let body = json!({ "input": model_input(request) });
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining < Duration::from_secs(1) {
+                return Err(GenerationError::TimedOut {
+                    prediction_id: None,
+                });
+            }
+            let wait = (remaining - Duration::from_secs(1))
+                .min(self.config.max_prefer_wait)
+                .as_secs()
+                .clamp(1, 60);
+            let sent = self
+                .http
+                .post(url.clone())
+                .bearer_auth(self.config.token.expose())
+                .header("Prefer", format!("wait={wait}"))
+                .json(&body)
+                .timeout((Duration::from_secs(wait) + self.config.request_timeout).min(remaining))
+                .send()
+                .await;
+            let (failure, hint) = match sent {
+                Ok(response) if response.status().is_success() => {
+                    let text = response.text().await.unwrap_or_default();
+                    return serde_json::from_str::<Prediction>(&text).map_err(|_| {
+                        GenerationError::Unavailable {
+                            prediction_id: None,
+                            message: "the create answer was not a prediction".to_owned(),
+                        }
+                    });
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = response
+                        .headers()
+                        .get(header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    let text = response.text().await.unwrap_or_default();
+                    let message = problem_message(status.as_u16(), &text);
+                    let hint = retry_hint(retry_after.as_deref(), &text);
+                    match status {
+                        StatusCode::TOO_MANY_REQUESTS => (
+                            GenerationError::RateLimited {
+                                retry_after: hint,
+                                message,
+                            },
+                            hint,
+                        ),
+                        StatusCode::SERVICE_UNAVAILABLE => (unavailable(None, message), hint),
+                        status if status.is_server_error() => {
+                            // The request reached the API: a prediction may exist. Not retried.
+                            return Err(unavailable(None, message));
+                        }
+                        status => {
+                            return Err(GenerationError::Rejected {
+                                status: status.as_u16(),
+                                message,
+                            });
+                        }
+                    }
+                }
+                Err(error) if error.is_connect() => (unavailable(None, error.to_string()), None),
+                Err(error) if error.is_timeout() => {
+                    tracing::warn!("create timed out after it was sent; a prediction may exist");
+                    return Err(GenerationError::TimedOut {
+                        prediction_id: None,
+                    });
+                }
+                Err(error) => return Err(unavailable(None, error.to_string())),
+            };
+            let delay = hint.unwrap_or_else(|| backoff(attempt));
+            let in_time = Instant::now() + delay + Duration::from_secs(1) < deadline;
+            if attempt >= self.config.max_attempts || !in_time {
+                return Err(failure);
+            }
+            tracing::warn!(attempt, delay_ms = delay.as_millis() as u64, error = %failure, "create retried");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Reads a prediction by id.
+    pub async fn get(&self, prediction_id: &str) -> Result<Prediction, GenerationError> {
+        let url = self.prediction_url(prediction_id, None)?;
+        self.read(&url, self.config.request_timeout)
+            .await
+            .map_err(|failure| unavailable(Some(prediction_id), failure.message))
+    }
+
+    /// Polls until the prediction is terminal or the deadline comes; then cancels it and
+    /// reads it once more, keeping it if it succeeded meanwhile.
+    pub async fn wait(
+        &self,
+        mut prediction: Prediction,
+        deadline: Instant,
+    ) -> Result<Prediction, GenerationError> {
+        let get_url = self.prediction_url(
+            &prediction.id,
+            prediction.urls.as_ref().and_then(|u| u.get.as_deref()),
+        )?;
+        let mut interval = self.config.poll_interval;
+        let mut failures = 0;
+        while !prediction.is_terminal() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return self.cancel_and_read_once(&prediction.id, &get_url).await;
+            }
+            tokio::time::sleep(interval.min(remaining)).await;
+            interval = (interval * 3 / 2).min(self.config.max_poll_interval);
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                continue;
+            }
+            match self
+                .read(&get_url, self.config.request_timeout.min(remaining))
+                .await
+            {
+                Ok(read) => {
+                    prediction = read;
+                    failures = 0;
+                }
+                Err(failure) if failure.retryable && failures + 1 < self.config.max_attempts => {
+                    failures += 1;
+                    tracing::warn!(prediction_id = %prediction.id, failures, error = %failure.message, "poll failed; retrying");
+                }
+                Err(failure) => return Err(unavailable(Some(&prediction.id), failure.message)),
+            }
+        }
+        Ok(prediction)
+    }
+
+    /// Downloads a succeeded prediction's output and checks it.
+    pub async fn download_output(
+        &self,
+        prediction: &Prediction,
+    ) -> Result<Vec<u8>, GenerationError> {
+        let bad_output = |reason: String| GenerationError::BadOutput {
+            prediction_id: prediction.id.clone(),
+            reason,
+        };
+        let raw = prediction
+            .output_url()
+            .ok_or_else(|| bad_output("the prediction has no output URL".to_owned()))?;
+        let url = allowed_output_url(raw, &self.config.output_hosts).map_err(bad_output)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.fetch_output(url.clone()).await {
+                Ok(bytes) => return Ok(bytes),
+                Err(DownloadFailure::Refused(reason)) => return Err(bad_output(reason)),
+                Err(DownloadFailure::Transient(message)) if attempt < self.config.max_attempts => {
+                    tracing::warn!(prediction_id = %prediction.id, attempt, error = %message, "output download retried");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(DownloadFailure::Transient(message)) => {
+                    return Err(unavailable(Some(&prediction.id), message));
+                }
+            }
+        }
+    }
+
+    /// The whole run: create, wait, and download. An error says what happened and, when a
+    /// prediction was made, which one.
+    pub async fn run(
+        &self,
+        request: &GenerationRequest,
+        deadline: Instant,
+    ) -> Result<GeneratedImage, GenerationError> {
+        let started = Instant::now();
+        let created = self.create(request, deadline).await?;
+        tracing::info!(prediction_id = %created.id, status = %created.status, elapsed_ms = started.elapsed().as_millis() as u64, "prediction created");
+        let prediction = self.wait(created, deadline).await?;
+        match prediction.status.as_str() {
+            "succeeded" => {}
+            "failed" => {
+                return Err(GenerationError::Failed {
+                    message: prediction.error_message(),
+                    prediction_id: prediction.id,
+                });
+            }
+            _ => {
+                return Err(GenerationError::Canceled {
+                    prediction_id: prediction.id,
+                });
+            }
+        }
+        let bytes = self.download_output(&prediction).await?;
+        tracing::info!(prediction_id = %prediction.id, bytes = bytes.len(), elapsed_ms = started.elapsed().as_millis() as u64, "prediction output downloaded");
+        Ok(GeneratedImage {
+            prediction_id: prediction.id,
+            model: self.config.model.clone(),
+            bytes,
+        })
+    }
+
+    async fn cancel_and_read_once(
+        &self,
+        prediction_id: &str,
+        get_url: &Url,
+    ) -> Result<Prediction, GenerationError> {
+        let timed_out = || GenerationError::TimedOut {
+            prediction_id: Some(prediction_id.to_owned()),
+        };
+        let cancel_url = self.api_url(&format!("v1/predictions/{prediction_id}/cancel"))?;
+        match self
+            .http
+            .post(cancel_url)
+            .bearer_auth(self.config.token.expose())
+            .timeout(FINAL_READ_TIMEOUT)
+            .send()
+            .await
+        {
+            Ok(response) => tracing::warn!(
+                prediction_id,
+                status = response.status().as_u16(),
+                "deadline reached; prediction canceled"
+            ),
+            Err(error) => tracing::error!(prediction_id, %error, "deadline reached; cancel failed"),
+        }
+        match self.read(get_url, FINAL_READ_TIMEOUT).await {
+            Ok(prediction) if prediction.status == "succeeded" => {
+                tracing::info!(
+                    prediction_id,
+                    "prediction succeeded while it was being canceled"
+                );
+                Ok(prediction)
+            }
+            _ => Err(timed_out()),
+        }
+    }
+
+    async fn read(&self, url: &Url, timeout: Duration) -> Result<Prediction, ReadFailure> {
+        let response = self
+            .http
+            .get(url.clone())
+            .bearer_auth(self.config.token.expose())
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|error| ReadFailure {
+                retryable: true,
+                message: error.to_string(),
+            })?;
+        let status = response.status();
+        let text = response.text().await.map_err(|error| ReadFailure {
+            retryable: true,
+            message: error.to_string(),
+        })?;
+        if !status.is_success() {
+            return Err(ReadFailure {
+                retryable: status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS,
+                message: problem_message(status.as_u16(), &text),
+            });
+        }
+        serde_json::from_str(&text).map_err(|_| ReadFailure {
+            retryable: true,
+            message: "the prediction could not be read (malformed JSON)".to_owned(),
+        })
+    }
+
+    async fn fetch_output(&self, url: Url) -> Result<Vec<u8>, DownloadFailure> {
+        let transient = |error: reqwest::Error| DownloadFailure::Transient(error.to_string());
+        // No token here: outputs are fetched anonymously, from allowed hosts only.
+        let mut response = self
+            .http
+            .get(url)
+            .timeout(self.config.request_timeout * 2)
+            .send()
+            .await
+            .map_err(transient)?;
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(DownloadFailure::Refused(format!(
+                "the output URL redirects ({status}); redirects are not followed"
+            )));
+        }
+        if status.is_server_error() {
+            return Err(DownloadFailure::Transient(format!(
+                "output download got {status}"
+            )));
+        }
+        if !status.is_success() {
+            return Err(DownloadFailure::Refused(format!(
+                "the output is not available ({status})"
+            )));
+        }
+        let cap = self.config.max_output_bytes;
+        let too_large =
+            || DownloadFailure::Refused(format!("the output is larger than {cap} bytes"));
+        if response.content_length().is_some_and(|length| length > cap) {
+            return Err(too_large());
+        }
+        let expected = response.content_length().unwrap_or(0).min(cap);
+        let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+        while let Some(chunk) = response.chunk().await.map_err(transient)? {
+            if (bytes.len() + chunk.len()) as u64 > cap {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if !is_jpeg(&bytes) {
+            return Err(DownloadFailure::Refused(
+                "the output is not a JPEG".to_owned(),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// A URL on the API's base URL.
+    fn api_url(&self, path: &str) -> Result<Url, GenerationError> {
+        self.config
+            .base_url
+            .join(path)
+            .map_err(|error| unavailable(None, format!("bad API URL: {error}")))
+    }
+
+    /// Where to read a prediction: the `urls.get` it carries when that is on the API's own
+    /// origin (the token goes nowhere else), else `v1/predictions/{id}` on the base URL.
+    fn prediction_url(
+        &self,
+        prediction_id: &str,
+        get: Option<&str>,
+    ) -> Result<Url, GenerationError> {
+        let valid_id = !prediction_id.is_empty()
+            && prediction_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid_id {
+            return Err(unavailable(
+                None,
+                "the API returned a malformed prediction id".to_owned(),
+            ));
+        }
+        let same_origin = get
+            .and_then(|raw| Url::parse(raw).ok())
+            .filter(|url| url.origin() == self.config.base_url.origin());
+        match same_origin {
+            Some(url) => Ok(url),
+            None => self.api_url(&format!("v1/predictions/{prediction_id}")),
+        }
+    }
+}
+
+impl ImageGenerator for ReplicateClient {
+    async fn generate(
+        &self,
+        request: &GenerationRequest,
+        deadline: Instant,
+    ) -> Result<GeneratedImage, GenerationError> {
+        self.run(request, deadline).await
+    }
+}
+
+/// The model's input for flux-kontext-pro.
+fn model_input(request: &GenerationRequest) -> Value {
+    let input_image = match &request.input_image {
+        InputImage::Inline {
+            content_type,
+            bytes,
+        } => format!(
+            "data:{content_type};base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        ),
+        InputImage::Url(url) => url.clone(),
+    };
+    let mut input = json!({
+        "prompt": request.prompt,
+        "input_image": input_image,
+        "aspect_ratio": "match_input_image",
+        "output_format": "jpg",
+        "safety_tolerance": SAFETY_TOLERANCE,
+    });
+    if let Some(seed) = request.seed {
+        input["seed"] = json!(seed);
+    }
+    input
+}
+
+fn unavailable(prediction_id: Option<&str>, message: String) -> GenerationError {
+    GenerationError::Unavailable {
+        prediction_id: prediction_id.map(str::to_owned),
+        message,
+    }
+}
+
+/// Exponential backoff with jitter: half of 250 ms × 2^(attempt−1) (capped at 4 s) plus a
+/// random part up to the other half.
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(250)
+        .saturating_mul(1 << attempt.saturating_sub(1).min(4))
+        .min(Duration::from_secs(4));
+    let random = RandomState::new().build_hasher().finish();
+    let half = base / 2;
+    half + Duration::from_nanos(random % (half.as_nanos() as u64 + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(input_image: InputImage) -> GenerationRequest {
+        GenerationRequest {
+            prompt: "a prompt".to_owned(),
+            input_image,
+            seed: Some(7),
+        }
+    }
+
+    #[test]
+    fn model_input_is_what_flux_kontext_pro_takes() {
+        let input = model_input(&request(InputImage::Inline {
+            content_type: "image/png".to_owned(),
+            bytes: b"abc".to_vec(),
+        }));
+        assert_eq!(
+            input,
+            json!({
+                "prompt": "a prompt",
+                "input_image": "data:image/png;base64,YWJj",
+                "aspect_ratio": "match_input_image",
+                "output_format": "jpg",
+                "safety_tolerance": 2,
+                "seed": 7,
+            })
+        );
+        let mut by_url = request(InputImage::Url("https://bucket/x.jpg?sig".to_owned()));
+        by_url.seed = None;
+        let input = model_input(&by_url);
+        assert_eq!(input["input_image"], "https://bucket/x.jpg?sig");
+        assert!(input.get("seed").is_none());
+    }
+
+    #[test]
+    fn data_uri_or_url_at_the_256_kib_boundary() {
+        let content_type = "image/jpeg";
+        let overhead = "data:image/jpeg;base64,".len();
+        // The largest byte count whose URI still fits: 4 * ceil(n / 3) <= 262144 - overhead.
+        let largest = (InputImage::MAX_DATA_URI_LEN - overhead) / 4 * 3;
+        assert!(InputImage::data_uri_len(content_type, largest) <= InputImage::MAX_DATA_URI_LEN);
+        assert!(InputImage::data_uri_len(content_type, largest + 1) > InputImage::MAX_DATA_URI_LEN);
+
+        let fits = InputImage::choose(content_type, vec![0; largest], || {
+            unreachable!("no URL needed")
+        });
+        let InputImage::Inline { bytes, .. } = &fits else {
+            panic!("expected inline, got {fits:?}");
+        };
+        let uri = model_input(&request(fits.clone()))["input_image"]
+            .as_str()
+            .unwrap()
+            .len();
+        assert_eq!(uri, InputImage::data_uri_len(content_type, bytes.len()));
+        assert!(uri <= InputImage::MAX_DATA_URI_LEN);
+
+        let too_big = InputImage::choose(content_type, vec![0; largest + 1], || {
+            "https://u".to_owned()
+        });
+        assert_eq!(too_big, InputImage::Url("https://u".to_owned()));
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        for attempt in 1..10 {
+            let delay = backoff(attempt);
+            let base =
+                Duration::from_millis(250 << (attempt - 1).min(4)).min(Duration::from_secs(4));
+            assert!(
+                delay >= base / 2 && delay <= base,
+                "attempt {attempt}: {delay:?}"
+            );
+        }
+    }
+}
