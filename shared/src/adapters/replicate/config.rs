@@ -80,32 +80,36 @@ impl ReplicateConfig {
     }
 
     /// Reads `REPLICATE_API_TOKEN`, `REPLICATE_BASE_URL`, `REPLICATE_MODEL` and
-    /// `REPLICATE_OUTPUT_HOSTS`.
+    /// `REPLICATE_OUTPUT_HOSTS` from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let token = crate::entry::config::required_env("REPLICATE_API_TOKEN")?;
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `var`, which looks a variable up by name. Blank values count
+    /// as unset.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
+        let token =
+            var("REPLICATE_API_TOKEN").ok_or(ConfigError::Missing("REPLICATE_API_TOKEN"))?;
         let mut config = Self::new(ApiToken::new(token));
-        if let Some(base) = optional_env("REPLICATE_BASE_URL") {
+        if let Some(base) = var("REPLICATE_BASE_URL") {
             config.base_url = Url::parse(&base)
                 .ok()
                 .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
                 .ok_or(ConfigError::Invalid("REPLICATE_BASE_URL"))?;
         }
-        if let Some(model) = optional_env("REPLICATE_MODEL") {
+        if let Some(model) = var("REPLICATE_MODEL") {
             let valid = model.split('/').count() == 2 && model.split('/').all(|p| !p.is_empty());
             if !valid {
                 return Err(ConfigError::Invalid("REPLICATE_MODEL"));
             }
             config.model = model;
         }
-        if let Some(hosts) = optional_env("REPLICATE_OUTPUT_HOSTS") {
+        if let Some(hosts) = var("REPLICATE_OUTPUT_HOSTS") {
             config.output_hosts = parse_hosts(&hosts);
         }
         Ok(config)
     }
-}
-
-fn optional_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// Splits a comma-separated host list, trimmed and lowercased.
@@ -114,4 +118,63 @@ fn parse_hosts(list: &str) -> Vec<String> {
         .map(|host| host.trim().trim_end_matches('.').to_ascii_lowercase())
         .filter(|host| !host.is_empty())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<ReplicateConfig, ConfigError> {
+        ReplicateConfig::from_vars(|name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_need_only_the_token() {
+        assert!(matches!(
+            from(&[]),
+            Err(ConfigError::Missing("REPLICATE_API_TOKEN"))
+        ));
+        assert!(matches!(
+            from(&[("REPLICATE_API_TOKEN", " ")]),
+            Err(ConfigError::Missing(_))
+        ));
+        let config = from(&[("REPLICATE_API_TOKEN", "r8_x")]).unwrap();
+        assert_eq!(config.base_url.as_str(), "https://api.replicate.com/");
+        assert_eq!(config.model, "black-forest-labs/flux-kontext-pro");
+        assert_eq!(config.output_hosts, ["replicate.delivery"]);
+        assert!(
+            !format!("{config:?}").contains("r8_x"),
+            "the token leaked into Debug"
+        );
+    }
+
+    #[test]
+    fn overrides_are_read_and_checked() {
+        let config = from(&[
+            ("REPLICATE_API_TOKEN", "r8_x"),
+            ("REPLICATE_BASE_URL", "http://127.0.0.1:8080"),
+            ("REPLICATE_MODEL", "owner/model"),
+            ("REPLICATE_OUTPUT_HOSTS", " Replicate.Delivery, 127.0.0.1 ,"),
+        ])
+        .unwrap();
+        assert_eq!(config.base_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(config.model, "owner/model");
+        assert_eq!(config.output_hosts, ["replicate.delivery", "127.0.0.1"]);
+        for (name, bad) in [
+            ("REPLICATE_BASE_URL", "ftp://x"),
+            ("REPLICATE_BASE_URL", "not a url"),
+            ("REPLICATE_MODEL", "no-slash"),
+            ("REPLICATE_MODEL", "a/b/c"),
+        ] {
+            let result = from(&[("REPLICATE_API_TOKEN", "r8_x"), (name, bad)]);
+            assert!(
+                matches!(result, Err(ConfigError::Invalid(n)) if n == name),
+                "{name}={bad}"
+            );
+        }
+    }
 }

@@ -107,7 +107,8 @@ pub fn retry_hint(retry_after_header: Option<&str>, body: &str) -> Option<Durati
 }
 
 fn seconds_to_duration(seconds: f64) -> Option<Duration> {
-    (0.0..=3600.0).contains(&seconds)
+    (0.0..=3600.0)
+        .contains(&seconds)
         .then(|| Duration::from_secs_f64(seconds))
 }
 
