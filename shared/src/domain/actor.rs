@@ -24,7 +24,7 @@ pub enum ValidationError {
 /// Checks the rule shared by actor ids and actor names, which end up in S3 keys and
 /// DynamoDB keys: 1 to 128 ASCII letters, digits, `_`, `-` or `.`, starting with a letter or
 /// digit, and never containing `..`.
-fn validate_identifier(kind: &'static str, value: &str) -> Result<(), ValidationError> {
+pub fn validate_identifier(kind: &'static str, value: &str) -> Result<(), ValidationError> {
     let invalid = |reason| Err(ValidationError::InvalidIdentifier { kind, reason });
     if value.is_empty() {
         return invalid("must not be empty");

@@ -1,0 +1,156 @@
+//! The actor's manifest, `response.json`: the service owns its `images` array (it appends
+//! entries) and `updated_at`; every other field and every entry it did not write stays as
+//! it was.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+/// A manifest the service must not rewrite.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ManifestError {
+    /// Not JSON, or not a JSON object.
+    #[error("the manifest is not a JSON object; it is left as it is")]
+    Unparseable,
+    /// `images` is there but is not an array.
+    #[error("the manifest's images field is not an array; it is left as it is")]
+    ImagesNotAnArray,
+}
+
+/// One image's entry in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestEntry {
+    /// The image's number.
+    pub index: u64,
+    /// `{actor_name}_{index}.jpg`.
+    pub filename: String,
+    /// The object's key.
+    pub s3_key: String,
+    /// The object's URL.
+    pub s3_url: String,
+    /// The preset's id, null for a custom prompt.
+    pub prompt_id: Option<String>,
+    /// The preset's category, null for a custom prompt.
+    pub category: Option<String>,
+    /// The prompt text sent to the model.
+    pub prompt: String,
+    /// The seed, when one was given.
+    pub seed: Option<u64>,
+    /// The prediction that made the image.
+    pub prediction_id: String,
+    /// The model, `owner/name`.
+    pub model: String,
+    /// When the image was stored (RFC 3339, UTC).
+    pub created_at: String,
+}
+
+/// The manifest with `entry` appended and `updated_at` set to `now`. `current` is the
+/// manifest as read, or `None` when there is none yet. An entry for the same key already
+/// there is not added twice (a retried update).
+pub fn append_entry(
+    current: Option<&[u8]>,
+    entry: &ManifestEntry,
+    now: &str,
+) -> Result<Vec<u8>, ManifestError> {
+    let mut manifest = match current {
+        None => Map::new(),
+        Some(bytes) => match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(ManifestError::Unparseable),
+        },
+    };
+    let images = manifest
+        .entry("images")
+        .or_insert_with(|| Value::Array(Vec::new()))
+        .as_array_mut()
+        .ok_or(ManifestError::ImagesNotAnArray)?;
+    let already_there = images
+        .iter()
+        .any(|image| image.get("s3_key").and_then(Value::as_str) == Some(entry.s3_key.as_str()));
+    if !already_there {
+        images.push(serde_json::to_value(entry).map_err(|_| ManifestError::Unparseable)?);
+    }
+    manifest.insert("updated_at".to_owned(), Value::String(now.to_owned()));
+    serde_json::to_vec_pretty(&Value::Object(manifest)).map_err(|_| ManifestError::Unparseable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(index: u64) -> ManifestEntry {
+        ManifestEntry {
+            index,
+            filename: format!("a_{index}.jpg"),
+            s3_key: format!("system_actors/training_data/a/a_{index}.jpg"),
+            s3_url: format!(
+                "https://b.s3.amazonaws.com/system_actors/training_data/a/a_{index}.jpg"
+            ),
+            prompt_id: Some("bw_charcoal".to_owned()),
+            category: Some("bw_stylized".to_owned()),
+            prompt: "p".to_owned(),
+            seed: None,
+            prediction_id: "p1".to_owned(),
+            model: "m/n".to_owned(),
+            created_at: "2026-11-28T10:00:00Z".to_owned(),
+        }
+    }
+
+    fn parse(bytes: &[u8]) -> Value {
+        serde_json::from_slice(bytes).unwrap()
+    }
+
+    #[test]
+    fn a_new_manifest_has_the_entry() {
+        let written = parse(&append_entry(None, &entry(1), "now").unwrap());
+        assert_eq!(written["images"].as_array().unwrap().len(), 1);
+        assert_eq!(written["images"][0]["index"], 1);
+        assert_eq!(written["images"][0]["prompt_id"], "bw_charcoal");
+        assert_eq!(written["updated_at"], "now");
+    }
+
+    #[test]
+    fn foreign_fields_and_entries_survive_in_order() {
+        let before = json!({
+            "actor": "a",
+            "lora": {"steps": 1200},
+            "images": ["https://legacy/a_1.jpg", {"custom": true}],
+            "updated_at": "then",
+        });
+        let bytes = serde_json::to_vec(&before).unwrap();
+        let after = parse(&append_entry(Some(&bytes), &entry(2), "now").unwrap());
+        assert_eq!(after["actor"], "a");
+        assert_eq!(after["lora"], json!({"steps": 1200}));
+        let images = after["images"].as_array().unwrap();
+        assert_eq!(images[0], "https://legacy/a_1.jpg");
+        assert_eq!(images[1], json!({"custom": true}));
+        assert_eq!(images[2]["index"], 2);
+        assert_eq!(after["updated_at"], "now");
+        let keys: Vec<_> = after.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["actor", "lora", "images", "updated_at"]);
+    }
+
+    #[test]
+    fn a_retried_entry_is_not_added_twice() {
+        let once = append_entry(None, &entry(3), "t1").unwrap();
+        let twice = parse(&append_entry(Some(&once), &entry(3), "t2").unwrap());
+        assert_eq!(twice["images"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_manifest_it_cannot_merge_is_refused() {
+        assert_eq!(
+            append_entry(Some(b"{not json"), &entry(1), "t"),
+            Err(ManifestError::Unparseable)
+        );
+        assert_eq!(
+            append_entry(Some(b"[1,2]"), &entry(1), "t"),
+            Err(ManifestError::Unparseable)
+        );
+        assert_eq!(
+            append_entry(Some(br#"{"images": {"a": 1}}"#), &entry(1), "t"),
+            Err(ManifestError::ImagesNotAnArray)
+        );
+    }
+}
