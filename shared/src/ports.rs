@@ -191,3 +191,103 @@ pub trait ImageGenerator: Send + Sync {
         deadline: std::time::Instant,
     ) -> impl Future<Output = Result<GeneratedImage, GenerationError>> + Send;
 }
+
+/// Facts about a stored object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// An object as read, with the ETag to write it back against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionedObject {
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Its ETag.
+    pub etag: String,
+}
+
+/// The condition of a write that must not lose anyone else's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Only if there is no object yet (`If-None-Match: *`).
+    IfAbsent,
+    /// Only if the object is still the one with this ETag (`If-Match`).
+    IfMatch(String),
+}
+
+/// How a conditional write ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Written.
+    Written,
+    /// The condition did not hold (412): the object exists, or changed.
+    PreconditionFailed,
+    /// A concurrent write to the same key was in flight (409): try again.
+    Conflict,
+}
+
+/// The bucket: base photos, training images and manifests.
+pub trait ObjectStore: Send + Sync {
+    /// The object's facts, or `None` when there is no such object.
+    fn head(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ObjectInfo>, StoreError>> + Send;
+    /// The object's first `limit` bytes (all of it for `None`), or `None` when it is gone.
+    fn read(
+        &self,
+        key: &str,
+        limit: Option<u64>,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+    /// A URL that lets anyone GET the object for `expires_in`.
+    fn presigned_get(
+        &self,
+        key: &str,
+        expires_in: std::time::Duration,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+    /// The object's permanent URL (not signed).
+    fn object_url(&self, key: &str) -> String;
+    /// Every key under `prefix`.
+    fn list_keys(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// The object with its ETag, or `None` when there is none.
+    fn read_versioned(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<VersionedObject>, StoreError>> + Send;
+    /// Writes the object only if `condition` holds.
+    fn write(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        content_type: &str,
+        condition: WriteCondition,
+    ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
+}
+
+/// The per-actor image counter.
+pub trait IndexCounter: Send + Sync {
+    /// Takes the next index atomically, or `None` when the counter was never seeded.
+    fn take_next(
+        &self,
+        actor_name: &str,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+    /// Seeds the counter so the next index is `highest + 1`, unless it is seeded already.
+    fn seed(
+        &self,
+        actor_name: &str,
+        highest: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Time, for timestamps and pauses.
+pub trait Clock: Send + Sync {
+    /// Now, as RFC 3339 in UTC.
+    fn now_rfc3339(&self) -> String;
+    /// Waits for `duration`.
+    fn sleep(&self, duration: std::time::Duration) -> impl Future<Output = ()> + Send;
+}

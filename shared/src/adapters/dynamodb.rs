@@ -1,13 +1,14 @@
-//! DynamoDB adapter for the actor profiles (`pk = ACTOR#{actorId}`, `sk = PROFILE`).
+//! DynamoDB adapters: actor profiles (`pk = ACTOR#{actorId}`, `sk = PROFILE`) and the image
+//! counters.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use crate::domain::actor::{ActorId, ActorProfile};
-use crate::ports::{ActorProfiles, StoreError};
+use crate::ports::{ActorProfiles, IndexCounter, StoreError};
 
 /// The sort key of an actor's profile item.
 const PROFILE_SK: &str = "PROFILE";
@@ -71,5 +72,107 @@ fn profile_from_item(actor_id: &ActorId, item: &HashMap<String, AttributeValue>)
         actor_name: text("actor_name"),
         sex: text("sex"),
         base_image_key: text("base_image_key"),
+    }
+}
+
+/// The per-actor image counter: item `pk = IMAGES#{actor_name}`, `sk = COUNTER`, number
+/// attribute `last_index`. Keyed by the actor's name because the images' folder and file names
+/// are.
+#[derive(Debug, Clone)]
+pub struct DynamoDbIndexCounter {
+    client: Client,
+    table_name: String,
+}
+
+impl DynamoDbIndexCounter {
+    /// The counter in `table_name`, reached with `client`.
+    pub fn new(client: Client, table_name: impl Into<String>) -> Self {
+        Self {
+            client,
+            table_name: table_name.into(),
+        }
+    }
+
+    fn key(actor_name: &str) -> [(String, AttributeValue); 2] {
+        [
+            (
+                "pk".to_owned(),
+                AttributeValue::S(format!("IMAGES#{actor_name}")),
+            ),
+            ("sk".to_owned(), AttributeValue::S("COUNTER".to_owned())),
+        ]
+    }
+}
+
+impl IndexCounter for DynamoDbIndexCounter {
+    async fn take_next(&self, actor_name: &str) -> Result<Option<u64>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table_name)
+            .set_key(Some(Self::key(actor_name).into_iter().collect()))
+            .update_expression("ADD last_index :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(error) => {
+                return Err(StoreError {
+                    operation: "DynamoDB UpdateItem (counter)",
+                    detail: DisplayErrorContext(error).to_string(),
+                });
+            }
+        };
+        let index = output
+            .attributes()
+            .and_then(|attributes| attributes.get("last_index"))
+            .and_then(|value| value.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| StoreError {
+                operation: "DynamoDB UpdateItem (counter)",
+                detail: "the counter's last_index is not a number".to_owned(),
+            })?;
+        Ok(Some(index))
+    }
+
+    async fn seed(&self, actor_name: &str, highest: u64) -> Result<(), StoreError> {
+        let mut item: HashMap<String, AttributeValue> = Self::key(actor_name).into_iter().collect();
+        item.insert(
+            "last_index".to_owned(),
+            AttributeValue::N(highest.to_string()),
+        );
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table_name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Someone else seeded it first: theirs stands.
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(StoreError {
+                operation: "DynamoDB PutItem (counter seed)",
+                detail: DisplayErrorContext(error).to_string(),
+            }),
+        }
     }
 }

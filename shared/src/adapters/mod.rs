@@ -1,5 +1,7 @@
-//! Adapters: AWS implementations of the ports.
+//! Adapters: AWS, Replicate and system implementations of the ports.
 
 pub mod aws;
+pub mod clock;
 pub mod dynamodb;
 pub mod replicate;
+pub mod s3;

@@ -29,6 +29,15 @@ pub enum PromptCategory {
 }
 
 impl PromptCategory {
+    /// The category's id, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Photorealistic => "photorealistic",
+            Self::BwStylized => "bw_stylized",
+            Self::ColorStylized => "color_stylized",
+        }
+    }
+
     /// The label the web UI shows for the category.
     pub fn label(self) -> &'static str {
         match self {

@@ -25,3 +25,14 @@ pub fn required_env(name: &'static str) -> Result<String, ConfigError> {
 pub fn table_name() -> Result<String, ConfigError> {
     required_env("TABLE_NAME")
 }
+
+/// The largest base photo accepted (`MAX_BASE_IMAGE_BYTES`, default 10 MiB).
+pub fn max_base_image_bytes() -> Result<u64, ConfigError> {
+    match std::env::var("MAX_BASE_IMAGE_BYTES") {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::Invalid("MAX_BASE_IMAGE_BYTES")),
+        _ => Ok(10 * 1024 * 1024),
+    }
+}

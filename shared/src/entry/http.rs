@@ -9,7 +9,9 @@ use serde_json::json;
 use thiserror::Error;
 
 use crate::domain::actor::{ActorId, ValidationError};
-use crate::ports::StoreError;
+use crate::domain::generate_single::GenerateError;
+use crate::domain::generation::RequestError;
+use crate::ports::{GenerationError, StoreError};
 
 /// Everything an API request can fail with. [`ApiError::status`] and [`ApiError::code`] are
 /// the only mapping from errors to HTTP.
@@ -32,6 +34,45 @@ pub enum ApiError {
     /// A store the request needs did not answer.
     #[error("a backing store is unavailable; try again shortly")]
     StoreUnavailable(#[from] StoreError),
+    /// The request body is larger than the cap.
+    #[error("the request body is larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// The generation request was refused before anything happened.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The image model did not produce an image.
+    #[error(transparent)]
+    Generation(#[from] GenerationError),
+    /// The image was paid for but could not be stored.
+    #[error(
+        "prediction {prediction_id} succeeded but its image could not be stored; try again shortly"
+    )]
+    NotStored {
+        /// The paid prediction.
+        prediction_id: String,
+        /// What failed.
+        source: StoreError,
+    },
+}
+
+impl From<GenerateError> for ApiError {
+    fn from(error: GenerateError) -> Self {
+        match error {
+            GenerateError::Request(error) => Self::Request(error),
+            GenerateError::Store(error) => Self::StoreUnavailable(error),
+            GenerateError::Generation(error) => Self::Generation(error),
+            GenerateError::NotStored {
+                prediction_id,
+                source,
+            } => Self::NotStored {
+                prediction_id,
+                source,
+            },
+        }
+    }
 }
 
 impl ApiError {
@@ -41,7 +82,32 @@ impl ApiError {
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable(_) | Self::NotStored { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Request(error) => match error {
+                RequestError::Malformed(_)
+                | RequestError::Identifier(_)
+                | RequestError::UnknownPromptId(_)
+                | RequestError::BadBaseImagePath { .. } => StatusCode::BAD_REQUEST,
+                RequestError::UnknownActor(_) | RequestError::BaseImageNotFound(_) => {
+                    StatusCode::NOT_FOUND
+                }
+                RequestError::ActorNameMismatch { .. }
+                | RequestError::BaseImageNotAnImage(_)
+                | RequestError::BaseImageTooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            },
+            Self::Generation(error) => match error {
+                GenerationError::RateLimited { .. } | GenerationError::Unavailable { .. } => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                GenerationError::Rejected { status: 422, .. }
+                | GenerationError::Failed { .. }
+                | GenerationError::Canceled { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                GenerationError::Rejected { .. } | GenerationError::BadOutput { .. } => {
+                    StatusCode::BAD_GATEWAY
+                }
+                GenerationError::TimedOut { .. } => StatusCode::GATEWAY_TIMEOUT,
+            },
         }
     }
 
@@ -52,32 +118,77 @@ impl ApiError {
             Self::RouteNotFound(_) => "route_not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::StoreUnavailable(_) => "store_unavailable",
+            Self::BodyTooLarge { .. } => "body_too_large",
+            Self::NotStored { .. } => "image_not_stored",
+            Self::Request(error) => match error {
+                RequestError::Malformed(_) | RequestError::Identifier(_) => "invalid_request",
+                RequestError::UnknownPromptId(_) => "unknown_prompt_id",
+                RequestError::BadBaseImagePath { .. } => "invalid_base_image_path",
+                RequestError::ActorNameMismatch { .. } => "actor_name_mismatch",
+                RequestError::UnknownActor(_) => "actor_not_found",
+                RequestError::BaseImageNotFound(_) => "base_image_not_found",
+                RequestError::BaseImageNotAnImage(_) => "base_image_not_an_image",
+                RequestError::BaseImageTooLarge { .. } => "base_image_too_large",
+            },
+            Self::Generation(error) => match error {
+                GenerationError::RateLimited { .. } => "rate_limited",
+                GenerationError::Rejected { .. } => "model_rejected_request",
+                GenerationError::Failed { .. } => "prediction_failed",
+                GenerationError::Canceled { .. } => "prediction_canceled",
+                GenerationError::TimedOut { .. } => "generation_timeout",
+                GenerationError::Unavailable { .. } => "model_unavailable",
+                GenerationError::BadOutput { .. } => "output_refused",
+            },
         }
+    }
+
+    /// The paid prediction this error is about, if any.
+    pub fn prediction_id(&self) -> Option<&str> {
+        match self {
+            Self::Generation(error) => error.prediction_id(),
+            Self::NotStored { prediction_id, .. } => Some(prediction_id),
+            _ => None,
+        }
+    }
+
+    /// The JSON body: `{"success": false, "error": {"code", "message"[, "prediction_id"]}}`.
+    pub fn body(&self) -> serde_json::Value {
+        let mut error = json!({ "code": self.code(), "message": self.to_string() });
+        if let Some(prediction_id) = self.prediction_id() {
+            error["prediction_id"] = json!(prediction_id);
+        }
+        json!({ "success": false, "error": error })
     }
 
     /// The JSON error response: `{"success": false, "error": {"code", "message"}}`. Faults are
     /// logged here with their detail; the caller gets only the message.
     pub fn into_response(self) -> Response<Body> {
         let status = self.status();
-        if let Self::StoreUnavailable(fault) = &self {
-            tracing::error!(operation = fault.operation, detail = %fault.detail, "store fault");
-        } else {
-            tracing::info!(status = status.as_u16(), error = %self, "request refused");
+        match &self {
+            Self::StoreUnavailable(fault) | Self::NotStored { source: fault, .. } => {
+                tracing::error!(operation = fault.operation, detail = %fault.detail, prediction_id = self.prediction_id(), "store fault");
+            }
+            _ if status.is_server_error() => {
+                tracing::error!(status = status.as_u16(), error = %self, "request failed");
+            }
+            _ => tracing::info!(status = status.as_u16(), error = %self, "request refused"),
         }
-        let body = json!({
-            "success": false,
-            "error": { "code": self.code(), "message": self.to_string() },
-        });
-        let mut response = json_response(status, &body);
+        let mut response = json_response(status, &self.body());
         let headers = response.headers_mut();
         match self {
             Self::MethodNotAllowed { allowed, .. } => {
                 headers.insert(ALLOW, HeaderValue::from_static(allowed));
             }
-            Self::StoreUnavailable(_) => {
+            Self::StoreUnavailable(_) | Self::NotStored { .. } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            Self::Invalid(_) | Self::RouteNotFound(_) => {}
+            Self::Generation(GenerationError::RateLimited { retry_after, .. }) => {
+                let seconds = retry_after
+                    .map_or(5, |d| d.as_secs_f64().ceil() as u64)
+                    .max(1);
+                headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            _ => {}
         }
         response
     }
@@ -101,8 +212,9 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body
 /// A route of the form `/api/actors/{actorId}/{action}` served for one method.
 #[derive(Debug, Clone)]
 pub struct ActorRoute {
-    /// The last path segment (`training-prompts`, `generate-single`).
-    pub action: &'static str,
+    /// The path segments after the actor id (`["training-prompts"]`,
+    /// `["training-data", "generate-single"]`).
+    pub action: &'static [&'static str],
     /// The one method the route serves.
     pub method: Method,
     /// That method as the `Allow` header says it.
@@ -112,16 +224,20 @@ pub struct ActorRoute {
 impl ActorRoute {
     /// Matches the request against the route and returns the validated actor id.
     ///
-    /// The path must end with `/api/actors/{actorId}/{action}`; anything may come before it,
+    /// The path must end with `/api/actors/{actorId}/{action...}`; anything may come before it,
     /// such as a REST API's stage. The id is taken from the `actorId` path parameter that API
     /// Gateway sets, and from the path where there is none (as under `cargo lambda watch`).
     pub fn actor_id(&self, request: &Request) -> Result<ActorId, ApiError> {
         let path = request.uri().path();
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let id_in_path = match segments.as_slice() {
-            [.., "api", "actors", id, action] if *action == self.action => *id,
-            _ => return Err(ApiError::RouteNotFound(path.to_owned())),
-        };
+        let route_len = 3 + self.action.len();
+        let id_in_path = segments
+            .len()
+            .checked_sub(route_len)
+            .map(|start| &segments[start..])
+            .filter(|tail| tail[0] == "api" && tail[1] == "actors" && tail[3..] == *self.action)
+            .map(|tail| tail[2])
+            .ok_or_else(|| ApiError::RouteNotFound(path.to_owned()))?;
         if request.method() != self.method {
             return Err(ApiError::MethodNotAllowed {
                 method: request.method().to_string(),

@@ -11,7 +11,7 @@ use crate::ports::ActorProfiles;
 
 /// The route this function serves.
 pub const ROUTE: ActorRoute = ActorRoute {
-    action: "training-prompts",
+    action: &["training-prompts"],
     method: Method::GET,
     allow: "GET",
 };

@@ -360,6 +360,18 @@ impl ReplicateEmulator {
         self.emulator.base_url()
     }
 
+    /// The environment a function needs to use this emulator as its Replicate.
+    pub fn function_env(&self) -> Vec<(String, String)> {
+        [
+            ("REPLICATE_BASE_URL", self.base_url()),
+            ("REPLICATE_API_TOKEN", Self::TOKEN),
+            ("REPLICATE_OUTPUT_HOSTS", "127.0.0.1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
     /// Switches faults on (`PUT /admin/faults`), e.g. `json!({"rate_limit_creates": 1})`.
     pub async fn set_faults(&self, faults: Value) {
         let response = self
@@ -399,4 +411,79 @@ pub fn sample_jpeg(width: u32, height: u32) -> Vec<u8> {
         .write_to(&mut out, image::ImageFormat::Jpeg)
         .expect("encode a JPEG");
     out.into_inner()
+}
+
+/// An S3 client for a local endpoint (path-style).
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// Writes an object into the test bucket.
+pub async fn put_object(sdk: &SdkConfig, key: &str, bytes: Vec<u8>, content_type: &str) {
+    s3_client(sdk)
+        .put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .content_type(content_type)
+        .body(bytes.into())
+        .send()
+        .await
+        .expect("PutObject");
+}
+
+/// An object of the test bucket, or `None`.
+pub async fn get_object(sdk: &SdkConfig, key: &str) -> Option<Vec<u8>> {
+    let output = s3_client(sdk)
+        .get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    Some(output.body.collect().await.expect("object body").to_vec())
+}
+
+/// Every key of the test bucket under `prefix`, sorted.
+pub async fn list_keys(sdk: &SdkConfig, prefix: &str) -> Vec<String> {
+    let output = s3_client(sdk)
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(prefix)
+        .send()
+        .await
+        .expect("ListObjectsV2");
+    let mut keys: Vec<String> = output
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Every item of the test table, as `pk|sk` strings, sorted.
+pub async fn table_keys(sdk: &SdkConfig) -> Vec<String> {
+    let output = aws_sdk_dynamodb::Client::new(sdk)
+        .scan()
+        .table_name(TABLE_NAME)
+        .send()
+        .await
+        .expect("Scan");
+    let text = |item: &std::collections::HashMap<String, AttributeValue>, name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut keys: Vec<String> = output
+        .items()
+        .iter()
+        .map(|item| format!("{}|{}", text(item, "pk"), text(item, "sk")))
+        .collect();
+    keys.sort();
+    keys
 }

@@ -1,0 +1,44 @@
+//! Lambda: `POST /api/actors/{actorId}/training-data/generate-single`, and direct, scheduled
+//! and batch invocations of the same job.
+
+use lambda_http::{Error, run, service_fn};
+use shared::adapters::aws::load_sdk_config;
+use shared::adapters::clock::SystemClock;
+use shared::adapters::dynamodb::{DynamoDbActorProfiles, DynamoDbIndexCounter};
+use shared::adapters::replicate::{ReplicateClient, ReplicateConfig};
+use shared::adapters::s3::S3ObjectStore;
+use shared::domain::generate_single::{GenerateSingle, GenerationSettings};
+use shared::entry::{config, generate};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let table_name = config::table_name()?;
+    let bucket = config::required_env("AWS_SYSTEM_ACTORS_BUCKET")?;
+    let replicate = ReplicateClient::new(ReplicateConfig::from_env()?)?;
+    let sdk_config = load_sdk_config().await;
+    let region = sdk_config
+        .region()
+        .map_or("us-east-1".to_owned(), ToString::to_string);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config);
+    let service = GenerateSingle {
+        profiles: DynamoDbActorProfiles::new(dynamodb.clone(), table_name.clone()),
+        objects: S3ObjectStore::new(
+            S3ObjectStore::client_for(&sdk_config),
+            bucket.clone(),
+            region,
+        ),
+        counter: DynamoDbIndexCounter::new(dynamodb, table_name),
+        generator: replicate,
+        clock: SystemClock,
+        settings: GenerationSettings {
+            bucket,
+            max_base_image_bytes: config::max_base_image_bytes()?,
+        },
+    };
+    let service = &service;
+    run(service_fn(move |request| {
+        generate::handle(service, request)
+    }))
+    .await
+}

@@ -1,0 +1,26 @@
+//! The system clock.
+
+use std::time::{Duration, SystemTime};
+
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
+
+use crate::ports::Clock;
+
+/// Real time, on the tokio timer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_rfc3339(&self) -> String {
+        let now = DateTime::from(SystemTime::now());
+        let whole_seconds = DateTime::from_secs(now.secs());
+        whole_seconds
+            .fmt(Format::DateTime)
+            .unwrap_or_else(|_| now.secs().to_string())
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}

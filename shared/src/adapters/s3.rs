@@ -1,0 +1,196 @@
+//! S3 adapter for the bucket: base photos, training images and manifests.
+
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::ports::{
+    ObjectInfo, ObjectStore, StoreError, VersionedObject, WriteCondition, WriteOutcome,
+};
+
+/// The service's bucket.
+#[derive(Debug, Clone)]
+pub struct S3ObjectStore {
+    client: Client,
+    bucket: String,
+    region: String,
+}
+
+impl S3ObjectStore {
+    /// The bucket `bucket`, in `region` (for object URLs), reached with `client`.
+    pub fn new(client: Client, bucket: impl Into<String>, region: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+            region: region.into(),
+        }
+    }
+
+    /// An S3 client for this SDK configuration: path-style when `AWS_ENDPOINT_URL` points the
+    /// SDK at a local server.
+    pub fn client_for(sdk: &aws_config::SdkConfig) -> Client {
+        let local = sdk.endpoint_url().is_some();
+        Client::from_conf(
+            aws_sdk_s3::config::Builder::from(sdk)
+                .force_path_style(local)
+                .build(),
+        )
+    }
+}
+
+fn fault<E, R>(operation: &'static str, error: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError {
+        operation,
+        detail: DisplayErrorContext(error).to_string(),
+    }
+}
+
+/// The HTTP status S3 answered with, when it answered.
+fn http_status<E>(error: &SdkError<E, HttpResponse>) -> Option<u16> {
+    error
+        .raw_response()
+        .map(|response| response.status().as_u16())
+}
+
+impl ObjectStore for S3ObjectStore {
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(Some(ObjectInfo {
+                size: output.content_length().unwrap_or(0).max(0) as u64,
+            })),
+            Err(error) if http_status(&error) == Some(404) => Ok(None),
+            Err(error) => Err(fault("S3 HeadObject", error)),
+        }
+    }
+
+    async fn read(&self, key: &str, limit: Option<u64>) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut request = self.client.get_object().bucket(&self.bucket).key(key);
+        if let Some(limit) = limit {
+            request = request.range(format!("bytes=0-{}", limit.saturating_sub(1)));
+        }
+        let output = match request.send().await {
+            Ok(output) => output,
+            Err(error) if http_status(&error) == Some(404) => return Ok(None),
+            Err(error) => return Err(fault("S3 GetObject", error)),
+        };
+        let bytes = output.body.collect().await.map_err(|error| StoreError {
+            operation: "S3 GetObject body",
+            detail: error.to_string(),
+        })?;
+        Ok(Some(bytes.to_vec()))
+    }
+
+    async fn presigned_get(&self, key: &str, expires_in: Duration) -> Result<String, StoreError> {
+        let config = PresigningConfig::expires_in(expires_in).map_err(|error| StoreError {
+            operation: "S3 presign",
+            detail: error.to_string(),
+        })?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|error| fault("S3 presign", error))?;
+        Ok(request.uri().to_owned())
+    }
+
+    fn object_url(&self, key: &str) -> String {
+        format!(
+            "https://{}.s3.{}.amazonaws.com/{key}",
+            self.bucket, self.region
+        )
+    }
+
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|error| fault("S3 ListObjectsV2", error))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|object| object.key().map(str::to_owned)),
+            );
+        }
+        Ok(keys)
+    }
+
+    async fn read_versioned(&self, key: &str) -> Result<Option<VersionedObject>, StoreError> {
+        let output = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(error) if http_status(&error) == Some(404) => return Ok(None),
+            Err(error) => return Err(fault("S3 GetObject", error)),
+        };
+        let etag = output.e_tag().unwrap_or_default().to_owned();
+        let bytes = output.body.collect().await.map_err(|error| StoreError {
+            operation: "S3 GetObject body",
+            detail: error.to_string(),
+        })?;
+        Ok(Some(VersionedObject {
+            bytes: bytes.to_vec(),
+            etag,
+        }))
+    }
+
+    async fn write(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        content_type: &str,
+        condition: WriteCondition,
+    ) -> Result<WriteOutcome, StoreError> {
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(bytes.to_vec()));
+        let request = match condition {
+            WriteCondition::IfAbsent => request.if_none_match("*"),
+            WriteCondition::IfMatch(etag) => request.if_match(etag),
+        };
+        match request.send().await {
+            Ok(_) => Ok(WriteOutcome::Written),
+            Err(error) => match (http_status(&error), error.code()) {
+                (Some(412), _) | (_, Some("PreconditionFailed")) => {
+                    Ok(WriteOutcome::PreconditionFailed)
+                }
+                (Some(409), _) | (_, Some("ConditionalRequestConflict")) => {
+                    Ok(WriteOutcome::Conflict)
+                }
+                _ => Err(fault("S3 PutObject", error)),
+            },
+        }
+    }
+}

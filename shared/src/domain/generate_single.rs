@@ -1,0 +1,413 @@
+//! The generate-single use case: the steps of one generation, written against the ports.
+//!
+//! Order (DESIGN.md's invariants): everything that needs no lookup is checked first; then the
+//! profile is read beside the base photo's HEAD; the photo is checked (exists, an image, within
+//! the cap) before anything is paid for. The prediction runs beside the manifest read. Only
+//! once the image is in hand is an index taken from the counter (seeded from the bucket on
+//! first use); the image is written with `If-None-Match: *` (a taken name means a new index),
+//! then the manifest is merged and written with `If-Match`, retried on conflicts.
+
+use std::collections::hash_map::RandomState;
+use std::future::{Future, poll_fn};
+use std::hash::{BuildHasher, Hasher};
+use std::pin::pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use thiserror::Error;
+
+use super::actor::{ActorId, choose_descriptor};
+use super::generation::{
+    GenerateBody, RequestError, image_filename, image_type, index_of_key, manifest_key,
+    resolve_actor, training_folder,
+};
+use super::manifest::{ManifestEntry, append_entry};
+use crate::ports::{
+    ActorProfiles, Clock, GenerationError, GenerationRequest, ImageGenerator, IndexCounter,
+    InputImage, ObjectStore, StoreError, VersionedObject, WriteCondition, WriteOutcome,
+};
+
+/// How long a presigned URL of the base photo lives (the model fetches it once).
+const INPUT_URL_LIFETIME: Duration = Duration::from_secs(600);
+/// How long the answer's `preview_url` lives.
+const PREVIEW_URL_LIFETIME: Duration = Duration::from_secs(3_600);
+/// How many names an image may try before giving up (each 412 takes a new index).
+const MAX_IMAGE_NAME_ATTEMPTS: u32 = 8;
+/// How many times the manifest update is tried.
+const MAX_MANIFEST_ATTEMPTS: u32 = 10;
+/// The bytes read to tell an image by its magic numbers.
+const MAGIC_BYTES: u64 = 16;
+/// The longest MIME type of a base photo, for the data-URI size check before reading it.
+const LONGEST_IMAGE_TYPE: &str = "image/jpeg";
+
+/// Settings of the use case.
+#[derive(Debug, Clone)]
+pub struct GenerationSettings {
+    /// The bucket `s3://` paths must name.
+    pub bucket: String,
+    /// The largest base photo accepted, in bytes.
+    pub max_base_image_bytes: u64,
+}
+
+/// Why a generation did not produce a stored image.
+#[derive(Debug, Error)]
+pub enum GenerateError {
+    /// The request was refused before anything happened.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// A store failed before anything was paid for.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The image model did not produce an image.
+    #[error(transparent)]
+    Generation(#[from] GenerationError),
+    /// The image was paid for but could not be stored.
+    #[error("prediction {prediction_id} succeeded but its image could not be stored: {source}")]
+    NotStored {
+        /// The paid prediction.
+        prediction_id: String,
+        /// What failed.
+        source: StoreError,
+    },
+}
+
+/// A stored image, as the web UI's answer and the manifest describe it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GeneratedTrainingImage {
+    /// Always true here.
+    pub success: bool,
+    /// The actor's id.
+    pub actor_id: ActorId,
+    /// The actor's name.
+    pub actor_name: String,
+    /// The image's number.
+    pub index: u64,
+    /// `{actor_name}_{index}.jpg`.
+    pub filename: String,
+    /// The object's key.
+    pub s3_key: String,
+    /// The object's URL.
+    pub s3_url: String,
+    /// A presigned GET of the image, valid for an hour.
+    pub preview_url: String,
+    /// The manifest's key.
+    pub manifest_key: String,
+    /// Whether the manifest lists the image. When false, `manifest_error` says why and the
+    /// image is stored all the same.
+    pub manifest_updated: bool,
+    /// Why the manifest was not updated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_error: Option<String>,
+    /// The preset's id, null for a custom prompt.
+    pub prompt_id: Option<&'static str>,
+    /// The preset's category, null for a custom prompt.
+    pub category: Option<&'static str>,
+    /// The prompt sent.
+    pub prompt: String,
+    /// The seed, when given.
+    pub seed: Option<u64>,
+    /// The prediction that made the image.
+    pub prediction_id: String,
+    /// The model.
+    pub model: String,
+    /// When the image was stored.
+    pub created_at: String,
+}
+
+/// The use case with its ports. Build it once per execution environment.
+#[derive(Debug)]
+pub struct GenerateSingle<P, O, C, G, K> {
+    /// Actor profiles.
+    pub profiles: P,
+    /// The bucket.
+    pub objects: O,
+    /// The image counters.
+    pub counter: C,
+    /// The image model.
+    pub generator: G,
+    /// Time.
+    pub clock: K,
+    /// Settings.
+    pub settings: GenerationSettings,
+}
+
+impl<P, O, C, G, K> GenerateSingle<P, O, C, G, K>
+where
+    P: ActorProfiles,
+    O: ObjectStore,
+    C: IndexCounter,
+    G: ImageGenerator,
+    K: Clock,
+{
+    /// Generates one image for `actor_id` as `body` asks, giving the model until `deadline`.
+    pub async fn run(
+        &self,
+        actor_id: &ActorId,
+        body: &GenerateBody,
+        deadline: Instant,
+    ) -> Result<GeneratedTrainingImage, GenerateError> {
+        let checked = body.check(&self.settings.bucket)?;
+        let body_photo = async {
+            match &checked.base_image_key {
+                Some(key) => self.objects.head(key).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (profile, body_photo) = join(self.profiles.profile(actor_id), body_photo).await;
+        let profile = profile?;
+        let actor = resolve_actor(actor_id, &checked, profile.as_ref(), &self.settings.bucket)?;
+        let photo = match body_photo? {
+            Some(info) => info,
+            None => self.objects.head(&actor.base_image_key).await?,
+        };
+        let photo =
+            photo.ok_or_else(|| RequestError::BaseImageNotFound(actor.base_image_key.clone()))?;
+        if photo.size > self.settings.max_base_image_bytes {
+            return Err(RequestError::BaseImageTooLarge {
+                key: actor.base_image_key.clone(),
+                size: photo.size,
+                limit: self.settings.max_base_image_bytes,
+            }
+            .into());
+        }
+        let input_image = self.input_image(&actor.base_image_key, photo.size).await?;
+        let (descriptor, _) = choose_descriptor(actor_id, profile.as_ref());
+        let prompt = checked.prompt.choose(descriptor);
+        let request = GenerationRequest {
+            prompt: prompt.text.clone(),
+            input_image,
+            seed: checked.seed,
+        };
+
+        let manifest_key = manifest_key(&actor.actor_name);
+        let (generated, manifest) = join(
+            self.generator.generate(&request, deadline),
+            self.objects.read_versioned(&manifest_key),
+        )
+        .await;
+        let image = generated?;
+        let paid = |source| GenerateError::NotStored {
+            prediction_id: image.prediction_id.clone(),
+            source,
+        };
+        let (index, s3_key) = self
+            .store_image(&actor.actor_name, &image.bytes)
+            .await
+            .map_err(paid)?;
+        let filename = image_filename(&actor.actor_name, index);
+        let created_at = self.clock.now_rfc3339();
+        let entry = ManifestEntry {
+            index,
+            filename: filename.clone(),
+            s3_key: s3_key.clone(),
+            s3_url: self.objects.object_url(&s3_key),
+            prompt_id: prompt.prompt_id.map(str::to_owned),
+            category: prompt.category.map(|c| c.as_str().to_owned()),
+            prompt: prompt.text.clone(),
+            seed: checked.seed,
+            prediction_id: image.prediction_id.clone(),
+            model: image.model.clone(),
+            created_at: created_at.clone(),
+        };
+        let first_read = manifest.ok();
+        let (manifest_written, preview_url) = join(
+            self.update_manifest(&manifest_key, &entry, first_read),
+            self.objects.presigned_get(&s3_key, PREVIEW_URL_LIFETIME),
+        )
+        .await;
+        let manifest_error = manifest_written.err();
+        if let Some(error) = &manifest_error {
+            tracing::error!(actor = %actor_id, index, prediction_id = %image.prediction_id, %error, "image stored but not listed in the manifest");
+        }
+        Ok(GeneratedTrainingImage {
+            success: true,
+            actor_id: actor_id.clone(),
+            actor_name: actor.actor_name,
+            index,
+            filename,
+            s3_url: entry.s3_url,
+            preview_url: preview_url.map_err(paid)?,
+            s3_key,
+            manifest_key,
+            manifest_updated: manifest_error.is_none(),
+            manifest_error,
+            prompt_id: prompt.prompt_id,
+            category: prompt.category.map(|c| c.as_str()),
+            prompt: prompt.text,
+            seed: checked.seed,
+            prediction_id: image.prediction_id,
+            model: image.model,
+            created_at,
+        })
+    }
+
+    /// The photo inline when its data URI fits, else by a presigned URL; either way it must
+    /// start like an image.
+    async fn input_image(&self, key: &str, size: u64) -> Result<InputImage, GenerateError> {
+        let not_found = || RequestError::BaseImageNotFound(key.to_owned());
+        let not_an_image = || RequestError::BaseImageNotAnImage(key.to_owned());
+        let inline = usize::try_from(size).is_ok_and(|size| {
+            InputImage::data_uri_len(LONGEST_IMAGE_TYPE, size) <= InputImage::MAX_DATA_URI_LEN
+        });
+        if inline {
+            let bytes = self.objects.read(key, None).await?.ok_or_else(not_found)?;
+            let content_type = image_type(&bytes).ok_or_else(not_an_image)?;
+            return Ok(InputImage::Inline {
+                content_type: content_type.to_owned(),
+                bytes,
+            });
+        }
+        let head = self
+            .objects
+            .read(key, Some(MAGIC_BYTES))
+            .await?
+            .ok_or_else(not_found)?;
+        image_type(&head).ok_or_else(not_an_image)?;
+        Ok(InputImage::Url(
+            self.objects.presigned_get(key, INPUT_URL_LIFETIME).await?,
+        ))
+    }
+
+    /// Takes an index and writes the image under a name nobody has, taking a new index
+    /// whenever the name is taken (a stray file, a legacy one).
+    async fn store_image(
+        &self,
+        actor_name: &str,
+        bytes: &[u8],
+    ) -> Result<(u64, String), StoreError> {
+        for _ in 0..MAX_IMAGE_NAME_ATTEMPTS {
+            let index = self.take_index(actor_name).await?;
+            let key = format!(
+                "{}{}",
+                training_folder(actor_name),
+                image_filename(actor_name, index)
+            );
+            match self
+                .objects
+                .write(&key, bytes, "image/jpeg", WriteCondition::IfAbsent)
+                .await?
+            {
+                WriteOutcome::Written => return Ok((index, key)),
+                outcome => tracing::warn!(
+                    actor_name,
+                    index,
+                    ?outcome,
+                    "image name taken; taking the next index"
+                ),
+            }
+        }
+        Err(StoreError {
+            operation: "S3 PutObject (image)",
+            detail: format!("{MAX_IMAGE_NAME_ATTEMPTS} image names in a row were taken"),
+        })
+    }
+
+    /// The next index; on first use the counter is seeded from the highest index in the bucket.
+    async fn take_index(&self, actor_name: &str) -> Result<u64, StoreError> {
+        if let Some(index) = self.counter.take_next(actor_name).await? {
+            return Ok(index);
+        }
+        let keys = self.objects.list_keys(&training_folder(actor_name)).await?;
+        let highest = keys
+            .iter()
+            .filter_map(|key| index_of_key(actor_name, key))
+            .max()
+            .unwrap_or(0);
+        tracing::info!(
+            actor_name,
+            highest,
+            "seeding the image counter from the bucket"
+        );
+        self.counter.seed(actor_name, highest).await?;
+        self.counter
+            .take_next(actor_name)
+            .await?
+            .ok_or_else(|| StoreError {
+                operation: "DynamoDB UpdateItem (counter)",
+                detail: "the counter is missing right after it was seeded".to_owned(),
+            })
+    }
+
+    /// Appends the entry with a read-modify-write guarded by the ETag, retried on 412 and 409.
+    /// `first_read` is the manifest as read beside the prediction, used for the first attempt.
+    async fn update_manifest(
+        &self,
+        key: &str,
+        entry: &ManifestEntry,
+        mut first_read: Option<Option<VersionedObject>>,
+    ) -> Result<(), String> {
+        for attempt in 1..=MAX_MANIFEST_ATTEMPTS {
+            let current = match first_read.take() {
+                Some(read) => read,
+                None => self
+                    .objects
+                    .read_versioned(key)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            };
+            let (bytes, condition) = match &current {
+                Some(object) => (
+                    Some(object.bytes.as_slice()),
+                    WriteCondition::IfMatch(object.etag.clone()),
+                ),
+                None => (None, WriteCondition::IfAbsent),
+            };
+            let merged =
+                append_entry(bytes, entry, &self.clock.now_rfc3339()).map_err(|e| e.to_string())?;
+            match self
+                .objects
+                .write(key, &merged, "application/json", condition)
+                .await
+            {
+                Ok(WriteOutcome::Written) => return Ok(()),
+                Ok(outcome) => tracing::info!(
+                    key,
+                    attempt,
+                    ?outcome,
+                    "manifest changed meanwhile; merging again"
+                ),
+                Err(error) => {
+                    tracing::warn!(key, attempt, %error, "manifest write failed; trying again")
+                }
+            }
+            self.clock.sleep(jitter(attempt)).await;
+        }
+        Err(format!(
+            "the manifest could not be updated in {MAX_MANIFEST_ATTEMPTS} attempts"
+        ))
+    }
+}
+
+/// A random pause that grows with the attempt: up to 20 ms × 2^attempt, at most 640 ms.
+fn jitter(attempt: u32) -> Duration {
+    let ceiling = 20u64 << attempt.min(5);
+    Duration::from_millis(RandomState::new().build_hasher().finish() % (ceiling + 1))
+}
+
+/// Runs two futures side by side and waits for both.
+async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut a_out, mut b_out) = (None, None);
+    poll_fn(move |cx| {
+        if a_out.is_none() {
+            if let Poll::Ready(value) = a.as_mut().poll(cx) {
+                a_out = Some(value);
+            }
+        }
+        if b_out.is_none() {
+            if let Poll::Ready(value) = b.as_mut().poll(cx) {
+                b_out = Some(value);
+            }
+        }
+        match (a_out.take(), b_out.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                a_out = a;
+                b_out = b;
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
