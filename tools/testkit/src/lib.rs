@@ -119,16 +119,34 @@ impl Moto {
     /// Starts `moto_server` (or the command in `MOTO_SERVER`) on 127.0.0.1.
     pub async fn start() -> Self {
         let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
+        Self::start_with(|port| {
+            let mut command = Command::new(&program);
+            command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            command
+        })
+        .await
+    }
+
+    /// Starts moto answering one request at a time (`tools/moto_single_thread.py`), for the
+    /// concurrency tests: moto's own conditional writes are not atomic when it is threaded.
+    pub async fn start_serialized() -> Self {
+        let script = repo_root().join("tools/moto_single_thread.py");
+        Self::start_with(|port| {
+            let mut command = Command::new("python3");
+            command.arg(&script).args(["127.0.0.1", &port.to_string()]);
+            command
+        })
+        .await
+    }
+
+    async fn start_with(command_for_port: impl Fn(u16) -> Command) -> Self {
         for _attempt in 0..3 {
             let port = free_port();
-            let child = Command::new(&program)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            let child = command_for_port(port)
                 .stdout(Stdio::null())
                 .stderr(verbose_output())
                 .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("cannot start {program} (pip install 'moto[server]'): {e}")
-                });
+                .unwrap_or_else(|e| panic!("cannot start moto (pip install 'moto[server]'): {e}"));
             let mut child = OwnedChild(child);
             let endpoint = format!("http://127.0.0.1:{port}");
             let probe = format!("{endpoint}/moto-api/");
@@ -295,7 +313,7 @@ impl LambdaEmulator {
                 .arg(bootstrap)
                 .envs(env.iter().map(|(k, v)| (k, v)))
                 .env("AWS_LAMBDA_FUNCTION_TIMEOUT", "30")
-                .stdout(Stdio::null())
+                .stdout(verbose_output())
                 .stderr(verbose_output())
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", rie.display()));
