@@ -169,7 +169,7 @@ async fn a_failed_prediction_returns_the_models_message() {
 async fn unauthorized_and_invalid_input_are_not_retried() {
     let emulator = ReplicateEmulator::start().await;
     let mut wrong_token = config(&emulator);
-    wrong_token.token = ApiToken::new("r8_wrong");
+    wrong_token.token = ApiToken::new("r8_wrong").into();
     let result = ReplicateClient::new(wrong_token)
         .unwrap()
         .generate(&request(), in_secs(10))

@@ -15,8 +15,10 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let table_name = config::table_name()?;
     let bucket = config::required_env("AWS_SYSTEM_ACTORS_BUCKET")?;
-    let replicate = ReplicateClient::new(ReplicateConfig::from_env()?)?;
     let sdk_config = load_sdk_config().await;
+    let replicate = ReplicateClient::new(ReplicateConfig::from_env(config::replicate_token(
+        &sdk_config,
+    )?)?)?;
     let region = sdk_config
         .region()
         .map_or("us-east-1".to_owned(), ToString::to_string);

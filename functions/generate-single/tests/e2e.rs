@@ -446,3 +446,42 @@ async fn direct_eventbridge_and_batch_invocations() {
         5
     );
 }
+
+#[tokio::test]
+async fn the_token_comes_from_an_ssm_secure_string_when_not_in_the_environment() {
+    let moto = Moto::start().await;
+    let sdk = moto.sdk_config().await;
+    testkit::create_table_and_bucket(&sdk).await;
+    testkit::put_profile(&sdk, &SAMPLE_ACTOR).await;
+    testkit::put_object(
+        &sdk,
+        SAMPLE_ACTOR.base_image_key,
+        testkit::sample_jpeg(32, 32),
+        "image/jpeg",
+    )
+    .await;
+    let parameter = "/training-image-service/replicate-api-token";
+    testkit::put_secure_parameter(&sdk, parameter, ReplicateEmulator::TOKEN).await;
+    let replicate = ReplicateEmulator::start().await;
+    let mut env: Vec<(String, String)> = moto
+        .function_env()
+        .into_iter()
+        .chain(replicate.function_env())
+        .filter(|(key, _)| key != "REPLICATE_API_TOKEN")
+        .collect();
+    env.push((
+        "REPLICATE_API_TOKEN_PARAMETER".to_owned(),
+        parameter.to_owned(),
+    ));
+    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
+    for expected in 1..=2 {
+        let (status, body) = status_and_body(
+            &function
+                .invoke(&testkit::event("generate-single-http-v2.json"))
+                .await,
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["index"], expected);
+    }
+    assert_eq!(replicate.counts().await.unauthorized, 0);
+}

@@ -5,3 +5,4 @@ pub mod clock;
 pub mod dynamodb;
 pub mod replicate;
 pub mod s3;
+pub mod ssm;

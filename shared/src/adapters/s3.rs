@@ -73,7 +73,9 @@ impl ObjectStore for S3ObjectStore {
             Ok(output) => Ok(Some(ObjectInfo {
                 size: output.content_length().unwrap_or(0).max(0) as u64,
             })),
-            Err(error) if http_status(&error) == Some(404) => Ok(None),
+            // Without s3:ListBucket on the prefix S3 answers a missing object with 403: the
+            // policy grants GetObject under system_actors/, so a 403 here means "not there".
+            Err(error) if matches!(http_status(&error), Some(404 | 403)) => Ok(None),
             Err(error) => Err(fault("S3 HeadObject", error)),
         }
     }

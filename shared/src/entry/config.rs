@@ -1,6 +1,11 @@
 //! Configuration read from the environment once, when an execution environment starts.
 
+use std::sync::Arc;
+
 use thiserror::Error;
+
+use crate::adapters::replicate::{ApiToken, TokenSource};
+use crate::adapters::ssm::SecureParameter;
 
 /// A configuration the function cannot start with.
 #[derive(Debug, Error)]
@@ -35,4 +40,19 @@ pub fn max_base_image_bytes() -> Result<u64, ConfigError> {
             .map_err(|_| ConfigError::Invalid("MAX_BASE_IMAGE_BYTES")),
         _ => Ok(10 * 1024 * 1024),
     }
+}
+
+/// Where the Replicate token comes from: `REPLICATE_API_TOKEN` when set (local use), else the
+/// SSM SecureString named by `REPLICATE_API_TOKEN_PARAMETER`, read on first use.
+pub fn replicate_token(sdk: &aws_config::SdkConfig) -> Result<TokenSource, ConfigError> {
+    if let Ok(token) = required_env("REPLICATE_API_TOKEN") {
+        return Ok(TokenSource::Static(ApiToken::new(token)));
+    }
+    let name = required_env("REPLICATE_API_TOKEN_PARAMETER").map_err(|_| {
+        ConfigError::Missing("REPLICATE_API_TOKEN or REPLICATE_API_TOKEN_PARAMETER")
+    })?;
+    let client = aws_sdk_ssm::Client::new(sdk);
+    Ok(TokenSource::Parameter(Arc::new(SecureParameter::new(
+        client, name,
+    ))))
 }

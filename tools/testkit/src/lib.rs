@@ -505,3 +505,16 @@ pub async fn table_keys(sdk: &SdkConfig) -> Vec<String> {
     keys.sort();
     keys
 }
+
+/// Writes an SSM SecureString parameter.
+pub async fn put_secure_parameter(sdk: &SdkConfig, name: &str, value: &str) {
+    aws_sdk_ssm::Client::new(sdk)
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("PutParameter");
+}

@@ -1,10 +1,12 @@
 //! The Replicate client's settings, from the environment.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Url;
 
+use crate::adapters::ssm::SecureParameter;
 use crate::entry::config::ConfigError;
 
 /// The default API base URL.
@@ -36,6 +38,35 @@ impl fmt::Debug for ApiToken {
     }
 }
 
+/// Where the token comes from.
+#[derive(Debug, Clone)]
+pub enum TokenSource {
+    /// Given directly (`REPLICATE_API_TOKEN`, for local use).
+    Static(ApiToken),
+    /// An SSM SecureString, read on first use and cached for the execution environment.
+    Parameter(Arc<SecureParameter>),
+}
+
+impl From<ApiToken> for TokenSource {
+    fn from(token: ApiToken) -> Self {
+        Self::Static(token)
+    }
+}
+
+impl TokenSource {
+    /// The token, reading the parameter on first use.
+    pub(super) async fn token(&self) -> Result<ApiToken, String> {
+        match self {
+            Self::Static(token) => Ok(token.clone()),
+            Self::Parameter(parameter) => parameter
+                .value()
+                .await
+                .map(ApiToken::new)
+                .map_err(|error| format!("the Replicate token could not be read: {error}")),
+        }
+    }
+}
+
 /// How the client talks to Replicate.
 #[derive(Debug, Clone)]
 pub struct ReplicateConfig {
@@ -43,8 +74,8 @@ pub struct ReplicateConfig {
     pub base_url: Url,
     /// The model, `owner/name` (`REPLICATE_MODEL`).
     pub model: String,
-    /// The API token (`REPLICATE_API_TOKEN`).
-    pub token: ApiToken,
+    /// Where the API token comes from.
+    pub token: TokenSource,
     /// Host names outputs may be fetched from; each also allows its subdomains
     /// (`REPLICATE_OUTPUT_HOSTS`).
     pub output_hosts: Vec<String>,
@@ -64,11 +95,11 @@ pub struct ReplicateConfig {
 
 impl ReplicateConfig {
     /// Settings with the defaults of DESIGN.md for everything but the token.
-    pub fn new(token: ApiToken) -> Self {
+    pub fn new(token: impl Into<TokenSource>) -> Self {
         Self {
             base_url: Url::parse(DEFAULT_BASE_URL).expect("the default base URL parses"),
             model: DEFAULT_MODEL.to_owned(),
-            token,
+            token: token.into(),
             output_hosts: parse_hosts(DEFAULT_OUTPUT_HOSTS),
             max_prefer_wait: Duration::from_secs(60),
             poll_interval: Duration::from_millis(500),
@@ -79,19 +110,20 @@ impl ReplicateConfig {
         }
     }
 
-    /// Reads `REPLICATE_API_TOKEN`, `REPLICATE_BASE_URL`, `REPLICATE_MODEL` and
-    /// `REPLICATE_OUTPUT_HOSTS` from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(|name| std::env::var(name).ok())
+    /// Reads `REPLICATE_BASE_URL`, `REPLICATE_MODEL` and `REPLICATE_OUTPUT_HOSTS` from the
+    /// process environment.
+    pub fn from_env(token: TokenSource) -> Result<Self, ConfigError> {
+        Self::from_vars(token, |name| std::env::var(name).ok())
     }
 
     /// Reads the settings through `var`, which looks a variable up by name. Blank values count
     /// as unset.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_vars(
+        token: TokenSource,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
-        let token =
-            var("REPLICATE_API_TOKEN").ok_or(ConfigError::Missing("REPLICATE_API_TOKEN"))?;
-        let mut config = Self::new(ApiToken::new(token));
+        let mut config = Self::new(token);
         if let Some(base) = var("REPLICATE_BASE_URL") {
             config.base_url = Url::parse(&base)
                 .ok()
@@ -125,7 +157,7 @@ mod tests {
     use super::*;
 
     fn from(vars: &[(&str, &str)]) -> Result<ReplicateConfig, ConfigError> {
-        ReplicateConfig::from_vars(|name| {
+        ReplicateConfig::from_vars(ApiToken::new("r8_x").into(), |name| {
             vars.iter()
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| (*value).to_owned())
@@ -134,15 +166,7 @@ mod tests {
 
     #[test]
     fn defaults_need_only_the_token() {
-        assert!(matches!(
-            from(&[]),
-            Err(ConfigError::Missing("REPLICATE_API_TOKEN"))
-        ));
-        assert!(matches!(
-            from(&[("REPLICATE_API_TOKEN", " ")]),
-            Err(ConfigError::Missing(_))
-        ));
-        let config = from(&[("REPLICATE_API_TOKEN", "r8_x")]).unwrap();
+        let config = from(&[("REPLICATE_MODEL", " ")]).unwrap();
         assert_eq!(config.base_url.as_str(), "https://api.replicate.com/");
         assert_eq!(config.model, "black-forest-labs/flux-kontext-pro");
         assert_eq!(config.output_hosts, ["replicate.delivery"]);
@@ -155,7 +179,6 @@ mod tests {
     #[test]
     fn overrides_are_read_and_checked() {
         let config = from(&[
-            ("REPLICATE_API_TOKEN", "r8_x"),
             ("REPLICATE_BASE_URL", "http://127.0.0.1:8080"),
             ("REPLICATE_MODEL", "owner/model"),
             ("REPLICATE_OUTPUT_HOSTS", " Replicate.Delivery, 127.0.0.1 ,"),
@@ -170,7 +193,7 @@ mod tests {
             ("REPLICATE_MODEL", "no-slash"),
             ("REPLICATE_MODEL", "a/b/c"),
         ] {
-            let result = from(&[("REPLICATE_API_TOKEN", "r8_x"), (name, bad)]);
+            let result = from(&[(name, bad)]);
             assert!(
                 matches!(result, Err(ConfigError::Invalid(n)) if n == name),
                 "{name}={bad}"

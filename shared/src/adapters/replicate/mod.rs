@@ -24,7 +24,7 @@ use reqwest::{StatusCode, Url, header};
 use serde_json::{Value, json};
 
 pub use config::{
-    ApiToken, DEFAULT_BASE_URL, DEFAULT_MODEL, DEFAULT_OUTPUT_HOSTS, ReplicateConfig,
+    ApiToken, DEFAULT_BASE_URL, DEFAULT_MODEL, DEFAULT_OUTPUT_HOSTS, ReplicateConfig, TokenSource,
 };
 pub use output::{allowed_output_url, is_jpeg};
 pub use wire::{Prediction, problem_message, retry_hint};
@@ -87,6 +87,7 @@ impl ReplicateClient {
     ) -> Result<Prediction, GenerationError> {
         let url = self.api_url(&format!("v1/models/{}/predictions", self.config.model))?;
         let body = json!({ "input": model_input(request) });
+        let token = self.token(None).await?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -103,7 +104,7 @@ impl ReplicateClient {
             let sent = self
                 .http
                 .post(url.clone())
-                .bearer_auth(self.config.token.expose())
+                .bearer_auth(token.expose())
                 .header("Prefer", format!("wait={wait}"))
                 .json(&body)
                 .timeout((Duration::from_secs(wait) + self.config.request_timeout).min(remaining))
@@ -292,10 +293,11 @@ impl ReplicateClient {
             prediction_id: Some(prediction_id.to_owned()),
         };
         let cancel_url = self.api_url(&format!("v1/predictions/{prediction_id}/cancel"))?;
+        let token = self.token(Some(prediction_id)).await?;
         match self
             .http
             .post(cancel_url)
-            .bearer_auth(self.config.token.expose())
+            .bearer_auth(token.expose())
             .timeout(FINAL_READ_TIMEOUT)
             .send()
             .await
@@ -320,10 +322,19 @@ impl ReplicateClient {
     }
 
     async fn read(&self, url: &Url, timeout: Duration) -> Result<Prediction, ReadFailure> {
+        let token = self
+            .config
+            .token
+            .token()
+            .await
+            .map_err(|message| ReadFailure {
+                retryable: false,
+                message,
+            })?;
         let response = self
             .http
             .get(url.clone())
-            .bearer_auth(self.config.token.expose())
+            .bearer_auth(token.expose())
             .timeout(timeout)
             .send()
             .await
@@ -394,6 +405,15 @@ impl ReplicateClient {
             ));
         }
         Ok(bytes)
+    }
+
+    /// The API token (read from SSM on first use when it lives there).
+    async fn token(&self, prediction_id: Option<&str>) -> Result<ApiToken, GenerationError> {
+        self.config
+            .token
+            .token()
+            .await
+            .map_err(|message| unavailable(prediction_id, message))
     }
 
     /// A URL on the API's base URL.
