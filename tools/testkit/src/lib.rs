@@ -518,3 +518,36 @@ pub async fn put_secure_parameter(sdk: &SdkConfig, name: &str, value: &str) {
         .await
         .expect("PutParameter");
 }
+
+/// A synthetic portrait for the sample actor, made here (no real person): a head and shoulders
+/// in flat shapes on a studio gradient, `width` × `height` pixels, as a JPEG.
+pub fn synthetic_portrait(width: u32, height: u32) -> Vec<u8> {
+    let (w, h) = (width as f32, height as f32);
+    let inside = |x: f32, y: f32, cx: f32, cy: f32, rx: f32, ry: f32| {
+        ((x - cx) / rx).powi(2) + ((y - cy) / ry).powi(2) <= 1.0
+    };
+    let image = image::RgbImage::from_fn(width, height, |px, py| {
+        let (x, y) = (px as f32, py as f32);
+        let eye = |cx: f32| inside(x, y, cx, h * 0.40, w * 0.035, h * 0.025);
+        let color = if eye(w * 0.43) || eye(w * 0.57) {
+            [40, 30, 25]
+        } else if inside(x, y, w * 0.5, h * 0.54, w * 0.07, h * 0.02) && y > h * 0.54 {
+            [150, 60, 60]
+        } else if inside(x, y, w * 0.5, h * 0.30, w * 0.17, h * 0.10) && y < h * 0.33 {
+            [60, 40, 30]
+        } else if inside(x, y, w * 0.5, h * 0.42, w * 0.15, h * 0.19) {
+            [224, 182, 150]
+        } else if inside(x, y, w * 0.5, h * 1.05, w * 0.38, h * 0.40) {
+            [50, 70, 110]
+        } else {
+            let shade = 200 - (y / h * 90.0) as u8;
+            [shade, shade, shade.saturating_add(20)]
+        };
+        image::Rgb(color)
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("encode a JPEG");
+    out.into_inner()
+}
