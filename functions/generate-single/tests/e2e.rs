@@ -485,3 +485,48 @@ async fn the_token_comes_from_an_ssm_secure_string_when_not_in_the_environment()
     }
     assert_eq!(replicate.counts().await.unauthorized, 0);
 }
+
+#[tokio::test]
+async fn rate_limits_and_store_faults_are_503s_that_say_when_to_retry() {
+    let stack = stack().await;
+    stack
+        .replicate
+        .set_faults(json!({"rate_limit_creates": 10, "rate_limit_reset_secs": 30}))
+        .await;
+    let answer = stack
+        .function
+        .invoke(&testkit::event("generate-single-http-v2.json"))
+        .await;
+    let (status, body) = status_and_body(&answer);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(answer.pointer("/headers/retry-after"), Some(&json!("30")));
+    assert_eq!(stack.replicate.counts().await.predictions_created, 0);
+
+    // DynamoDB and S3 that do not answer: a clear 503, no Replicate call.
+    let replicate = ReplicateEmulator::start().await;
+    let mut env: Vec<(String, String)> = replicate.function_env();
+    env.extend([
+        (
+            "AWS_ENDPOINT_URL".to_owned(),
+            format!("http://127.0.0.1:{}", testkit::free_port()),
+        ),
+        ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID".to_owned(), "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), "testing".to_owned()),
+        ("TABLE_NAME".to_owned(), testkit::TABLE_NAME.to_owned()),
+        (
+            "AWS_SYSTEM_ACTORS_BUCKET".to_owned(),
+            testkit::BUCKET.to_owned(),
+        ),
+    ]);
+    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
+    let answer = function
+        .invoke(&testkit::event("generate-single-http-v2.json"))
+        .await;
+    let (status, body) = status_and_body(&answer);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "store_unavailable");
+    assert_eq!(answer.pointer("/headers/retry-after"), Some(&json!("1")));
+    assert_eq!(replicate.counts().await.create_requests, 0);
+}
