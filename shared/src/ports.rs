@@ -141,6 +141,14 @@ pub enum GenerationError {
         /// The prediction, if one was started.
         prediction_id: Option<String>,
     },
+    /// The create reached the API but its answer was lost (a timeout after sending, a 5xx
+    /// other than 503, an unreadable answer): a prediction may exist, unknown to us. Not
+    /// retried, and not to be retried blindly.
+    #[error("the image model's API may have started a prediction whose answer was lost: {message}")]
+    Uncertain {
+        /// What went wrong.
+        message: String,
+    },
     /// The API could not be reached or kept failing (5xx, connection errors) after retries.
     #[error("the image model's API is unavailable{}: {message}", describe(.prediction_id))]
     Unavailable {
@@ -177,7 +185,7 @@ impl GenerationError {
             Self::TimedOut { prediction_id } | Self::Unavailable { prediction_id, .. } => {
                 prediction_id.as_deref()
             }
-            Self::RateLimited { .. } | Self::Rejected { .. } => None,
+            Self::RateLimited { .. } | Self::Rejected { .. } | Self::Uncertain { .. } => None,
         }
     }
 }
@@ -193,10 +201,12 @@ pub trait ImageGenerator: Send + Sync {
 }
 
 /// Facts about a stored object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
     /// Its size in bytes.
     pub size: u64,
+    /// The prediction that wrote it, when the service did (object metadata `prediction-id`).
+    pub written_by: Option<String>,
 }
 
 /// An object as read, with the ETag to write it back against.
@@ -259,13 +269,15 @@ pub trait ObjectStore: Send + Sync {
         &self,
         key: &str,
     ) -> impl Future<Output = Result<Option<VersionedObject>, StoreError>> + Send;
-    /// Writes the object only if `condition` holds.
+    /// Writes the object only if `condition` holds, recording `written_by` (a prediction id)
+    /// in its metadata when given.
     fn write(
         &self,
         key: &str,
         bytes: &[u8],
         content_type: &str,
         condition: WriteCondition,
+        written_by: Option<&str>,
     ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
 }
 

@@ -12,6 +12,9 @@ use crate::ports::{
     ObjectInfo, ObjectStore, StoreError, VersionedObject, WriteCondition, WriteOutcome,
 };
 
+/// The object metadata key naming the prediction that wrote an image.
+const WRITTEN_BY: &str = "prediction-id";
+
 /// The service's bucket.
 #[derive(Debug, Clone)]
 pub struct S3ObjectStore {
@@ -72,6 +75,10 @@ impl ObjectStore for S3ObjectStore {
         {
             Ok(output) => Ok(Some(ObjectInfo {
                 size: output.content_length().unwrap_or(0).max(0) as u64,
+                written_by: output
+                    .metadata()
+                    .and_then(|metadata| metadata.get(WRITTEN_BY))
+                    .cloned(),
             })),
             // Without s3:ListBucket on the prefix S3 answers a missing object with 403: the
             // policy grants GetObject under system_actors/, so a 403 here means "not there".
@@ -170,14 +177,18 @@ impl ObjectStore for S3ObjectStore {
         bytes: &[u8],
         content_type: &str,
         condition: WriteCondition,
+        written_by: Option<&str>,
     ) -> Result<WriteOutcome, StoreError> {
-        let request = self
+        let mut request = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
             .body(ByteStream::from(bytes.to_vec()));
+        if let Some(prediction_id) = written_by {
+            request = request.metadata(WRITTEN_BY, prediction_id);
+        }
         let request = match condition {
             WriteCondition::IfAbsent => request.if_none_match("*"),
             WriteCondition::IfMatch(etag) => request.if_match(etag),

@@ -36,6 +36,8 @@ const PREVIEW_URL_LIFETIME: Duration = Duration::from_secs(3_600);
 const MAX_IMAGE_NAME_ATTEMPTS: u32 = 8;
 /// How many times the manifest update is tried.
 const MAX_MANIFEST_ATTEMPTS: u32 = 10;
+/// How long past the model's deadline (or the image's arrival, if later) storing may go on.
+const STORE_GRACE: Duration = Duration::from_secs(5);
 /// The bytes read to tell an image by its magic numbers.
 const MAGIC_BYTES: u64 = 16;
 /// The longest MIME type of a base photo, for the data-URI size check before reading it.
@@ -89,8 +91,8 @@ pub struct GeneratedTrainingImage {
     pub s3_key: String,
     /// The object's URL.
     pub s3_url: String,
-    /// A presigned GET of the image, valid for an hour.
-    pub preview_url: String,
+    /// A presigned GET of the image, valid for an hour (null if it could not be signed).
+    pub preview_url: Option<String>,
     /// The manifest's key.
     pub manifest_key: String,
     /// Whether the manifest lists the image. When false, `manifest_error` says why and the
@@ -187,14 +189,14 @@ where
         )
         .await;
         let image = generated?;
-        let paid = |source| GenerateError::NotStored {
-            prediction_id: image.prediction_id.clone(),
-            source,
-        };
+        let finish_by = deadline.max(Instant::now()) + STORE_GRACE;
         let (index, s3_key) = self
-            .store_image(&actor.actor_name, &image.bytes)
+            .store_image(&actor.actor_name, &image.bytes, &image.prediction_id)
             .await
-            .map_err(paid)?;
+            .map_err(|source| GenerateError::NotStored {
+                prediction_id: image.prediction_id.clone(),
+                source,
+            })?;
         let filename = image_filename(&actor.actor_name, index);
         let created_at = self.clock.now_rfc3339();
         let entry = ManifestEntry {
@@ -212,7 +214,7 @@ where
         };
         let first_read = manifest.ok();
         let (manifest_written, preview_url) = join(
-            self.update_manifest(&manifest_key, &entry, first_read),
+            self.update_manifest(&manifest_key, &entry, first_read, finish_by),
             self.objects.presigned_get(&s3_key, PREVIEW_URL_LIFETIME),
         )
         .await;
@@ -227,7 +229,9 @@ where
             index,
             filename,
             s3_url: entry.s3_url,
-            preview_url: preview_url.map_err(paid)?,
+            preview_url: preview_url
+                .inspect_err(|error| tracing::warn!(%error, "preview URL not signed"))
+                .ok(),
             s3_key,
             manifest_key,
             manifest_updated: manifest_error.is_none(),
@@ -251,12 +255,23 @@ where
             InputImage::data_uri_len(LONGEST_IMAGE_TYPE, size) <= InputImage::MAX_DATA_URI_LEN
         });
         if inline {
-            let bytes = self.objects.read(key, None).await?.ok_or_else(not_found)?;
+            // Read no more than the HEAD said, plus one byte to notice a photo replaced meanwhile.
+            let bytes = self
+                .objects
+                .read(key, Some(size + 1))
+                .await?
+                .ok_or_else(not_found)?;
             let content_type = image_type(&bytes).ok_or_else(not_an_image)?;
-            return Ok(InputImage::Inline {
-                content_type: content_type.to_owned(),
-                bytes,
-            });
+            if bytes.len() as u64 == size {
+                return Ok(InputImage::Inline {
+                    content_type: content_type.to_owned(),
+                    bytes,
+                });
+            }
+            tracing::warn!(
+                key,
+                "the base photo changed since its HEAD; sending it by URL"
+            );
         }
         let head = self
             .objects
@@ -271,10 +286,14 @@ where
 
     /// Takes an index and writes the image under a name nobody has, taking a new index
     /// whenever the name is taken (a stray file, a legacy one).
+    ///
+    /// A 412 can also answer the SDK's own retry of a write whose first reply was lost: the
+    /// object's `prediction-id` metadata tells our own image from someone else's.
     async fn store_image(
         &self,
         actor_name: &str,
         bytes: &[u8],
+        prediction_id: &str,
     ) -> Result<(u64, String), StoreError> {
         for _ in 0..MAX_IMAGE_NAME_ATTEMPTS {
             let index = self.take_index(actor_name).await?;
@@ -283,19 +302,29 @@ where
                 training_folder(actor_name),
                 image_filename(actor_name, index)
             );
-            match self
+            let outcome = self
                 .objects
-                .write(&key, bytes, "image/jpeg", WriteCondition::IfAbsent)
-                .await?
-            {
-                WriteOutcome::Written => return Ok((index, key)),
-                outcome => tracing::warn!(
-                    actor_name,
-                    index,
-                    ?outcome,
-                    "image name taken; taking the next index"
-                ),
+                .write(
+                    &key,
+                    bytes,
+                    "image/jpeg",
+                    WriteCondition::IfAbsent,
+                    Some(prediction_id),
+                )
+                .await?;
+            if outcome == WriteOutcome::Written {
+                return Ok((index, key));
             }
+            let existing = self.objects.head(&key).await?;
+            if existing.and_then(|info| info.written_by).as_deref() == Some(prediction_id) {
+                return Ok((index, key));
+            }
+            tracing::warn!(
+                actor_name,
+                index,
+                ?outcome,
+                "image name taken; taking the next index"
+            );
         }
         Err(StoreError {
             operation: "S3 PutObject (image)",
@@ -329,22 +358,35 @@ where
             })
     }
 
-    /// Appends the entry with a read-modify-write guarded by the ETag, retried on 412 and 409.
-    /// `first_read` is the manifest as read beside the prediction, used for the first attempt.
+    /// Appends the entry with a read-modify-write guarded by the ETag, retried on 412, 409
+    /// and store faults until `finish_by`. `first_read` is the manifest as read beside the
+    /// prediction, used for the first attempt.
     async fn update_manifest(
         &self,
         key: &str,
         entry: &ManifestEntry,
         mut first_read: Option<Option<VersionedObject>>,
+        finish_by: Instant,
     ) -> Result<(), String> {
+        let mut last_error = String::from("no attempt was made in time");
         for attempt in 1..=MAX_MANIFEST_ATTEMPTS {
+            if attempt > 1 {
+                let pause = jitter(attempt);
+                if Instant::now() + pause > finish_by {
+                    break;
+                }
+                self.clock.sleep(pause).await;
+            }
             let current = match first_read.take() {
                 Some(read) => read,
-                None => self
-                    .objects
-                    .read_versioned(key)
-                    .await
-                    .map_err(|e| e.to_string())?,
+                None => match self.objects.read_versioned(key).await {
+                    Ok(read) => read,
+                    Err(error) => {
+                        tracing::warn!(key, attempt, %error, "manifest read failed; trying again");
+                        last_error = error.to_string();
+                        continue;
+                    }
+                },
             };
             let (bytes, condition) = match &current {
                 Some(object) => (
@@ -357,25 +399,26 @@ where
                 append_entry(bytes, entry, &self.clock.now_rfc3339()).map_err(|e| e.to_string())?;
             match self
                 .objects
-                .write(key, &merged, "application/json", condition)
+                .write(key, &merged, "application/json", condition, None)
                 .await
             {
                 Ok(WriteOutcome::Written) => return Ok(()),
-                Ok(outcome) => tracing::info!(
-                    key,
-                    attempt,
-                    ?outcome,
-                    "manifest changed meanwhile; merging again"
-                ),
+                Ok(outcome) => {
+                    tracing::info!(
+                        key,
+                        attempt,
+                        ?outcome,
+                        "manifest changed meanwhile; merging again"
+                    );
+                    last_error = format!("the manifest kept changing ({outcome:?})");
+                }
                 Err(error) => {
-                    tracing::warn!(key, attempt, %error, "manifest write failed; trying again")
+                    tracing::warn!(key, attempt, %error, "manifest write failed; trying again");
+                    last_error = error.to_string();
                 }
             }
-            self.clock.sleep(jitter(attempt)).await;
         }
-        Err(format!(
-            "the manifest could not be updated in {MAX_MANIFEST_ATTEMPTS} attempts"
-        ))
+        Err(format!("the manifest could not be updated: {last_error}"))
     }
 }
 

@@ -129,7 +129,8 @@ fn function_deadline(request: &Request) -> Instant {
 
 /// A direct invocation: one job, an EventBridge event, or a batch. A single job that fails is
 /// a Lambda error (so asynchronous retries and the failure destination apply); a batch answers
-/// one result per job and is a Lambda error only when no job could run.
+/// one result per job and is a Lambda error only when no job could run (each was refused by
+/// validation or not started for lack of time).
 async fn direct<P, O, C, G, K>(
     service: &GenerateSingle<P, O, C, G, K>,
     body: &Body,
@@ -156,7 +157,7 @@ where
         }
         DirectEvent::Batch(jobs) => {
             let mut results = Vec::with_capacity(jobs.len());
-            let mut succeeded = 0;
+            let (mut succeeded, mut ran) = (0, 0);
             for (position, job) in jobs.iter().enumerate() {
                 let result = if function_deadline.saturating_duration_since(Instant::now())
                     < MIN_JOB_TIME
@@ -166,10 +167,14 @@ where
                     match run_job(service, job, function_deadline).await {
                         Ok(mut answer) => {
                             succeeded += 1;
+                            ran += 1;
                             answer["job"] = json!(position);
                             answer
                         }
                         Err(error) => {
+                            if !error.is_refusal() {
+                                ran += 1;
+                            }
                             let mut answer = error.body();
                             answer["job"] = json!(position);
                             answer
@@ -178,10 +183,12 @@ where
                 };
                 results.push(result);
             }
-            tracing::info!(jobs = jobs.len(), succeeded, "batch finished");
-            if succeeded == 0 && !jobs.is_empty() {
+            tracing::info!(jobs = jobs.len(), ran, succeeded, "batch finished");
+            // A Lambda error makes Lambda retry the whole batch: only when no job could run
+            // (all refused or not started), so no job that ran is paid for twice.
+            if ran == 0 && !jobs.is_empty() {
                 return Err(
-                    format!("no job of the batch succeeded: {}", Value::Array(results)).into(),
+                    format!("no job of the batch could run: {}", Value::Array(results)).into(),
                 );
             }
             Ok(json_response(

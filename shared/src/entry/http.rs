@@ -82,7 +82,9 @@ impl ApiError {
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::StoreUnavailable(_) | Self::NotStored { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // Paid for (or maybe started): a blind retry could pay again, so no 503.
+            Self::NotStored { .. } => StatusCode::BAD_GATEWAY,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Request(error) => match error {
                 RequestError::Malformed(_)
@@ -97,8 +99,13 @@ impl ApiError {
                 | RequestError::BaseImageTooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             },
             Self::Generation(error) => match error {
-                GenerationError::RateLimited { .. } | GenerationError::Unavailable { .. } => {
-                    StatusCode::SERVICE_UNAVAILABLE
+                GenerationError::RateLimited { .. }
+                | GenerationError::Unavailable {
+                    prediction_id: None,
+                    ..
+                } => StatusCode::SERVICE_UNAVAILABLE,
+                GenerationError::Unavailable { .. } | GenerationError::Uncertain { .. } => {
+                    StatusCode::BAD_GATEWAY
                 }
                 GenerationError::Rejected { status: 422, .. }
                 | GenerationError::Failed { .. }
@@ -138,8 +145,21 @@ impl ApiError {
                 GenerationError::TimedOut { .. } => "generation_timeout",
                 GenerationError::Unavailable { .. } => "model_unavailable",
                 GenerationError::BadOutput { .. } => "output_refused",
+                GenerationError::Uncertain { .. } => "prediction_uncertain",
             },
         }
+    }
+
+    /// Whether the request was refused before anything ran (validation, routing, size).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::Invalid(_)
+                | Self::RouteNotFound(_)
+                | Self::MethodNotAllowed { .. }
+                | Self::BodyTooLarge { .. }
+                | Self::Request(_)
+        )
     }
 
     /// The paid prediction this error is about, if any.
@@ -179,7 +199,11 @@ impl ApiError {
             Self::MethodNotAllowed { allowed, .. } => {
                 headers.insert(ALLOW, HeaderValue::from_static(allowed));
             }
-            Self::StoreUnavailable(_) | Self::NotStored { .. } => {
+            Self::StoreUnavailable(_)
+            | Self::Generation(GenerationError::Unavailable {
+                prediction_id: None,
+                ..
+            }) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::Generation(GenerationError::RateLimited { retry_after, .. }) => {

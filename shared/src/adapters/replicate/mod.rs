@@ -35,6 +35,11 @@ use crate::ports::{
 
 /// How long the cancel and the last read at the deadline may each take.
 const FINAL_READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// How much of the time left the create keeps back from `Prefer: wait`, so the API's answer
+/// arrives before the request's own timeout (a timeout after sending loses the prediction's id).
+const PREFER_WAIT_MARGIN: Duration = Duration::from_secs(4);
+/// How long past the prediction's deadline (or its end, if later) the output download may run.
+const DOWNLOAD_GRACE: Duration = Duration::from_secs(5);
 /// The safety tolerance sent with an input image (flux-kontext-pro's maximum then).
 const SAFETY_TOLERANCE: u8 = 2;
 
@@ -97,7 +102,8 @@ impl ReplicateClient {
                     prediction_id: None,
                 });
             }
-            let wait = (remaining - Duration::from_secs(1))
+            let wait = remaining
+                .saturating_sub(PREFER_WAIT_MARGIN)
                 .min(self.config.max_prefer_wait)
                 .as_secs()
                 .clamp(1, 60);
@@ -107,17 +113,14 @@ impl ReplicateClient {
                 .bearer_auth(token.expose())
                 .header("Prefer", format!("wait={wait}"))
                 .json(&body)
-                .timeout((Duration::from_secs(wait) + self.config.request_timeout).min(remaining))
+                .timeout(remaining)
                 .send()
                 .await;
             let (failure, hint) = match sent {
                 Ok(response) if response.status().is_success() => {
                     let text = response.text().await.unwrap_or_default();
                     return serde_json::from_str::<Prediction>(&text).map_err(|_| {
-                        GenerationError::Unavailable {
-                            prediction_id: None,
-                            message: "the create answer was not a prediction".to_owned(),
-                        }
+                        uncertain("the create was accepted but its answer was not a prediction")
                     });
                 }
                 Ok(response) => {
@@ -141,7 +144,9 @@ impl ReplicateClient {
                         StatusCode::SERVICE_UNAVAILABLE => (unavailable(None, message), hint),
                         status if status.is_server_error() => {
                             // The request reached the API: a prediction may exist. Not retried.
-                            return Err(unavailable(None, message));
+                            return Err(uncertain(&format!(
+                                "the create answered {status}: {message}"
+                            )));
                         }
                         status => {
                             return Err(GenerationError::Rejected {
@@ -153,10 +158,7 @@ impl ReplicateClient {
                 }
                 Err(error) if error.is_connect() => (unavailable(None, error.to_string()), None),
                 Err(error) if error.is_timeout() => {
-                    tracing::warn!("create timed out after it was sent; a prediction may exist");
-                    return Err(GenerationError::TimedOut {
-                        prediction_id: None,
-                    });
+                    return Err(uncertain("the create timed out after it was sent"));
                 }
                 Err(error) => return Err(unavailable(None, error.to_string())),
             };
@@ -214,7 +216,11 @@ impl ReplicateClient {
                     failures += 1;
                     tracing::warn!(prediction_id = %prediction.id, failures, error = %failure.message, "poll failed; retrying");
                 }
-                Err(failure) => return Err(unavailable(Some(&prediction.id), failure.message)),
+                Err(failure) => {
+                    // Stop paying for a prediction whose image we cannot fetch.
+                    self.cancel(&prediction.id).await;
+                    return Err(unavailable(Some(&prediction.id), failure.message));
+                }
             }
         }
         Ok(prediction)
@@ -224,6 +230,7 @@ impl ReplicateClient {
     pub async fn download_output(
         &self,
         prediction: &Prediction,
+        finish_by: Instant,
     ) -> Result<Vec<u8>, GenerationError> {
         let bad_output = |reason: String| GenerationError::BadOutput {
             prediction_id: prediction.id.clone(),
@@ -236,10 +243,17 @@ impl ReplicateClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.fetch_output(url.clone()).await {
+            let remaining = finish_by.saturating_duration_since(Instant::now());
+            let timeout = (self.config.request_timeout * 2)
+                .min(remaining)
+                .max(Duration::from_secs(1));
+            match self.fetch_output(url.clone(), timeout).await {
                 Ok(bytes) => return Ok(bytes),
                 Err(DownloadFailure::Refused(reason)) => return Err(bad_output(reason)),
-                Err(DownloadFailure::Transient(message)) if attempt < self.config.max_attempts => {
+                Err(DownloadFailure::Transient(message))
+                    if attempt < self.config.max_attempts
+                        && Instant::now() + backoff(attempt) < finish_by =>
+                {
                     tracing::warn!(prediction_id = %prediction.id, attempt, error = %message, "output download retried");
                     tokio::time::sleep(backoff(attempt)).await;
                 }
@@ -275,7 +289,8 @@ impl ReplicateClient {
                 });
             }
         }
-        let bytes = self.download_output(&prediction).await?;
+        let finish_by = deadline.max(Instant::now()) + DOWNLOAD_GRACE;
+        let bytes = self.download_output(&prediction, finish_by).await?;
         tracing::info!(prediction_id = %prediction.id, bytes = bytes.len(), elapsed_ms = started.elapsed().as_millis() as u64, "prediction output downloaded");
         Ok(GeneratedImage {
             prediction_id: prediction.id,
@@ -292,23 +307,7 @@ impl ReplicateClient {
         let timed_out = || GenerationError::TimedOut {
             prediction_id: Some(prediction_id.to_owned()),
         };
-        let cancel_url = self.api_url(&format!("v1/predictions/{prediction_id}/cancel"))?;
-        let token = self.token(Some(prediction_id)).await?;
-        match self
-            .http
-            .post(cancel_url)
-            .bearer_auth(token.expose())
-            .timeout(FINAL_READ_TIMEOUT)
-            .send()
-            .await
-        {
-            Ok(response) => tracing::warn!(
-                prediction_id,
-                status = response.status().as_u16(),
-                "deadline reached; prediction canceled"
-            ),
-            Err(error) => tracing::error!(prediction_id, %error, "deadline reached; cancel failed"),
-        }
+        self.cancel(prediction_id).await;
         match self.read(get_url, FINAL_READ_TIMEOUT).await {
             Ok(prediction) if prediction.status == "succeeded" => {
                 tracing::info!(
@@ -318,6 +317,35 @@ impl ReplicateClient {
                 Ok(prediction)
             }
             _ => Err(timed_out()),
+        }
+    }
+
+    /// Cancels a prediction, best effort: the outcome is logged, never returned.
+    async fn cancel(&self, prediction_id: &str) {
+        let (url, token) = match (
+            self.api_url(&format!("v1/predictions/{prediction_id}/cancel")),
+            self.token(Some(prediction_id)).await,
+        ) {
+            (Ok(url), Ok(token)) => (url, token),
+            _ => {
+                tracing::error!(prediction_id, "cannot cancel: no URL or token");
+                return;
+            }
+        };
+        let sent = self
+            .http
+            .post(url)
+            .bearer_auth(token.expose())
+            .timeout(FINAL_READ_TIMEOUT)
+            .send()
+            .await;
+        match sent {
+            Ok(response) => tracing::warn!(
+                prediction_id,
+                status = response.status().as_u16(),
+                "prediction canceled"
+            ),
+            Err(error) => tracing::error!(prediction_id, %error, "cancel failed"),
         }
     }
 
@@ -359,13 +387,13 @@ impl ReplicateClient {
         })
     }
 
-    async fn fetch_output(&self, url: Url) -> Result<Vec<u8>, DownloadFailure> {
+    async fn fetch_output(&self, url: Url, timeout: Duration) -> Result<Vec<u8>, DownloadFailure> {
         let transient = |error: reqwest::Error| DownloadFailure::Transient(error.to_string());
         // No token here: outputs are fetched anonymously, from allowed hosts only.
         let mut response = self
             .http
             .get(url)
-            .timeout(self.config.request_timeout * 2)
+            .timeout(timeout)
             .send()
             .await
             .map_err(transient)?;
@@ -484,6 +512,12 @@ fn model_input(request: &GenerationRequest) -> Value {
         input["seed"] = json!(seed);
     }
     input
+}
+
+fn uncertain(message: &str) -> GenerationError {
+    GenerationError::Uncertain {
+        message: message.to_owned(),
+    }
 }
 
 fn unavailable(prediction_id: Option<&str>, message: String) -> GenerationError {
