@@ -454,3 +454,7 @@ async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     })
     .await
 }
+
+#[cfg(test)]
+#[path = "generate_single_tests.rs"]
+mod tests;

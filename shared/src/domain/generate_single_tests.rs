@@ -1,0 +1,342 @@
+//! Unit tests of the generation steps over in-memory fakes of the ports. The adapters are
+//! tested against moto and the Replicate emulator elsewhere; these reach the corners those
+//! cannot easily produce (a lost reply, a flaky read, a failed signature).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::domain::actor::ActorProfile;
+use crate::ports::{GeneratedImage, ObjectInfo};
+
+const BUCKET: &str = "bucket";
+const PHOTO: &str = "system_actors/base/a.jpg";
+const MANIFEST: &str = "system_actors/training_data/actor_a/response.json";
+const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 0xFF, 0xD9];
+
+struct Profiles;
+
+impl ActorProfiles for Profiles {
+    async fn profile(&self, _: &ActorId) -> Result<Option<ActorProfile>, StoreError> {
+        Ok(Some(ActorProfile {
+            actor_name: Some("actor_a".to_owned()),
+            sex: Some("female".to_owned()),
+            base_image_key: Some(PHOTO.to_owned()),
+        }))
+    }
+}
+
+#[derive(Default)]
+struct Objects {
+    /// key → (bytes, etag, written_by)
+    stored: Mutex<HashMap<String, (Vec<u8>, u32, Option<String>)>>,
+    etags: AtomicU32,
+    /// The next image write lands but answers 412, as an SDK retry after a lost reply would.
+    lose_next_image_reply: Mutex<bool>,
+    /// Reads of the manifest that fail before one succeeds.
+    failing_manifest_reads: AtomicU32,
+    failing_presign: bool,
+}
+
+fn fault() -> StoreError {
+    StoreError {
+        operation: "fake",
+        detail: "injected".to_owned(),
+    }
+}
+
+impl ObjectStore for Objects {
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
+        Ok(self
+            .stored
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|(bytes, _, by)| ObjectInfo {
+                size: bytes.len() as u64,
+                written_by: by.clone(),
+            }))
+    }
+
+    async fn read(&self, key: &str, limit: Option<u64>) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.stored.lock().unwrap().get(key).map(|(bytes, _, _)| {
+            let end = limit.map_or(bytes.len(), |l| bytes.len().min(l as usize));
+            bytes[..end].to_vec()
+        }))
+    }
+
+    async fn presigned_get(&self, key: &str, _: Duration) -> Result<String, StoreError> {
+        if self.failing_presign {
+            return Err(fault());
+        }
+        Ok(format!("https://signed/{key}"))
+    }
+
+    fn object_url(&self, key: &str) -> String {
+        format!("https://bucket/{key}")
+    }
+
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .stored
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+
+    async fn read_versioned(&self, key: &str) -> Result<Option<VersionedObject>, StoreError> {
+        let failing = &self.failing_manifest_reads;
+        if failing.load(Ordering::SeqCst) > 0 {
+            failing.fetch_sub(1, Ordering::SeqCst);
+            return Err(fault());
+        }
+        Ok(self
+            .stored
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|(bytes, etag, _)| VersionedObject {
+                bytes: bytes.clone(),
+                etag: etag.to_string(),
+            }))
+    }
+
+    async fn write(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        _: &str,
+        condition: WriteCondition,
+        written_by: Option<&str>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut stored = self.stored.lock().unwrap();
+        let current = stored.get(key).map(|(_, etag, _)| etag.to_string());
+        let holds = match &condition {
+            WriteCondition::IfAbsent => current.is_none(),
+            WriteCondition::IfMatch(etag) => current.as_ref() == Some(etag),
+        };
+        if !holds {
+            return Ok(WriteOutcome::PreconditionFailed);
+        }
+        let etag = self.etags.fetch_add(1, Ordering::SeqCst);
+        stored.insert(
+            key.to_owned(),
+            (bytes.to_vec(), etag, written_by.map(str::to_owned)),
+        );
+        let mut lose = self.lose_next_image_reply.lock().unwrap();
+        if *lose && written_by.is_some() {
+            *lose = false;
+            return Ok(WriteOutcome::PreconditionFailed);
+        }
+        Ok(WriteOutcome::Written)
+    }
+}
+
+#[derive(Default)]
+struct Counter(Mutex<Option<u64>>);
+
+impl IndexCounter for Counter {
+    async fn take_next(&self, _: &str) -> Result<Option<u64>, StoreError> {
+        let mut last = self.0.lock().unwrap();
+        Ok(last.as_mut().map(|n| {
+            *n += 1;
+            *n
+        }))
+    }
+
+    async fn seed(&self, _: &str, highest: u64) -> Result<(), StoreError> {
+        self.0.lock().unwrap().get_or_insert(highest);
+        Ok(())
+    }
+}
+
+struct Generator {
+    calls: AtomicU32,
+    fail: bool,
+}
+
+impl ImageGenerator for Generator {
+    async fn generate(
+        &self,
+        _: &GenerationRequest,
+        _: Instant,
+    ) -> Result<GeneratedImage, GenerationError> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.fail {
+            return Err(GenerationError::Failed {
+                prediction_id: format!("p{call}"),
+                message: "NSFW".to_owned(),
+            });
+        }
+        Ok(GeneratedImage {
+            prediction_id: format!("p{call}"),
+            model: "m/n".to_owned(),
+            bytes: JPEG.to_vec(),
+        })
+    }
+}
+
+struct InstantClock;
+
+impl Clock for InstantClock {
+    fn now_rfc3339(&self) -> String {
+        "2026-11-28T00:00:00Z".to_owned()
+    }
+
+    async fn sleep(&self, _: Duration) {}
+}
+
+type Service = GenerateSingle<Profiles, Objects, Counter, Generator, InstantClock>;
+
+fn service(objects: Objects, fail: bool) -> Service {
+    objects
+        .stored
+        .lock()
+        .unwrap()
+        .insert(PHOTO.to_owned(), (JPEG.to_vec(), 0, None));
+    GenerateSingle {
+        profiles: Profiles,
+        objects,
+        counter: Counter::default(),
+        generator: Generator {
+            calls: AtomicU32::new(0),
+            fail,
+        },
+        clock: InstantClock,
+        settings: GenerationSettings {
+            bucket: BUCKET.to_owned(),
+            max_base_image_bytes: 1024,
+        },
+    }
+}
+
+async fn run(service: &Service) -> Result<GeneratedTrainingImage, GenerateError> {
+    let body = GenerateBody::from_json(json!({"prompt_id": "bw_charcoal"})).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    service
+        .run(&ActorId::parse("a1").unwrap(), &body, deadline)
+        .await
+}
+
+fn images(service: &Service) -> Vec<String> {
+    let mut keys: Vec<String> = service
+        .objects
+        .stored
+        .lock()
+        .unwrap()
+        .keys()
+        .filter(|k| k.ends_with(".jpg") && k.contains("training_data"))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn manifest_indices(service: &Service) -> Vec<u64> {
+    let stored = service.objects.stored.lock().unwrap();
+    let manifest: Value = serde_json::from_slice(&stored[MANIFEST].0).unwrap();
+    manifest["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["index"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_412_answering_our_own_lost_write_keeps_the_index() {
+    let objects = Objects::default();
+    *objects.lose_next_image_reply.lock().unwrap() = true;
+    let service = service(objects, false);
+    let image = run(&service).await.unwrap();
+    assert_eq!(image.index, 1);
+    assert_eq!(
+        images(&service),
+        ["system_actors/training_data/actor_a/actor_a_1.jpg"]
+    );
+    assert_eq!(manifest_indices(&service), [1]);
+}
+
+#[tokio::test]
+async fn a_name_taken_by_someone_else_takes_the_next_index() {
+    let service = service(Objects::default(), false);
+    service.objects.stored.lock().unwrap().insert(
+        "system_actors/training_data/actor_a/actor_a_0.txt".to_owned(),
+        (b"not an image".to_vec(), 0, None),
+    );
+    assert_eq!(run(&service).await.unwrap().index, 1);
+    service.objects.stored.lock().unwrap().insert(
+        "system_actors/training_data/actor_a/actor_a_2.jpg".to_owned(),
+        (b"stray".to_vec(), 0, Some("someone else".to_owned())),
+    );
+    assert_eq!(run(&service).await.unwrap().index, 3);
+    assert_eq!(manifest_indices(&service), [1, 3]);
+}
+
+#[tokio::test]
+async fn flaky_manifest_reads_are_retried_and_a_failed_signature_is_not_a_failure() {
+    let objects = Objects {
+        failing_manifest_reads: AtomicU32::new(3),
+        failing_presign: true,
+        ..Objects::default()
+    };
+    let service = service(objects, false);
+    // The photo is inline (no signature needed for it); the preview cannot be signed.
+    let image = run(&service).await.unwrap();
+    assert!(image.manifest_updated, "{:?}", image.manifest_error);
+    assert_eq!(image.preview_url, None);
+    assert_eq!(manifest_indices(&service), [1]);
+}
+
+#[tokio::test]
+async fn a_failed_prediction_takes_no_index_and_stores_nothing() {
+    let service = service(Objects::default(), true);
+    let error = run(&service).await.unwrap_err();
+    assert!(matches!(
+        error,
+        GenerateError::Generation(GenerationError::Failed { .. })
+    ));
+    assert!(images(&service).is_empty());
+    assert_eq!(
+        *service.counter.0.lock().unwrap(),
+        None,
+        "an index was taken"
+    );
+    assert!(
+        !service
+            .objects
+            .stored
+            .lock()
+            .unwrap()
+            .contains_key(MANIFEST)
+    );
+}
+
+#[tokio::test]
+async fn an_unparseable_manifest_is_left_alone_and_the_answer_says_so() {
+    let service = service(Objects::default(), false);
+    service
+        .objects
+        .stored
+        .lock()
+        .unwrap()
+        .insert(MANIFEST.to_owned(), (b"{broken".to_vec(), 0, None));
+    let image = run(&service).await.unwrap();
+    assert!(!image.manifest_updated);
+    assert!(image.manifest_error.unwrap().contains("not a JSON object"));
+    assert_eq!(
+        service.objects.stored.lock().unwrap()[MANIFEST].0,
+        b"{broken"
+    );
+    assert_eq!(
+        images(&service).len(),
+        1,
+        "the paid image is stored all the same"
+    );
+}
