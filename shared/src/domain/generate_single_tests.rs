@@ -29,10 +29,12 @@ impl ActorProfiles for Profiles {
     }
 }
 
+/// A stored object: its bytes, its ETag, and the prediction that wrote it.
+type StoredObject = (Vec<u8>, u32, Option<String>);
+
 #[derive(Default)]
 struct Objects {
-    /// key → (bytes, etag, written_by)
-    stored: Mutex<HashMap<String, (Vec<u8>, u32, Option<String>)>>,
+    stored: Mutex<HashMap<String, StoredObject>>,
     etags: AtomicU32,
     /// The next image write lands but answers 412, as an SDK retry after a lost reply would.
     lose_next_image_reply: Mutex<bool>,
