@@ -190,14 +190,58 @@ impl GenerationError {
     }
 }
 
+/// A prediction that was started (and so may be paid for), with what the adapter needs to
+/// finish it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartedPrediction {
+    /// The prediction's id.
+    pub prediction_id: String,
+    /// The adapter's own view of the prediction when it was started.
+    pub state: serde_json::Value,
+}
+
 /// Makes images with an image-editing model.
 pub trait ImageGenerator: Send + Sync {
-    /// Runs one prediction and downloads its output, giving up at `deadline`.
+    /// Starts a prediction: the call that costs money.
+    fn start(
+        &self,
+        request: &GenerationRequest,
+        deadline: std::time::Instant,
+    ) -> impl Future<Output = Result<StartedPrediction, GenerationError>> + Send;
+
+    /// Waits for a started prediction until `deadline` and downloads its output.
+    fn finish(
+        &self,
+        started: StartedPrediction,
+        deadline: std::time::Instant,
+    ) -> impl Future<Output = Result<GeneratedImage, GenerationError>> + Send;
+
+    /// Picks up a prediction started earlier (by a run that did not finish), without paying
+    /// for another.
+    fn resume(
+        &self,
+        prediction_id: &str,
+        deadline: std::time::Instant,
+    ) -> impl Future<Output = Result<GeneratedImage, GenerationError>> + Send;
+
+    /// Starts a prediction and finishes it.
     fn generate(
         &self,
         request: &GenerationRequest,
         deadline: std::time::Instant,
-    ) -> impl Future<Output = Result<GeneratedImage, GenerationError>> + Send;
+    ) -> impl Future<Output = Result<GeneratedImage, GenerationError>> + Send {
+        async move {
+            let started = self.start(request, deadline).await?;
+            self.finish(started, deadline).await
+        }
+    }
+}
+
+/// Learns the id of a prediction as soon as it is started (so a retry can resume it instead
+/// of paying again).
+pub trait PredictionLog: Send + Sync {
+    /// Records that `prediction_id` was started. Failures are the recorder's to log.
+    fn started(&self, prediction_id: &str) -> impl Future<Output = ()> + Send;
 }
 
 /// Facts about a stored object.
@@ -302,4 +346,80 @@ pub trait Clock: Send + Sync {
     fn now_rfc3339(&self) -> String;
     /// Waits for `duration`.
     fn sleep(&self, duration: std::time::Duration) -> impl Future<Output = ()> + Send;
+}
+
+/// What an idempotency key's record says when a request tries to begin with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyBegin {
+    /// This request now owns the key. `resume` names a prediction an earlier, interrupted run
+    /// paid for: continue it rather than start another.
+    Owned {
+        /// The prediction to resume, if any.
+        resume: Option<String>,
+    },
+    /// A run with this key finished: here is its answer.
+    Completed {
+        /// The stored HTTP status.
+        status: u16,
+        /// The stored JSON body.
+        body: String,
+    },
+    /// A run with this key is still in progress.
+    InProgress,
+    /// The key was used with another payload.
+    PayloadMismatch,
+}
+
+/// Records of idempotency keys (one per key and caller), kept 24 hours.
+pub trait IdempotencyStore: Send + Sync {
+    /// Takes the key for a run whose payload hashes to `payload_hash`, held until
+    /// `in_progress_until_ms` (epoch milliseconds), unless a live record says otherwise.
+    fn begin(
+        &self,
+        key: &str,
+        payload_hash: &str,
+        in_progress_until_ms: u64,
+    ) -> impl Future<Output = Result<IdempotencyBegin, StoreError>> + Send;
+    /// Notes the prediction the run paid for.
+    fn record_prediction(
+        &self,
+        key: &str,
+        prediction_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Stores the run's answer for repeats.
+    fn complete(
+        &self,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Forgets the key: the run paid for nothing, so a repeat may start afresh.
+    fn release(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Ends the run's hold on the key but keeps its prediction, so a repeat resumes it.
+    fn interrupt(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Why the spend guard refuses a generation.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SpendRefusal {
+    /// The kill switch is on.
+    #[error("image generation is switched off by the operators")]
+    Disabled,
+    /// A daily cap is used up.
+    #[error("the daily cap of {cap} generations {scope} is used up; it resets at 00:00 UTC")]
+    Exhausted {
+        /// Which cap ("for the service", "for actor X").
+        scope: String,
+        /// The cap.
+        cap: u64,
+    },
+}
+
+/// Admits generations against the kill switch and the daily caps, counting each admitted one.
+pub trait SpendGuard: Send + Sync {
+    /// Counts one generation for `actor_id`, or says why not.
+    fn admit(
+        &self,
+        actor_id: &ActorId,
+    ) -> impl Future<Output = Result<Result<(), SpendRefusal>, StoreError>> + Send;
 }

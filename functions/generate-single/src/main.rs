@@ -5,10 +5,13 @@ use lambda_http::{Error, run, service_fn};
 use shared::adapters::aws::load_sdk_config;
 use shared::adapters::clock::SystemClock;
 use shared::adapters::dynamodb::{DynamoDbActorProfiles, DynamoDbIndexCounter};
+use shared::adapters::idempotency::DynamoDbIdempotency;
 use shared::adapters::replicate::{ReplicateClient, ReplicateConfig};
 use shared::adapters::s3::S3ObjectStore;
+use shared::adapters::spend::DynamoDbSpendGuard;
 use shared::domain::generate_single::{GenerateSingle, GenerationSettings};
-use shared::entry::{config, generate};
+use shared::entry::config;
+use shared::entry::generate::GenerateFunction;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -23,24 +26,30 @@ async fn main() -> Result<(), Error> {
         .region()
         .map_or("us-east-1".to_owned(), ToString::to_string);
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config);
-    let service = GenerateSingle {
-        profiles: DynamoDbActorProfiles::new(dynamodb.clone(), table_name.clone()),
-        objects: S3ObjectStore::new(
-            S3ObjectStore::client_for(&sdk_config),
-            bucket.clone(),
-            region,
-        ),
-        counter: DynamoDbIndexCounter::new(dynamodb, table_name),
-        generator: replicate,
-        clock: SystemClock,
-        settings: GenerationSettings {
-            bucket,
-            max_base_image_bytes: config::max_base_image_bytes()?,
+    let function = GenerateFunction {
+        service: GenerateSingle {
+            profiles: DynamoDbActorProfiles::new(dynamodb.clone(), table_name.clone()),
+            objects: S3ObjectStore::new(
+                S3ObjectStore::client_for(&sdk_config),
+                bucket.clone(),
+                region,
+            ),
+            counter: DynamoDbIndexCounter::new(dynamodb.clone(), table_name.clone()),
+            generator: replicate,
+            clock: SystemClock,
+            settings: GenerationSettings {
+                bucket,
+                max_base_image_bytes: config::max_base_image_bytes()?,
+            },
         },
+        idempotency: DynamoDbIdempotency::new(dynamodb.clone(), table_name.clone()),
+        spend: DynamoDbSpendGuard::new(
+            dynamodb,
+            table_name,
+            config::daily_caps()?,
+            config::generation_disabled()?,
+        ),
     };
-    let service = &service;
-    run(service_fn(move |request| {
-        generate::handle(service, request)
-    }))
-    .await
+    let function = &function;
+    run(service_fn(move |request| function.handle(request))).await
 }

@@ -3,6 +3,8 @@
 pub mod aws;
 pub mod clock;
 pub mod dynamodb;
+pub mod idempotency;
 pub mod replicate;
 pub mod s3;
+pub mod spend;
 pub mod ssm;

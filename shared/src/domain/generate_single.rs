@@ -19,13 +19,14 @@ use thiserror::Error;
 
 use super::actor::{ActorId, choose_descriptor};
 use super::generation::{
-    GenerateBody, RequestError, image_filename, image_type, index_of_key, manifest_key,
-    resolve_actor, training_folder,
+    GenerateBody, PromptChoice, RequestError, ResolvedActor, image_filename, image_type,
+    index_of_key, manifest_key, resolve_actor, training_folder,
 };
 use super::manifest::{ManifestEntry, append_entry};
 use crate::ports::{
     ActorProfiles, Clock, GenerationError, GenerationRequest, ImageGenerator, IndexCounter,
-    InputImage, ObjectStore, StoreError, VersionedObject, WriteCondition, WriteOutcome,
+    InputImage, ObjectStore, PredictionLog, StoreError, VersionedObject, WriteCondition,
+    WriteOutcome,
 };
 
 /// How long a presigned URL of the base photo lives (the model fetches it once).
@@ -42,6 +43,33 @@ const STORE_GRACE: Duration = Duration::from_secs(5);
 const MAGIC_BYTES: u64 = 16;
 /// The longest MIME type of a base photo, for the data-URI size check before reading it.
 const LONGEST_IMAGE_TYPE: &str = "image/jpeg";
+
+/// A generation checked and ready: nothing has been written or paid for yet.
+#[derive(Debug, Clone)]
+pub struct PreparedGeneration {
+    /// The actor, resolved.
+    pub actor: ResolvedActor,
+    /// The prompt.
+    pub prompt: PromptChoice,
+    /// What the model is asked for.
+    pub request: GenerationRequest,
+}
+
+/// How a generation gets its prediction.
+#[derive(Debug, Clone, Copy)]
+pub enum Start<'a, L> {
+    /// A new prediction; `L` learns its id as soon as it exists.
+    New(&'a L),
+    /// A prediction an earlier run started and paid for.
+    Resume(&'a str),
+}
+
+/// A generation's record of the prediction it paid for.
+pub struct NotRecorded;
+
+impl PredictionLog for NotRecorded {
+    async fn started(&self, _prediction_id: &str) {}
+}
 
 /// Settings of the use case.
 #[derive(Debug, Clone)]
@@ -142,13 +170,26 @@ where
     G: ImageGenerator,
     K: Clock,
 {
-    /// Generates one image for `actor_id` as `body` asks, giving the model until `deadline`.
+    /// Generates one image for `actor_id` as `body` asks, giving the model until `deadline`:
+    /// [`Self::prepare`], then [`Self::execute`] with a new prediction.
     pub async fn run(
         &self,
         actor_id: &ActorId,
         body: &GenerateBody,
         deadline: Instant,
     ) -> Result<GeneratedTrainingImage, GenerateError> {
+        let prepared = self.prepare(actor_id, body).await?;
+        self.execute(&prepared, deadline, Start::New(&NotRecorded))
+            .await
+    }
+
+    /// Checks the request completely (body, profile, base photo) without writing or paying
+    /// anything: every refusal comes from here.
+    pub async fn prepare(
+        &self,
+        actor_id: &ActorId,
+        body: &GenerateBody,
+    ) -> Result<PreparedGeneration, GenerateError> {
         let checked = body.check(&self.settings.bucket)?;
         let body_photo = async {
             match &checked.base_image_key {
@@ -181,13 +222,41 @@ where
             input_image,
             seed: checked.seed,
         };
+        Ok(PreparedGeneration {
+            actor,
+            prompt,
+            request,
+        })
+    }
 
+    /// Runs a prepared generation: a new prediction (its id reported as soon as it exists) or
+    /// one started by an earlier run, then the image, the index and the manifest.
+    pub async fn execute(
+        &self,
+        prepared: &PreparedGeneration,
+        deadline: Instant,
+        start: Start<'_, impl PredictionLog>,
+    ) -> Result<GeneratedTrainingImage, GenerateError> {
+        let PreparedGeneration {
+            actor,
+            prompt,
+            request,
+        } = prepared;
+        let actor_id = &actor.actor_id;
         let manifest_key = manifest_key(&actor.actor_name);
-        let (generated, manifest) = join(
-            self.generator.generate(&request, deadline),
-            self.objects.read_versioned(&manifest_key),
-        )
-        .await;
+        let predict = async {
+            match start {
+                Start::New(log) => {
+                    let started = self.generator.start(request, deadline).await?;
+                    log.started(&started.prediction_id).await;
+                    self.generator.finish(started, deadline).await
+                }
+                Start::Resume(prediction_id) => {
+                    self.generator.resume(prediction_id, deadline).await
+                }
+            }
+        };
+        let (generated, manifest) = join(predict, self.objects.read_versioned(&manifest_key)).await;
         let image = generated?;
         let finish_by = deadline.max(Instant::now()) + STORE_GRACE;
         let (index, s3_key) = self
@@ -207,7 +276,7 @@ where
             prompt_id: prompt.prompt_id.map(str::to_owned),
             category: prompt.category.map(|c| c.as_str().to_owned()),
             prompt: prompt.text.clone(),
-            seed: checked.seed,
+            seed: request.seed,
             prediction_id: image.prediction_id.clone(),
             model: image.model.clone(),
             created_at: created_at.clone(),
@@ -225,7 +294,7 @@ where
         Ok(GeneratedTrainingImage {
             success: true,
             actor_id: actor_id.clone(),
-            actor_name: actor.actor_name,
+            actor_name: actor.actor_name.clone(),
             index,
             filename,
             s3_url: entry.s3_url,
@@ -238,8 +307,8 @@ where
             manifest_error,
             prompt_id: prompt.prompt_id,
             category: prompt.category.map(|c| c.as_str()),
-            prompt: prompt.text,
-            seed: checked.seed,
+            prompt: prompt.text.clone(),
+            seed: request.seed,
             prediction_id: image.prediction_id,
             model: image.model,
             created_at,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::domain::actor::ActorProfile;
-use crate::ports::{GeneratedImage, ObjectInfo};
+use crate::ports::{GeneratedImage, ObjectInfo, StartedPrediction};
 
 const BUCKET: &str = "bucket";
 const PHOTO: &str = "system_actors/base/a.jpg";
@@ -164,20 +164,39 @@ struct Generator {
 }
 
 impl ImageGenerator for Generator {
-    async fn generate(
+    async fn start(
         &self,
         _: &GenerationRequest,
         _: Instant,
-    ) -> Result<GeneratedImage, GenerationError> {
+    ) -> Result<StartedPrediction, GenerationError> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(StartedPrediction {
+            prediction_id: format!("p{call}"),
+            state: Value::Null,
+        })
+    }
+
+    async fn finish(
+        &self,
+        started: StartedPrediction,
+        deadline: Instant,
+    ) -> Result<GeneratedImage, GenerationError> {
+        self.resume(&started.prediction_id, deadline).await
+    }
+
+    async fn resume(
+        &self,
+        prediction_id: &str,
+        _: Instant,
+    ) -> Result<GeneratedImage, GenerationError> {
         if self.fail {
             return Err(GenerationError::Failed {
-                prediction_id: format!("p{call}"),
+                prediction_id: prediction_id.to_owned(),
                 message: "NSFW".to_owned(),
             });
         }
         Ok(GeneratedImage {
-            prediction_id: format!("p{call}"),
+            prediction_id: prediction_id.to_owned(),
             model: "m/n".to_owned(),
             bytes: JPEG.to_vec(),
         })
@@ -341,4 +360,30 @@ async fn an_unparseable_manifest_is_left_alone_and_the_answer_says_so() {
         1,
         "the paid image is stored all the same"
     );
+}
+
+#[tokio::test]
+async fn a_resumed_prediction_is_stored_without_starting_another() {
+    let service = service(Objects::default(), false);
+    let body = GenerateBody::from_json(json!({"prompt_id": "bw_charcoal"})).unwrap();
+    let prepared = service
+        .prepare(&ActorId::parse("a1").unwrap(), &body)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let image = service
+        .execute(
+            &prepared,
+            deadline,
+            Start::<NotRecorded>::Resume("paid_earlier"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(image.prediction_id, "paid_earlier");
+    assert_eq!(
+        service.generator.calls.load(Ordering::SeqCst),
+        0,
+        "a new prediction was started"
+    );
+    assert_eq!(manifest_indices(&service), [1]);
 }

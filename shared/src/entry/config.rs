@@ -5,6 +5,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::adapters::replicate::{ApiToken, TokenSource};
+use crate::adapters::spend::DailyCaps;
 use crate::adapters::ssm::SecureParameter;
 
 /// A configuration the function cannot start with.
@@ -55,4 +56,37 @@ pub fn replicate_token(sdk: &aws_config::SdkConfig) -> Result<TokenSource, Confi
     Ok(TokenSource::Parameter(Arc::new(SecureParameter::new(
         client, name,
     ))))
+}
+
+/// An optional whole number, e.g. a cap; blank or unset is `None`.
+fn optional_number(name: &'static str) -> Result<Option<u64>, ConfigError> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError::Invalid(name)),
+        _ => Ok(None),
+    }
+}
+
+/// The daily caps: `DAILY_GENERATION_CAP` (the service) and `DAILY_GENERATION_CAP_PER_ACTOR`;
+/// unset means no cap.
+pub fn daily_caps() -> Result<DailyCaps, ConfigError> {
+    Ok(DailyCaps {
+        service: optional_number("DAILY_GENERATION_CAP")?,
+        per_actor: optional_number("DAILY_GENERATION_CAP_PER_ACTOR")?,
+    })
+}
+
+/// Whether the configuration's kill switch is on (`GENERATION_DISABLED=true`).
+pub fn generation_disabled() -> Result<bool, ConfigError> {
+    match std::env::var("GENERATION_DISABLED") {
+        Ok(value) => match value.trim().to_ascii_lowercase().as_str() {
+            "" | "false" | "0" | "no" => Ok(false),
+            "true" | "1" | "yes" => Ok(true),
+            _ => Err(ConfigError::Invalid("GENERATION_DISABLED")),
+        },
+        Err(_) => Ok(false),
+    }
 }

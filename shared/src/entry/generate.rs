@@ -2,19 +2,28 @@
 //! from API Gateway (HTTP API v2 or REST v1), and direct invocations (`aws lambda invoke`,
 //! schedules): a job `{"actor_id", ...}`, an EventBridge event with the job in `detail`, or a
 //! batch `{"jobs": [...]}`.
+//!
+//! Every job runs the same way: prepare (all validation, nothing recorded), then, with an
+//! idempotency key, take the key (a repeat gets the stored answer, 409 while the first runs,
+//! 422 for another payload), then the spend guard (kill switch, daily caps) before anything
+//! is paid, then the generation, whose prediction id is recorded as soon as it exists.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use super::http::{ActorRoute, ApiError, json_response};
 use crate::domain::actor::ActorId;
-use crate::domain::generate_single::GenerateSingle;
+use crate::domain::generate_single::{GenerateSingle, NotRecorded, Start};
 use crate::domain::generation::{GenerateBody, RequestError};
-use crate::ports::{ActorProfiles, Clock, ImageGenerator, IndexCounter, ObjectStore};
+use crate::ports::{
+    ActorProfiles, Clock, IdempotencyBegin, IdempotencyStore, ImageGenerator, IndexCounter,
+    ObjectStore, PredictionLog, SpendGuard,
+};
 
 /// The route this function serves.
 pub const ROUTE: ActorRoute = ActorRoute {
@@ -32,59 +41,338 @@ pub const HTTP_MODEL_BUDGET: Duration = Duration::from_secs(22);
 pub const DIRECT_STORE_RESERVE: Duration = Duration::from_secs(15);
 /// The least time a batch job needs to be started.
 pub const MIN_JOB_TIME: Duration = Duration::from_secs(20);
+/// The longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
-/// Answers one invocation: an API Gateway request, or a direct one (passed through as a
-/// request with a JSON body).
-pub async fn handle<P, O, C, G, K>(
-    service: &GenerateSingle<P, O, C, G, K>,
-    request: Request,
-) -> Result<Response<Body>, lambda_http::Error>
-where
-    P: ActorProfiles,
-    O: ObjectStore,
-    C: IndexCounter,
-    G: ImageGenerator,
-    K: Clock,
-{
-    let started = Instant::now();
-    let function_deadline = function_deadline(&request);
-    if matches!(
-        request.request_context_ref(),
-        Some(RequestContext::PassThrough)
-    ) {
-        return direct(service, request.body(), function_deadline).await;
-    }
-    let deadline =
-        (started + HTTP_MODEL_BUDGET).min(before(function_deadline, Duration::from_secs(5)));
-    let response = match answer_http(service, &request, deadline).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    };
-    tracing::info!(
-        status = response.status().as_u16(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "generate-single answered"
-    );
-    Ok(response)
+/// The generation use case and the guards around it. Build it once per execution environment.
+#[derive(Debug)]
+pub struct GenerateFunction<P, O, C, G, K, I, S> {
+    /// The use case.
+    pub service: GenerateSingle<P, O, C, G, K>,
+    /// Idempotency records.
+    pub idempotency: I,
+    /// The kill switch and the daily caps.
+    pub spend: S,
 }
 
-async fn answer_http<P, O, C, G, K>(
-    service: &GenerateSingle<P, O, C, G, K>,
-    request: &Request,
+/// One job to run: who asked, for what, under which key, by when.
+struct Job {
+    actor_id: ActorId,
+    body: GenerateBody,
+    /// The idempotency key, already scoped to the caller.
+    key: Option<String>,
     deadline: Instant,
-) -> Result<Response<Body>, ApiError>
+    /// Until when (epoch ms) the key is held: the invocation's own deadline.
+    hold_until_ms: u64,
+}
+
+/// A job's answer: fresh, or replayed from its idempotency record.
+enum Answer {
+    Fresh(Result<Value, ApiError>),
+    Replayed { status: u16, body: String },
+}
+
+/// Records a new prediction's id on the job's idempotency record.
+struct KeyLog<'a, I> {
+    store: &'a I,
+    key: &'a str,
+}
+
+impl<I: IdempotencyStore> PredictionLog for KeyLog<'_, I> {
+    async fn started(&self, prediction_id: &str) {
+        if let Err(error) = self.store.record_prediction(self.key, prediction_id).await {
+            tracing::error!(prediction_id, %error, "prediction id not recorded on the idempotency record");
+        }
+    }
+}
+
+impl<P, O, C, G, K, I, S> GenerateFunction<P, O, C, G, K, I, S>
 where
     P: ActorProfiles,
     O: ObjectStore,
     C: IndexCounter,
     G: ImageGenerator,
     K: Clock,
+    I: IdempotencyStore,
+    S: SpendGuard,
 {
-    let actor_id = ROUTE.actor_id(request)?;
-    let body = parse_body(request.body())?;
-    let image = service.run(&actor_id, &body, deadline).await?;
-    tracing::info!(actor = %actor_id, index = image.index, prediction_id = %image.prediction_id, "image generated");
-    Ok(json_response(StatusCode::OK, &image))
+    /// Answers one invocation: an API Gateway request, or a direct one (passed through as a
+    /// request with a JSON body).
+    pub async fn handle(&self, request: Request) -> Result<Response<Body>, lambda_http::Error> {
+        let started = Instant::now();
+        let (function_deadline, hold_until_ms) = function_deadline(&request);
+        if matches!(
+            request.request_context_ref(),
+            Some(RequestContext::PassThrough)
+        ) {
+            return self
+                .direct(request.body(), function_deadline, hold_until_ms)
+                .await;
+        }
+        let deadline =
+            (started + HTTP_MODEL_BUDGET).min(before(function_deadline, Duration::from_secs(5)));
+        let response = match self.answer_http(&request, deadline, hold_until_ms).await {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        };
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "generate-single answered"
+        );
+        Ok(response)
+    }
+
+    async fn answer_http(
+        &self,
+        request: &Request,
+        deadline: Instant,
+        hold_until_ms: u64,
+    ) -> Result<Response<Body>, ApiError> {
+        let actor_id = ROUTE.actor_id(request)?;
+        let key = match request.headers().get("idempotency-key") {
+            Some(value) => {
+                let key = value
+                    .to_str()
+                    .map_err(|_| ApiError::InvalidIdempotencyKey)?;
+                Some(scoped_key(&caller_scope(request), key)?)
+            }
+            None => None,
+        };
+        let body = parse_body(request.body())?;
+        let job = Job {
+            actor_id,
+            body,
+            key,
+            deadline,
+            hold_until_ms,
+        };
+        match self.run_job(&job).await {
+            Answer::Fresh(result) => Ok(json_response(StatusCode::OK, &result?)),
+            Answer::Replayed { status, body } => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                let mut response = json_response(
+                    status,
+                    &serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
+                );
+                response
+                    .headers_mut()
+                    .insert("idempotency-replayed", HeaderValue::from_static("true"));
+                Ok(response)
+            }
+        }
+    }
+
+    /// Runs one job under its key and the spend guard.
+    async fn run_job(&self, job: &Job) -> Answer {
+        let prepared = match self.service.prepare(&job.actor_id, &job.body).await {
+            Ok(prepared) => prepared,
+            Err(error) => return Answer::Fresh(Err(error.into())),
+        };
+        let Some(key) = job.key.as_deref() else {
+            let result = match self.admit(&job.actor_id).await {
+                Ok(()) => self
+                    .service
+                    .execute(&prepared, job.deadline, Start::New(&NotRecorded))
+                    .await
+                    .map_err(ApiError::from),
+                Err(error) => Err(error),
+            };
+            return Answer::Fresh(result.map(|image| encode(&image)));
+        };
+        let payload_hash = payload_hash(&job.actor_id, &job.body);
+        let resume = match self
+            .idempotency
+            .begin(key, &payload_hash, job.hold_until_ms)
+            .await
+        {
+            Err(error) => return Answer::Fresh(Err(error.into())),
+            Ok(IdempotencyBegin::Completed { status, body }) => {
+                tracing::info!(actor = %job.actor_id, status, "idempotent repeat answered from its record");
+                return Answer::Replayed { status, body };
+            }
+            Ok(IdempotencyBegin::InProgress) => {
+                return Answer::Fresh(Err(ApiError::IdempotencyInProgress));
+            }
+            Ok(IdempotencyBegin::PayloadMismatch) => {
+                return Answer::Fresh(Err(ApiError::IdempotencyKeyReused));
+            }
+            Ok(IdempotencyBegin::Owned { resume }) => resume,
+        };
+        let result = match &resume {
+            Some(prediction_id) => self
+                .service
+                .execute(
+                    &prepared,
+                    job.deadline,
+                    Start::<NotRecorded>::Resume(prediction_id),
+                )
+                .await
+                .map_err(ApiError::from),
+            None => match self.admit(&job.actor_id).await {
+                Ok(()) => {
+                    let log = KeyLog {
+                        store: &self.idempotency,
+                        key,
+                    };
+                    self.service
+                        .execute(&prepared, job.deadline, Start::New(&log))
+                        .await
+                        .map_err(ApiError::from)
+                }
+                Err(error) => Err(error),
+            },
+        };
+        let result = result.map(|image| encode(&image));
+        let settled = match &result {
+            Ok(body) => self.idempotency.complete(key, 200, &body.to_string()).await,
+            Err(error) => self.settle_failure(key, error, resume.is_some()).await,
+        };
+        if let Err(error) = settled {
+            tracing::error!(%error, "idempotency record not settled");
+        }
+        Answer::Fresh(result)
+    }
+
+    /// After a failed run: a kept answer (4xx, or a create whose outcome is unknown), the
+    /// prediction kept for a resume (paid), or the key released (nothing paid).
+    async fn settle_failure(
+        &self,
+        key: &str,
+        error: &ApiError,
+        resumed: bool,
+    ) -> Result<(), crate::ports::StoreError> {
+        let status = error.status();
+        let kept = (status.is_client_error() && !matches!(error, ApiError::Spend(_)))
+            || matches!(
+                error,
+                ApiError::Generation(crate::ports::GenerationError::Uncertain { .. })
+            );
+        if kept {
+            self.idempotency
+                .complete(key, status.as_u16(), &error.body().to_string())
+                .await
+        } else if resumed || error.prediction_id().is_some() {
+            self.idempotency.interrupt(key).await
+        } else {
+            self.idempotency.release(key).await
+        }
+    }
+
+    async fn admit(&self, actor_id: &ActorId) -> Result<(), ApiError> {
+        match self.spend.admit(actor_id).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(refusal)) => Err(ApiError::Spend(refusal)),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// A direct invocation: one job, an EventBridge event, or a batch. A single job that
+    /// fails is a Lambda error (so asynchronous retries and the failure destination apply;
+    /// its idempotency key keeps a retry from paying twice); a batch answers one result per
+    /// job and is a Lambda error only when no job could run (each was refused by validation
+    /// or not started for lack of time).
+    async fn direct(
+        &self,
+        body: &Body,
+        function_deadline: Instant,
+        hold_until_ms: u64,
+    ) -> Result<Response<Body>, lambda_http::Error> {
+        let event = match parse_direct_event(body) {
+            Ok(event) => event,
+            Err(error) => return Err(invocation_error(&error).into()),
+        };
+        let deadline = before(function_deadline, DIRECT_STORE_RESERVE);
+        if !event.batch {
+            let job = event.jobs.into_iter().next().unwrap_or_default();
+            let answer = match self
+                .direct_job(job.value, job.key, deadline, hold_until_ms)
+                .await
+            {
+                Ok(answer) => answer,
+                Err(error) => return Err(invocation_error(&error).into()),
+            };
+            return match answer {
+                Answer::Fresh(Ok(value)) => Ok(json_response(StatusCode::OK, &value)),
+                Answer::Fresh(Err(error)) => Err(invocation_error(&error).into()),
+                Answer::Replayed { status, body } if status < 300 => Ok(json_response(
+                    StatusCode::OK,
+                    &serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
+                )),
+                Answer::Replayed { body, .. } => Err(body.into()),
+            };
+        }
+        let (mut results, mut succeeded, mut ran) = (Vec::new(), 0, 0);
+        for (position, job) in event.jobs.into_iter().enumerate() {
+            let mut result = if function_deadline.saturating_duration_since(Instant::now())
+                < MIN_JOB_TIME
+            {
+                json!({"success": false, "error": {"code": "not_started", "message": "not enough time left in this invocation"}})
+            } else {
+                match self
+                    .direct_job(job.value, job.key, deadline, hold_until_ms)
+                    .await
+                {
+                    Ok(Answer::Fresh(Ok(answer))) => {
+                        succeeded += 1;
+                        ran += 1;
+                        answer
+                    }
+                    Ok(Answer::Replayed { status, body }) => {
+                        ran += 1;
+                        succeeded += usize::from(status < 300);
+                        serde_json::from_str(&body).unwrap_or(Value::Null)
+                    }
+                    Ok(Answer::Fresh(Err(error))) | Err(error) => {
+                        ran += usize::from(!error.is_refusal());
+                        error.body()
+                    }
+                }
+            };
+            result["job"] = json!(position);
+            results.push(result);
+        }
+        tracing::info!(jobs = results.len(), ran, succeeded, "batch finished");
+        if ran == 0 && !results.is_empty() {
+            return Err(format!("no job of the batch could run: {}", Value::Array(results)).into());
+        }
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({"succeeded": succeeded, "results": results}),
+        ))
+    }
+
+    async fn direct_job(
+        &self,
+        job: Value,
+        key: Option<String>,
+        deadline: Instant,
+        hold_until_ms: u64,
+    ) -> Result<Answer, ApiError> {
+        let actor_id = match job.get("actor_id") {
+            Some(Value::String(id)) => ActorId::parse(id)?,
+            _ => {
+                return Err(RequestError::Malformed(
+                    "a direct job needs actor_id (a string)".to_owned(),
+                )
+                .into());
+            }
+        };
+        let job = Job {
+            actor_id,
+            body: GenerateBody::from_json(job)?,
+            key: key.map(|key| scoped_key("direct", &key)).transpose()?,
+            deadline,
+            hold_until_ms,
+        };
+        Ok(self.run_job(&job).await)
+    }
+}
+
+fn encode(image: &crate::domain::generate_single::GeneratedTrainingImage) -> Value {
+    serde_json::to_value(image).unwrap_or_else(|error| {
+        json!({"success": true, "index": image.index, "s3_key": image.s3_key, "encoding_error": error.to_string()})
+    })
 }
 
 /// Reads the HTTP body as a generation request, within the size cap.
@@ -110,101 +398,79 @@ fn parse_body(body: &Body) -> Result<GenerateBody, ApiError> {
     Ok(GenerateBody::from_json(value)?)
 }
 
-/// The moment the function is stopped, from the invocation's context.
-fn function_deadline(request: &Request) -> Instant {
-    let now = Instant::now();
-    let remaining = request
-        .lambda_context_ref()
-        .map(|context| context.deadline)
-        .and_then(|deadline_ms| {
-            let now_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .ok()?
-                .as_millis() as u64;
-            deadline_ms.checked_sub(now_ms)
-        })
-        .map_or(Duration::from_secs(30), Duration::from_millis);
-    now + remaining
+/// Who is calling, for scoping idempotency keys: the JWT's subject, the IAM caller's ARN, or
+/// `public` when the API has no authorizer (local runs).
+fn caller_scope(request: &Request) -> String {
+    let authorizer = request
+        .request_context_ref()
+        .and_then(RequestContext::authorizer);
+    let jwt_subject = authorizer
+        .and_then(|a| a.jwt.as_ref())
+        .and_then(|jwt| jwt.claims.get("sub"))
+        .map(|sub| format!("jwt:{sub}"));
+    let iam_caller = authorizer
+        .and_then(|a| a.iam.as_ref())
+        .and_then(|iam| iam.user_arn.as_ref())
+        .map(|arn| format!("iam:{arn}"));
+    jwt_subject
+        .or(iam_caller)
+        .unwrap_or_else(|| "public".to_owned())
 }
 
-/// A direct invocation: one job, an EventBridge event, or a batch. A single job that fails is
-/// a Lambda error (so asynchronous retries and the failure destination apply); a batch answers
-/// one result per job and is a Lambda error only when no job could run (each was refused by
-/// validation or not started for lack of time).
-async fn direct<P, O, C, G, K>(
-    service: &GenerateSingle<P, O, C, G, K>,
-    body: &Body,
-    function_deadline: Instant,
-) -> Result<Response<Body>, lambda_http::Error>
-where
-    P: ActorProfiles,
-    O: ObjectStore,
-    C: IndexCounter,
-    G: ImageGenerator,
-    K: Clock,
-{
-    let event = match parse_direct_event(body) {
-        Ok(event) => event,
-        Err(error) => return Err(invocation_error(&error).into()),
-    };
-    match event {
-        DirectEvent::Job(job) => {
-            let result = run_job(service, &job, function_deadline).await;
-            match result {
-                Ok(answer) => Ok(json_response(StatusCode::OK, &answer)),
-                Err(error) => Err(invocation_error(&error).into()),
-            }
-        }
-        DirectEvent::Batch(jobs) => {
-            let mut results = Vec::with_capacity(jobs.len());
-            let (mut succeeded, mut ran) = (0, 0);
-            for (position, job) in jobs.iter().enumerate() {
-                let result = if function_deadline.saturating_duration_since(Instant::now())
-                    < MIN_JOB_TIME
-                {
-                    json!({"job": position, "success": false, "error": {"code": "not_started", "message": "not enough time left in this invocation"}})
-                } else {
-                    match run_job(service, job, function_deadline).await {
-                        Ok(mut answer) => {
-                            succeeded += 1;
-                            ran += 1;
-                            answer["job"] = json!(position);
-                            answer
-                        }
-                        Err(error) => {
-                            if !error.is_refusal() {
-                                ran += 1;
-                            }
-                            let mut answer = error.body();
-                            answer["job"] = json!(position);
-                            answer
-                        }
-                    }
-                };
-                results.push(result);
-            }
-            tracing::info!(jobs = jobs.len(), ran, succeeded, "batch finished");
-            // A Lambda error makes Lambda retry the whole batch: only when no job could run
-            // (all refused or not started), so no job that ran is paid for twice.
-            if ran == 0 && !jobs.is_empty() {
-                return Err(
-                    format!("no job of the batch could run: {}", Value::Array(results)).into(),
-                );
-            }
-            Ok(json_response(
-                StatusCode::OK,
-                &json!({"succeeded": succeeded, "results": results}),
-            ))
-        }
+/// The key as stored: `{scope}#{key}`, after checking it is 1 to 255 printable ASCII
+/// characters.
+fn scoped_key(scope: &str, key: &str) -> Result<String, ApiError> {
+    let valid = !key.is_empty()
+        && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
+        && key.bytes().all(|b| b.is_ascii_graphic());
+    if !valid {
+        return Err(ApiError::InvalidIdempotencyKey);
     }
+    Ok(format!("{scope}#{key}"))
+}
+
+/// A hash of what the job asks for (the fields that change the result), so a key reused
+/// with another payload is caught.
+fn payload_hash(actor_id: &ActorId, body: &GenerateBody) -> String {
+    let canonical = format!(
+        "{actor_id}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        body.actor_name, body.base_image_path, body.prompt_id, body.prompt, body.seed
+    );
+    Sha256::digest(canonical.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// The moment the function is stopped, from the invocation's context, as an instant and as
+/// epoch milliseconds.
+fn function_deadline(request: &Request) -> (Instant, u64) {
+    let now = Instant::now();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let deadline_ms = request
+        .lambda_context_ref()
+        .map(|context| context.deadline)
+        .filter(|deadline| *deadline > now_ms)
+        .unwrap_or(now_ms + 30_000);
+    (
+        now + Duration::from_millis(deadline_ms - now_ms),
+        deadline_ms,
+    )
+}
+
+/// One job of a direct invocation, with its idempotency key.
+#[derive(Default)]
+struct DirectJob {
+    value: Value,
+    key: Option<String>,
 }
 
 /// What a direct invocation carries.
-enum DirectEvent {
-    /// One job: the request body's fields plus `actor_id`.
-    Job(Value),
-    /// Several jobs, run one by one.
-    Batch(Vec<Value>),
+struct DirectEvent {
+    jobs: Vec<DirectJob>,
+    batch: bool,
 }
 
 fn parse_direct_event(body: &Body) -> Result<DirectEvent, ApiError> {
@@ -219,55 +485,52 @@ fn parse_direct_event(body: &Body) -> Result<DirectEvent, ApiError> {
     }
     let event: Value = serde_json::from_str(text)
         .map_err(|error| RequestError::Malformed(format!("the event is not JSON: {error}")))?;
-    // An EventBridge rule's event: the job is its `detail`.
-    let event = match (event.get("detail-type"), event.get("detail")) {
-        (Some(_), Some(detail)) => detail.clone(),
-        _ => event,
-    };
-    match event.get("jobs") {
-        Some(Value::Array(jobs)) => Ok(DirectEvent::Batch(jobs.clone())),
-        Some(_) => Err(RequestError::Malformed("jobs must be an array".to_owned()).into()),
-        None => Ok(DirectEvent::Job(event)),
-    }
-}
-
-async fn run_job<P, O, C, G, K>(
-    service: &GenerateSingle<P, O, C, G, K>,
-    job: &Value,
-    function_deadline: Instant,
-) -> Result<Value, ApiError>
-where
-    P: ActorProfiles,
-    O: ObjectStore,
-    C: IndexCounter,
-    G: ImageGenerator,
-    K: Clock,
-{
-    let actor_id = match job.get("actor_id") {
-        Some(Value::String(id)) => ActorId::parse(id)?,
+    // An EventBridge rule's event: the job is its `detail`, its `id` the delivery's key.
+    let (event, key) = match (
+        event.get("detail-type"),
+        event.get("detail"),
+        event.get("id"),
+    ) {
+        (Some(_), Some(detail), id) => (
+            detail.clone(),
+            id.and_then(Value::as_str).map(str::to_owned),
+        ),
         _ => {
-            return Err(RequestError::Malformed(
-                "a direct job needs actor_id (a string)".to_owned(),
-            )
-            .into());
+            let key = match event.get("idempotency_key") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(key)) => Some(key.clone()),
+                Some(_) => return Err(ApiError::InvalidIdempotencyKey),
+            };
+            (event, key)
         }
     };
-    let body = GenerateBody::from_json(job.clone())?;
-    let deadline = before(function_deadline, DIRECT_STORE_RESERVE);
-    let image = service.run(&actor_id, &body, deadline).await?;
-    tracing::info!(actor = %actor_id, index = image.index, prediction_id = %image.prediction_id, "image generated");
-    Ok(serde_json::to_value(&image).unwrap_or_else(|error| {
-        json!({"success": true, "index": image.index, "s3_key": image.s3_key, "encoding_error": error.to_string()})
-    }))
-}
-
-/// `margin` before `deadline`, or the deadline itself if that is not representable.
-fn before(deadline: Instant, margin: Duration) -> Instant {
-    deadline.checked_sub(margin).unwrap_or(deadline)
+    match event.get("jobs") {
+        Some(Value::Array(jobs)) => Ok(DirectEvent {
+            jobs: jobs
+                .iter()
+                .enumerate()
+                .map(|(position, job)| DirectJob {
+                    value: job.clone(),
+                    key: key.as_ref().map(|key| format!("{key}:{position}")),
+                })
+                .collect(),
+            batch: true,
+        }),
+        Some(_) => Err(RequestError::Malformed("jobs must be an array".to_owned()).into()),
+        None => Ok(DirectEvent {
+            jobs: vec![DirectJob { value: event, key }],
+            batch: false,
+        }),
+    }
 }
 
 /// The Lambda error for a failed direct invocation: the same JSON body as the HTTP answer.
 fn invocation_error(error: &ApiError) -> String {
     tracing::error!(status = error.status().as_u16(), code = error.code(), %error, "direct invocation failed");
     error.body().to_string()
+}
+
+/// `margin` before `deadline`, or the deadline itself if that is not representable.
+fn before(deadline: Instant, margin: Duration) -> Instant {
+    deadline.checked_sub(margin).unwrap_or(deadline)
 }

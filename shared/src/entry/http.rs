@@ -11,7 +11,7 @@ use thiserror::Error;
 use crate::domain::actor::{ActorId, ValidationError};
 use crate::domain::generate_single::GenerateError;
 use crate::domain::generation::RequestError;
-use crate::ports::{GenerationError, StoreError};
+use crate::ports::{GenerationError, SpendRefusal, StoreError};
 
 /// Everything an API request can fail with. [`ApiError::status`] and [`ApiError::code`] are
 /// the only mapping from errors to HTTP.
@@ -46,10 +46,20 @@ pub enum ApiError {
     /// The image model did not produce an image.
     #[error(transparent)]
     Generation(#[from] GenerationError),
+    /// The `Idempotency-Key` (or `idempotency_key`) is not 1 to 255 printable ASCII characters.
+    #[error("the idempotency key must be 1 to 255 printable ASCII characters")]
+    InvalidIdempotencyKey,
+    /// A run with this idempotency key is still in progress.
+    #[error("a request with this idempotency key is still running; try again shortly")]
+    IdempotencyInProgress,
+    /// The idempotency key was used with another payload.
+    #[error("this idempotency key was used with another request body")]
+    IdempotencyKeyReused,
+    /// The spend guard refused the generation.
+    #[error(transparent)]
+    Spend(SpendRefusal),
     /// The image was paid for but could not be stored.
-    #[error(
-        "prediction {prediction_id} succeeded but its image could not be stored; try again shortly"
-    )]
+    #[error("prediction {prediction_id} succeeded but its image could not be stored")]
     NotStored {
         /// The paid prediction.
         prediction_id: String,
@@ -86,6 +96,11 @@ impl ApiError {
             // Paid for (or maybe started): a blind retry could pay again, so no 503.
             Self::NotStored { .. } => StatusCode::BAD_GATEWAY,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
+            Self::IdempotencyInProgress => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Spend(SpendRefusal::Disabled) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Spend(SpendRefusal::Exhausted { .. }) => StatusCode::TOO_MANY_REQUESTS,
             Self::Request(error) => match error {
                 RequestError::Malformed(_)
                 | RequestError::Identifier(_)
@@ -126,6 +141,11 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::StoreUnavailable(_) => "store_unavailable",
             Self::BodyTooLarge { .. } => "body_too_large",
+            Self::InvalidIdempotencyKey => "invalid_idempotency_key",
+            Self::IdempotencyInProgress => "idempotency_in_progress",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::Spend(SpendRefusal::Disabled) => "generation_disabled",
+            Self::Spend(SpendRefusal::Exhausted { .. }) => "budget_exhausted",
             Self::NotStored { .. } => "image_not_stored",
             Self::Request(error) => match error {
                 RequestError::Malformed(_) | RequestError::Identifier(_) => "invalid_request",
@@ -158,6 +178,7 @@ impl ApiError {
                 | Self::RouteNotFound(_)
                 | Self::MethodNotAllowed { .. }
                 | Self::BodyTooLarge { .. }
+                | Self::InvalidIdempotencyKey
                 | Self::Request(_)
         )
     }
@@ -206,6 +227,12 @@ impl ApiError {
             }) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
+            Self::IdempotencyInProgress => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+            }
+            Self::Spend(SpendRefusal::Exhausted { .. }) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(seconds_to_utc_midnight()));
+            }
             Self::Generation(GenerationError::RateLimited { retry_after, .. }) => {
                 let seconds = retry_after
                     .map_or(5, |d| d.as_secs_f64().ceil() as u64)
@@ -216,6 +243,14 @@ impl ApiError {
         }
         response
     }
+}
+
+/// Seconds from now to the next 00:00 UTC, when the daily caps reset.
+fn seconds_to_utc_midnight() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    86_400 - now % 86_400
 }
 
 /// A JSON response with this status and body.

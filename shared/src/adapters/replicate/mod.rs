@@ -31,6 +31,7 @@ pub use wire::{Prediction, problem_message, retry_hint};
 
 use crate::ports::{
     GeneratedImage, GenerationError, GenerationRequest, ImageGenerator, InputImage,
+    StartedPrediction,
 };
 
 /// How long the cancel and the last read at the deadline may each take.
@@ -264,16 +265,14 @@ impl ReplicateClient {
         }
     }
 
-    /// The whole run: create, wait, and download. An error says what happened and, when a
-    /// prediction was made, which one.
-    pub async fn run(
+    /// Waits for a created prediction and downloads its output. An error says what happened
+    /// and names the prediction.
+    pub async fn complete(
         &self,
-        request: &GenerationRequest,
+        created: Prediction,
         deadline: Instant,
     ) -> Result<GeneratedImage, GenerationError> {
         let started = Instant::now();
-        let created = self.create(request, deadline).await?;
-        tracing::info!(prediction_id = %created.id, status = %created.status, elapsed_ms = started.elapsed().as_millis() as u64, "prediction created");
         let prediction = self.wait(created, deadline).await?;
         match prediction.status.as_str() {
             "succeeded" => {}
@@ -480,12 +479,43 @@ impl ReplicateClient {
 }
 
 impl ImageGenerator for ReplicateClient {
-    async fn generate(
+    async fn start(
         &self,
         request: &GenerationRequest,
         deadline: Instant,
+    ) -> Result<StartedPrediction, GenerationError> {
+        let started = Instant::now();
+        let created = self.create(request, deadline).await?;
+        tracing::info!(prediction_id = %created.id, status = %created.status, elapsed_ms = started.elapsed().as_millis() as u64, "prediction created");
+        Ok(StartedPrediction {
+            prediction_id: created.id.clone(),
+            state: serde_json::to_value(&created).unwrap_or(Value::Null),
+        })
+    }
+
+    async fn finish(
+        &self,
+        started: StartedPrediction,
+        deadline: Instant,
     ) -> Result<GeneratedImage, GenerationError> {
-        self.run(request, deadline).await
+        let prediction = match serde_json::from_value::<Prediction>(started.state) {
+            Ok(prediction) if prediction.id == started.prediction_id => prediction,
+            _ => self.get(&started.prediction_id).await?,
+        };
+        self.complete(prediction, deadline).await
+    }
+
+    async fn resume(
+        &self,
+        prediction_id: &str,
+        deadline: Instant,
+    ) -> Result<GeneratedImage, GenerationError> {
+        tracing::info!(
+            prediction_id,
+            "resuming a prediction paid for by an earlier run"
+        );
+        let prediction = self.get(prediction_id).await?;
+        self.complete(prediction, deadline).await
     }
 }
 

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A prediction as the API returns it. Fields it does not know are ignored; `version` may be
 /// a hash, `"hidden"` or null; `output` a string, a list, or null.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Prediction {
     /// The prediction's id.
     pub id: String,
@@ -25,7 +25,7 @@ pub struct Prediction {
 }
 
 /// The links a prediction carries.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct PredictionUrls {
     /// Where to read the prediction.
     #[serde(default)]

@@ -1,0 +1,259 @@
+//! DynamoDB adapter for idempotency records: item `pk = IDEMPOTENCY#{key}`, `sk = RECORD`,
+//! with `status` (`IN_PROGRESS` | `COMPLETED`), `payload_hash`, `in_progress_expiry` (epoch
+//! ms), `expiration` (epoch s, 24 h; the table's TTL attribute, for clean-up only: every
+//! condition checks it itself), `prediction_id`, `response_status`, `response_body`.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::ports::{IdempotencyBegin, IdempotencyStore, StoreError};
+
+/// How long a record answers repeats.
+pub const RECORD_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+const IN_PROGRESS: &str = "IN_PROGRESS";
+const COMPLETED: &str = "COMPLETED";
+
+/// Idempotency records in the service's table.
+#[derive(Debug, Clone)]
+pub struct DynamoDbIdempotency {
+    client: Client,
+    table_name: String,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+fn fault(operation: &'static str, error: impl std::error::Error + 'static) -> StoreError {
+    StoreError {
+        operation,
+        detail: DisplayErrorContext(error).to_string(),
+    }
+}
+
+fn is_condition_failure<E: ProvideCondition>(
+    error: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> bool {
+    error
+        .as_service_error()
+        .is_some_and(ProvideCondition::is_condition_failure)
+}
+
+/// Service errors that can say "the condition did not hold".
+trait ProvideCondition {
+    fn is_condition_failure(&self) -> bool;
+}
+
+impl ProvideCondition for aws_sdk_dynamodb::operation::put_item::PutItemError {
+    fn is_condition_failure(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ProvideCondition for aws_sdk_dynamodb::operation::update_item::UpdateItemError {
+    fn is_condition_failure(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ProvideCondition for aws_sdk_dynamodb::operation::delete_item::DeleteItemError {
+    fn is_condition_failure(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl DynamoDbIdempotency {
+    /// Records in `table_name`, reached with `client`.
+    pub fn new(client: Client, table_name: impl Into<String>) -> Self {
+        Self {
+            client,
+            table_name: table_name.into(),
+        }
+    }
+
+    fn key(key: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("pk".to_owned(), s(&format!("IDEMPOTENCY#{key}"))),
+            ("sk".to_owned(), s("RECORD")),
+        ])
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table_name)
+            .set_key(Some(Self::key(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| fault("DynamoDB GetItem (idempotency)", e))?;
+        Ok(output.item)
+    }
+}
+
+fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+impl IdempotencyStore for DynamoDbIdempotency {
+    async fn begin(
+        &self,
+        key: &str,
+        payload_hash: &str,
+        in_progress_until_ms: u64,
+    ) -> Result<IdempotencyBegin, StoreError> {
+        let now = now_ms();
+        let expiration = (now + RECORD_LIFETIME.as_millis() as u64) / 1000;
+        // A fresh record, where there is none or only an expired one.
+        let mut item = Self::key(key);
+        item.extend([
+            ("status".to_owned(), s(IN_PROGRESS)),
+            ("payload_hash".to_owned(), s(payload_hash)),
+            ("in_progress_expiry".to_owned(), n(in_progress_until_ms)),
+            ("expiration".to_owned(), n(expiration)),
+        ]);
+        let created = self
+            .client
+            .put_item()
+            .table_name(&self.table_name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR expiration < :now_s")
+            .expression_attribute_values(":now_s", n(now / 1000))
+            .send()
+            .await;
+        match created {
+            Ok(_) => return Ok(IdempotencyBegin::Owned { resume: None }),
+            Err(error) if is_condition_failure(&error) => {}
+            Err(error) => return Err(fault("DynamoDB PutItem (idempotency)", error)),
+        }
+        let Some(existing) = self.read(key).await? else {
+            // Released between our put and our read: the caller may try again.
+            return Ok(IdempotencyBegin::InProgress);
+        };
+        if text(&existing, "payload_hash") != Some(payload_hash) {
+            return Ok(IdempotencyBegin::PayloadMismatch);
+        }
+        if text(&existing, "status") == Some(COMPLETED) {
+            return Ok(IdempotencyBegin::Completed {
+                status: number(&existing, "response_status").unwrap_or(200) as u16,
+                body: text(&existing, "response_body").unwrap_or("{}").to_owned(),
+            });
+        }
+        let held_until = number(&existing, "in_progress_expiry").unwrap_or(u64::MAX);
+        if held_until > now {
+            return Ok(IdempotencyBegin::InProgress);
+        }
+        // An interrupted run: take the key over, exactly once, and resume its prediction.
+        let taken = self
+            .client
+            .update_item()
+            .table_name(&self.table_name)
+            .set_key(Some(Self::key(key)))
+            .update_expression("SET in_progress_expiry = :until")
+            .condition_expression("#status = :in_progress AND in_progress_expiry = :held")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", s(IN_PROGRESS))
+            .expression_attribute_values(":held", n(held_until))
+            .expression_attribute_values(":until", n(in_progress_until_ms))
+            .send()
+            .await;
+        match taken {
+            Ok(_) => Ok(IdempotencyBegin::Owned {
+                resume: text(&existing, "prediction_id").map(str::to_owned),
+            }),
+            Err(error) if is_condition_failure(&error) => Ok(IdempotencyBegin::InProgress),
+            Err(error) => Err(fault("DynamoDB UpdateItem (idempotency)", error)),
+        }
+    }
+
+    async fn record_prediction(&self, key: &str, prediction_id: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table_name)
+            .set_key(Some(Self::key(key)))
+            .update_expression("SET prediction_id = :id")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":id", s(prediction_id))
+            .send()
+            .await
+            .map_err(|e| fault("DynamoDB UpdateItem (idempotency prediction)", e))?;
+        Ok(())
+    }
+
+    async fn complete(&self, key: &str, status: u16, body: &str) -> Result<(), StoreError> {
+        let expiration = (now_ms() + RECORD_LIFETIME.as_millis() as u64) / 1000;
+        self.client
+            .update_item()
+            .table_name(&self.table_name)
+            .set_key(Some(Self::key(key)))
+            .update_expression(
+                "SET #status = :completed, response_status = :code, response_body = :body, expiration = :exp",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":completed", s(COMPLETED))
+            .expression_attribute_values(":code", n(u64::from(status)))
+            .expression_attribute_values(":body", s(body))
+            .expression_attribute_values(":exp", n(expiration))
+            .send()
+            .await
+            .map_err(|e| fault("DynamoDB UpdateItem (idempotency answer)", e))?;
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table_name)
+            .set_key(Some(Self::key(key)))
+            .condition_expression("#status = :in_progress AND attribute_not_exists(prediction_id)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", s(IN_PROGRESS))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            // A paid prediction is on the record (or it is done): it stays.
+            Err(error) if is_condition_failure(&error) => Ok(()),
+            Err(error) => Err(fault("DynamoDB DeleteItem (idempotency)", error)),
+        }
+    }
+
+    async fn interrupt(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table_name)
+            .set_key(Some(Self::key(key)))
+            .update_expression("SET in_progress_expiry = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", n(now_ms()))
+            .send()
+            .await
+            .map_err(|e| fault("DynamoDB UpdateItem (idempotency interrupt)", e))?;
+        Ok(())
+    }
+}
