@@ -302,6 +302,24 @@ pub struct LambdaEmulator {
 impl LambdaEmulator {
     /// Starts `bootstrap` under the emulator, with this environment added to the test's own.
     pub async fn start(bootstrap: &Path, env: &[(String, String)]) -> Self {
+        Self::start_logging(bootstrap, env, None).await
+    }
+
+    /// Like [`Self::start`], writing the function's and the emulator's output to `log`.
+    pub async fn start_logging(
+        bootstrap: &Path,
+        env: &[(String, String)],
+        log: Option<&Path>,
+    ) -> Self {
+        let output = |log: Option<&Path>| match log {
+            Some(path) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map(Stdio::from)
+                .expect("open the log file"),
+            None => verbose_output(),
+        };
         let rie = rie_path();
         for _attempt in 0..3 {
             let (port, runtime_port) = (free_port(), free_port());
@@ -313,8 +331,8 @@ impl LambdaEmulator {
                 .arg(bootstrap)
                 .envs(env.iter().map(|(k, v)| (k, v)))
                 .env("AWS_LAMBDA_FUNCTION_TIMEOUT", "30")
-                .stdout(verbose_output())
-                .stderr(verbose_output())
+                .stdout(output(log))
+                .stderr(output(log))
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", rie.display()));
             let mut child = OwnedChild(child);
