@@ -200,6 +200,15 @@ pub struct StartedPrediction {
     pub state: serde_json::Value,
 }
 
+/// What to do with a prediction still running at the deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtDeadline {
+    /// Cancel it: nobody can pick it up later.
+    Cancel,
+    /// Leave it running: a retry with the same idempotency key will resume it.
+    KeepRunning,
+}
+
 /// Makes images with an image-editing model.
 pub trait ImageGenerator: Send + Sync {
     /// Starts a prediction: the call that costs money.
@@ -214,6 +223,7 @@ pub trait ImageGenerator: Send + Sync {
         &self,
         started: StartedPrediction,
         deadline: std::time::Instant,
+        at_deadline: AtDeadline,
     ) -> impl Future<Output = Result<GeneratedImage, GenerationError>> + Send;
 
     /// Picks up a prediction started earlier (by a run that did not finish), without paying
@@ -222,6 +232,7 @@ pub trait ImageGenerator: Send + Sync {
         &self,
         prediction_id: &str,
         deadline: std::time::Instant,
+        at_deadline: AtDeadline,
     ) -> impl Future<Output = Result<GeneratedImage, GenerationError>> + Send;
 
     /// Starts a prediction and finishes it.
@@ -232,7 +243,7 @@ pub trait ImageGenerator: Send + Sync {
     ) -> impl Future<Output = Result<GeneratedImage, GenerationError>> + Send {
         async move {
             let started = self.start(request, deadline).await?;
-            self.finish(started, deadline).await
+            self.finish(started, deadline, AtDeadline::Cancel).await
         }
     }
 }
@@ -242,6 +253,8 @@ pub trait ImageGenerator: Send + Sync {
 pub trait PredictionLog: Send + Sync {
     /// Records that `prediction_id` was started. Failures are the recorder's to log.
     fn started(&self, prediction_id: &str) -> impl Future<Output = ()> + Send;
+    /// Whether a later run can resume the prediction (so it is left running at the deadline).
+    fn resumable(&self) -> bool;
 }
 
 /// Facts about a stored object.
@@ -395,8 +408,13 @@ pub trait IdempotencyStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Forgets the key: the run paid for nothing, so a repeat may start afresh.
     fn release(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Ends the run's hold on the key but keeps its prediction, so a repeat resumes it.
-    fn interrupt(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Ends the run's hold on the key but keeps its prediction (written here too, in case its
+    /// first recording failed), so a repeat resumes it.
+    fn interrupt(
+        &self,
+        key: &str,
+        prediction_id: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Why the spend guard refuses a generation.
@@ -422,4 +440,6 @@ pub trait SpendGuard: Send + Sync {
         &self,
         actor_id: &ActorId,
     ) -> impl Future<Output = Result<Result<(), SpendRefusal>, StoreError>> + Send;
+    /// Gives back one admitted generation that paid for nothing.
+    fn refund(&self, actor_id: &ActorId) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -325,3 +325,47 @@ async fn no_log_line_carries_the_token_or_the_photo() {
         "a presigned URL is in the log"
     );
 }
+
+#[tokio::test]
+async fn a_keyed_run_cut_by_its_deadline_is_resumed_by_the_retry_without_paying_again() {
+    let stack = stack(false).await;
+    let mut env = stack.env.clone();
+    // A 20 s function: a direct job gives the model 20 - 15 = 5 s.
+    env.push(("AWS_LAMBDA_FUNCTION_TIMEOUT".to_owned(), "20".to_owned()));
+    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
+    let job = json!({"actor_id": "0000_european_16_male", "prompt_id": "bw_woodcut", "idempotency_key": "nightly-42"});
+
+    stack
+        .replicate
+        .set_faults(json!({"never_finish": true}))
+        .await;
+    let first = function.invoke(&job).await;
+    assert!(
+        first["errorMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("generation_timeout"),
+        "{first}"
+    );
+    let counts = stack.replicate.counts().await;
+    assert_eq!(counts.predictions_created, 1);
+    assert_eq!(
+        counts.cancel_requests, 0,
+        "a keyed prediction is left running for the retry"
+    );
+    assert!(testkit::list_keys(&stack.sdk, FOLDER).await.is_empty());
+
+    // The model finishes; Lambda's retry (same event, same key) collects the image.
+    stack.replicate.set_faults(json!({})).await;
+    let retry = function.invoke(&job).await;
+    assert_eq!(retry["success"], true, "{retry}");
+    assert_eq!(retry["index"], 1);
+    assert_eq!(
+        stack.replicate.counts().await.predictions_created,
+        1,
+        "the retry paid again"
+    );
+    let again = function.invoke(&job).await;
+    assert_eq!(again["s3_key"], retry["s3_key"]);
+    assert_eq!(stack.replicate.counts().await.predictions_created, 1);
+}

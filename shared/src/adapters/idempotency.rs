@@ -243,14 +243,21 @@ impl IdempotencyStore for DynamoDbIdempotency {
         }
     }
 
-    async fn interrupt(&self, key: &str) -> Result<(), StoreError> {
-        self.client
+    async fn interrupt(&self, key: &str, prediction_id: Option<&str>) -> Result<(), StoreError> {
+        let mut update = self
+            .client
             .update_item()
             .table_name(&self.table_name)
             .set_key(Some(Self::key(key)))
             .update_expression("SET in_progress_expiry = :now")
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":now", n(now_ms()))
+            .expression_attribute_values(":now", n(now_ms()));
+        if let Some(prediction_id) = prediction_id {
+            update = update
+                .update_expression("SET in_progress_expiry = :now, prediction_id = :id")
+                .expression_attribute_values(":id", s(prediction_id));
+        }
+        update
             .send()
             .await
             .map_err(|e| fault("DynamoDB UpdateItem (idempotency interrupt)", e))?;

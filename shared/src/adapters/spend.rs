@@ -3,10 +3,13 @@
 //! `pk = BUDGET#{yyyy-mm-dd}`, `sk = SERVICE` and `sk = ACTOR#{actorId}` (`used`, with an
 //! `expiration` two days on for TTL clean-up).
 
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 use std::time::SystemTime;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
@@ -79,13 +82,10 @@ fn today() -> (String, i64) {
     (date, now.secs() + 2 * 86_400)
 }
 
-impl SpendGuard for DynamoDbSpendGuard {
-    async fn admit(&self, actor_id: &ActorId) -> Result<Result<(), SpendRefusal>, StoreError> {
-        if self.switched_off || self.kill_switch_on().await? {
-            return Ok(Err(SpendRefusal::Disabled));
-        }
-        let (date, expiration) = today();
-        let counters: Vec<(String, String, u64)> = [
+impl DynamoDbSpendGuard {
+    /// The capped counters for `actor_id`: sort key, the scope said in a refusal, the cap.
+    fn counters(&self, actor_id: &ActorId) -> Vec<(String, String, u64)> {
+        [
             (
                 String::from("SERVICE"),
                 String::from("for the service"),
@@ -99,61 +99,152 @@ impl SpendGuard for DynamoDbSpendGuard {
         ]
         .into_iter()
         .filter_map(|(sk, scope, cap)| cap.map(|cap| (sk, scope, cap)))
-        .collect();
-        if counters.is_empty() {
-            return Ok(Ok(()));
-        }
+        .collect()
+    }
+
+    /// One transaction adding `delta` to each counter; with `cap`, only while under it.
+    async fn count(
+        &self,
+        counters: &[(String, String, u64)],
+        delta: i64,
+        capped: bool,
+    ) -> Result<(), TransactFailure> {
+        let (date, expiration) = today();
         let mut transaction = self.client.transact_write_items();
-        for (sk, _, cap) in &counters {
-            let update = Update::builder()
+        for (sk, _, cap) in counters {
+            let mut update = Update::builder()
                 .table_name(&self.table_name)
                 .key("pk", AttributeValue::S(format!("BUDGET#{date}")))
                 .key("sk", AttributeValue::S(sk.clone()))
-                .update_expression("ADD used :one SET expiration = :exp")
-                .condition_expression("attribute_not_exists(used) OR used < :cap")
-                .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
-                .expression_attribute_values(":cap", AttributeValue::N(cap.to_string()))
-                .expression_attribute_values(":exp", AttributeValue::N(expiration.to_string()))
+                .update_expression("ADD used :delta SET expiration = :exp")
+                .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
+                .expression_attribute_values(":exp", AttributeValue::N(expiration.to_string()));
+            if capped {
+                update = update
+                    .condition_expression("attribute_not_exists(used) OR used < :cap")
+                    .expression_attribute_values(":cap", AttributeValue::N(cap.to_string()));
+            }
+            let update = update
                 .build()
-                .map_err(|error| StoreError {
-                    operation: "DynamoDB TransactWriteItems (budget)",
-                    detail: error.to_string(),
-                })?;
+                .map_err(|error| TransactFailure::Fault(error.to_string()))?;
             transaction =
                 transaction.transact_items(TransactWriteItem::builder().update(update).build());
         }
-        match transaction.send().await {
-            Ok(_) => Ok(Ok(())),
-            Err(error) => {
-                let reasons = error
-                    .as_service_error()
-                    .and_then(|e| match e {
-                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(canceled) => {
-                            Some(canceled.cancellation_reasons().to_vec())
-                        }
-                        _ => None,
-                    });
-                let Some(reasons) = reasons else {
-                    return Err(StoreError {
-                        operation: "DynamoDB TransactWriteItems (budget)",
-                        detail: DisplayErrorContext(error).to_string(),
-                    });
-                };
-                let exhausted = reasons
-                    .iter()
-                    .position(|reason| reason.code() == Some("ConditionalCheckFailed"))
-                    .and_then(|position| counters.get(position));
-                match exhausted {
-                    Some((_, scope, cap)) => Ok(Err(SpendRefusal::Exhausted {
+        let error = match transaction.send().await {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        let reasons = error.as_service_error().and_then(|e| match e {
+            TransactWriteItemsError::TransactionCanceledException(canceled) => {
+                Some(canceled.cancellation_reasons().to_vec())
+            }
+            _ => None,
+        });
+        let Some(reasons) = reasons else {
+            let conflict = error.as_service_error().is_some_and(|e| {
+                matches!(
+                    e,
+                    TransactWriteItemsError::TransactionInProgressException(_)
+                )
+            });
+            return Err(if conflict {
+                TransactFailure::Conflict
+            } else {
+                TransactFailure::Fault(DisplayErrorContext(error).to_string())
+            });
+        };
+        let code =
+            |reason: &aws_sdk_dynamodb::types::CancellationReason| reason.code().map(str::to_owned);
+        if let Some(position) = reasons
+            .iter()
+            .position(|r| code(r).as_deref() == Some("ConditionalCheckFailed"))
+        {
+            return Err(TransactFailure::CapReached(position));
+        }
+        if reasons
+            .iter()
+            .any(|r| code(r).as_deref() == Some("TransactionConflict"))
+        {
+            return Err(TransactFailure::Conflict);
+        }
+        Err(TransactFailure::Fault(format!(
+            "transaction canceled: {reasons:?}"
+        )))
+    }
+}
+
+/// Why a budget transaction did not go through.
+enum TransactFailure {
+    /// The counter at this position is at its cap.
+    CapReached(usize),
+    /// Another transaction touched the same counter: try again.
+    Conflict,
+    /// Anything else.
+    Fault(String),
+}
+
+/// How many times a budget transaction is tried when others conflict with it.
+const TRANSACTION_ATTEMPTS: u32 = 6;
+
+impl SpendGuard for DynamoDbSpendGuard {
+    async fn admit(&self, actor_id: &ActorId) -> Result<Result<(), SpendRefusal>, StoreError> {
+        if self.switched_off || self.kill_switch_on().await? {
+            return Ok(Err(SpendRefusal::Disabled));
+        }
+        let counters = self.counters(actor_id);
+        if let Some((_, scope, cap)) = counters.iter().find(|(_, _, cap)| *cap == 0) {
+            return Ok(Err(SpendRefusal::Exhausted {
+                scope: scope.clone(),
+                cap: *cap,
+            }));
+        }
+        if counters.is_empty() {
+            return Ok(Ok(()));
+        }
+        let fault = |detail: String| StoreError {
+            operation: "DynamoDB TransactWriteItems (budget)",
+            detail,
+        };
+        for attempt in 1..=TRANSACTION_ATTEMPTS {
+            match self.count(&counters, 1, true).await {
+                Ok(()) => return Ok(Ok(())),
+                Err(TransactFailure::CapReached(position)) => {
+                    let (_, scope, cap) = &counters[position.min(counters.len() - 1)];
+                    return Ok(Err(SpendRefusal::Exhausted {
                         scope: scope.clone(),
                         cap: *cap,
-                    })),
-                    None => Err(StoreError {
-                        operation: "DynamoDB TransactWriteItems (budget)",
-                        detail: format!("transaction canceled: {reasons:?}"),
-                    }),
+                    }));
                 }
+                Err(TransactFailure::Conflict) if attempt < TRANSACTION_ATTEMPTS => {
+                    let pause = RandomState::new().build_hasher().finish() % (20 << attempt);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                Err(TransactFailure::Conflict) => {
+                    return Err(fault("conflicting transactions kept winning".to_owned()));
+                }
+                Err(TransactFailure::Fault(detail)) => return Err(fault(detail)),
             }
         }
+        Err(fault("no attempt was made".to_owned()))
+    }
+
+    async fn refund(&self, actor_id: &ActorId) -> Result<(), StoreError> {
+        let counters = self.counters(actor_id);
+        if counters.is_empty() {
+            return Ok(());
+        }
+        for _ in 0..TRANSACTION_ATTEMPTS {
+            match self.count(&counters, -1, false).await {
+                Ok(()) => return Ok(()),
+                Err(TransactFailure::Conflict) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(30)).await
+                }
+                Err(TransactFailure::CapReached(_)) | Err(TransactFailure::Fault(_)) => break,
+            }
+        }
+        Err(StoreError {
+            operation: "DynamoDB TransactWriteItems (budget refund)",
+            detail: "the refund did not go through".to_owned(),
+        })
     }
 }

@@ -24,9 +24,9 @@ use super::generation::{
 };
 use super::manifest::{ManifestEntry, append_entry};
 use crate::ports::{
-    ActorProfiles, Clock, GenerationError, GenerationRequest, ImageGenerator, IndexCounter,
-    InputImage, ObjectStore, PredictionLog, StoreError, VersionedObject, WriteCondition,
-    WriteOutcome,
+    ActorProfiles, AtDeadline, Clock, GenerationError, GenerationRequest, ImageGenerator,
+    IndexCounter, InputImage, ObjectStore, PredictionLog, StoreError, VersionedObject,
+    WriteCondition, WriteOutcome,
 };
 
 /// How long a presigned URL of the base photo lives (the model fetches it once).
@@ -69,6 +69,10 @@ pub struct NotRecorded;
 
 impl PredictionLog for NotRecorded {
     async fn started(&self, _prediction_id: &str) {}
+
+    fn resumable(&self) -> bool {
+        false
+    }
 }
 
 /// Settings of the use case.
@@ -249,10 +253,17 @@ where
                 Start::New(log) => {
                     let started = self.generator.start(request, deadline).await?;
                     log.started(&started.prediction_id).await;
-                    self.generator.finish(started, deadline).await
+                    let at_deadline = if log.resumable() {
+                        AtDeadline::KeepRunning
+                    } else {
+                        AtDeadline::Cancel
+                    };
+                    self.generator.finish(started, deadline, at_deadline).await
                 }
                 Start::Resume(prediction_id) => {
-                    self.generator.resume(prediction_id, deadline).await
+                    self.generator
+                        .resume(prediction_id, deadline, AtDeadline::KeepRunning)
+                        .await
                 }
             }
         };

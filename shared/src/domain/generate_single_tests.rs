@@ -180,14 +180,17 @@ impl ImageGenerator for Generator {
         &self,
         started: StartedPrediction,
         deadline: Instant,
+        at_deadline: AtDeadline,
     ) -> Result<GeneratedImage, GenerationError> {
-        self.resume(&started.prediction_id, deadline).await
+        self.resume(&started.prediction_id, deadline, at_deadline)
+            .await
     }
 
     async fn resume(
         &self,
         prediction_id: &str,
         _: Instant,
+        _: AtDeadline,
     ) -> Result<GeneratedImage, GenerationError> {
         if self.fail {
             return Err(GenerationError::Failed {

@@ -21,8 +21,8 @@ use crate::domain::actor::ActorId;
 use crate::domain::generate_single::{GenerateSingle, NotRecorded, Start};
 use crate::domain::generation::{GenerateBody, RequestError};
 use crate::ports::{
-    ActorProfiles, Clock, IdempotencyBegin, IdempotencyStore, ImageGenerator, IndexCounter,
-    ObjectStore, PredictionLog, SpendGuard,
+    ActorProfiles, Clock, GenerationError, IdempotencyBegin, IdempotencyStore, ImageGenerator,
+    IndexCounter, ObjectStore, PredictionLog, SpendGuard,
 };
 
 /// The route this function serves.
@@ -80,10 +80,43 @@ struct KeyLog<'a, I> {
 
 impl<I: IdempotencyStore> PredictionLog for KeyLog<'_, I> {
     async fn started(&self, prediction_id: &str) {
-        if let Err(error) = self.store.record_prediction(self.key, prediction_id).await {
+        let recorded = retried(|| self.store.record_prediction(self.key, prediction_id)).await;
+        if let Err(error) = recorded {
+            // The run still writes it on the record when it fails (`interrupt`).
             tracing::error!(prediction_id, %error, "prediction id not recorded on the idempotency record");
         }
     }
+
+    fn resumable(&self) -> bool {
+        true
+    }
+}
+
+/// How a failed run left its idempotency record.
+enum Settled {
+    /// Its answer is stored for repeats.
+    Kept,
+    /// Its paid prediction is kept for the next repeat to resume.
+    Interrupted,
+    /// The key is free again: nothing was paid.
+    Released,
+}
+
+/// Runs a store write up to 3 times, pausing 50 ms then 100 ms between tries.
+async fn retried<F, Fut>(write: F) -> Result<(), crate::ports::StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::ports::StoreError>>,
+{
+    let mut result = write().await;
+    for pause_ms in [50, 100] {
+        if result.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        result = write().await;
+    }
+    result
 }
 
 impl<P, O, C, G, K, I, S> GenerateFunction<P, O, C, G, K, I, S>
@@ -199,6 +232,7 @@ where
             }
             Ok(IdempotencyBegin::Owned { resume }) => resume,
         };
+        let mut admitted = false;
         let result = match &resume {
             Some(prediction_id) => self
                 .service
@@ -211,6 +245,7 @@ where
                 .map_err(ApiError::from),
             None => match self.admit(&job.actor_id).await {
                 Ok(()) => {
+                    admitted = true;
                     let log = KeyLog {
                         store: &self.idempotency,
                         key,
@@ -224,38 +259,60 @@ where
             },
         };
         let result = result.map(|image| encode(&image));
-        let settled = match &result {
-            Ok(body) => self.idempotency.complete(key, 200, &body.to_string()).await,
-            Err(error) => self.settle_failure(key, error, resume.is_some()).await,
-        };
-        if let Err(error) = settled {
-            tracing::error!(%error, "idempotency record not settled");
+        match &result {
+            Ok(body) => {
+                let body = body.to_string();
+                if let Err(error) = retried(|| self.idempotency.complete(key, 200, &body)).await {
+                    tracing::error!(%error, "the answer was not stored on the idempotency record");
+                }
+            }
+            Err(error) => match self.settle_failure(key, error, resume.as_deref()).await {
+                Ok(Settled::Released) if admitted => self.refund(&job.actor_id).await,
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "idempotency record not settled"),
+            },
         }
         Answer::Fresh(result)
     }
 
-    /// After a failed run: a kept answer (4xx, or a create whose outcome is unknown), the
-    /// prediction kept for a resume (paid), or the key released (nothing paid).
+    /// After a failed run: the answer kept (a 4xx other than the budget's; a create whose
+    /// outcome is unknown; an output refused for good), the paid prediction kept for a resume,
+    /// or the key released (nothing paid).
     async fn settle_failure(
         &self,
         key: &str,
         error: &ApiError,
-        resumed: bool,
-    ) -> Result<(), crate::ports::StoreError> {
+        resumed: Option<&str>,
+    ) -> Result<Settled, crate::ports::StoreError> {
         let status = error.status();
-        let kept = (status.is_client_error() && !matches!(error, ApiError::Spend(_)))
+        let final_answer = (status.is_client_error() && !matches!(error, ApiError::Spend(_)))
             || matches!(
                 error,
-                ApiError::Generation(crate::ports::GenerationError::Uncertain { .. })
+                ApiError::Generation(
+                    GenerationError::Uncertain { .. } | GenerationError::BadOutput { .. }
+                )
             );
-        if kept {
-            self.idempotency
-                .complete(key, status.as_u16(), &error.body().to_string())
-                .await
-        } else if resumed || error.prediction_id().is_some() {
-            self.idempotency.interrupt(key).await
-        } else {
-            self.idempotency.release(key).await
+        if final_answer {
+            let body = error.body().to_string();
+            retried(|| self.idempotency.complete(key, status.as_u16(), &body)).await?;
+            return Ok(Settled::Kept);
+        }
+        match error.prediction_id().or(resumed) {
+            Some(prediction_id) => {
+                retried(|| self.idempotency.interrupt(key, Some(prediction_id))).await?;
+                Ok(Settled::Interrupted)
+            }
+            None => {
+                self.idempotency.release(key).await?;
+                Ok(Settled::Released)
+            }
+        }
+    }
+
+    /// Gives back a generation counted by the spend guard that paid for nothing.
+    async fn refund(&self, actor_id: &ActorId) {
+        if let Err(error) = self.spend.refund(actor_id).await {
+            tracing::warn!(%error, "budget not refunded");
         }
     }
 

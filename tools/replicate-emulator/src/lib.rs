@@ -575,7 +575,15 @@ async fn set_faults(
     State(shared): State<AppState>,
     axum::Json(faults): axum::Json<Faults>,
 ) -> Response {
-    shared.lock().faults = faults.clone();
+    let mut inner = shared.lock();
+    if !faults.never_finish {
+        // Predictions left "never finishing" finish now (a resumed run can collect them).
+        for prediction in inner.predictions.values_mut() {
+            prediction.never_finish = false;
+        }
+    }
+    inner.faults = faults.clone();
+    drop(inner);
     axum::Json(faults).into_response()
 }
 

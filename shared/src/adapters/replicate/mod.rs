@@ -30,7 +30,7 @@ pub use output::{allowed_output_url, is_jpeg};
 pub use wire::{Prediction, problem_message, retry_hint};
 
 use crate::ports::{
-    GeneratedImage, GenerationError, GenerationRequest, ImageGenerator, InputImage,
+    AtDeadline, GeneratedImage, GenerationError, GenerationRequest, ImageGenerator, InputImage,
     StartedPrediction,
 };
 
@@ -161,7 +161,16 @@ impl ReplicateClient {
                 Err(error) if error.is_timeout() => {
                     return Err(uncertain("the create timed out after it was sent"));
                 }
-                Err(error) => return Err(unavailable(None, error.to_string())),
+                // Nothing was sent: safe to report as unavailable.
+                Err(error) if error.is_builder() => {
+                    return Err(unavailable(None, error.to_string()));
+                }
+                // Sent, or maybe sent (a reset, a broken body): a prediction may exist.
+                Err(error) => {
+                    return Err(uncertain(&format!(
+                        "the create failed after it was sent: {error}"
+                    )));
+                }
             };
             let delay = hint.unwrap_or_else(|| backoff(attempt));
             let in_time = Instant::now() + delay + Duration::from_secs(1) < deadline;
@@ -187,6 +196,7 @@ impl ReplicateClient {
         &self,
         mut prediction: Prediction,
         deadline: Instant,
+        at_deadline: AtDeadline,
     ) -> Result<Prediction, GenerationError> {
         let get_url = self.prediction_url(
             &prediction.id,
@@ -197,7 +207,9 @@ impl ReplicateClient {
         while !prediction.is_terminal() {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return self.cancel_and_read_once(&prediction.id, &get_url).await;
+                return self
+                    .read_at_deadline(&prediction.id, &get_url, at_deadline)
+                    .await;
             }
             tokio::time::sleep(interval.min(remaining)).await;
             interval = (interval * 3 / 2).min(self.config.max_poll_interval);
@@ -271,9 +283,10 @@ impl ReplicateClient {
         &self,
         created: Prediction,
         deadline: Instant,
+        at_deadline: AtDeadline,
     ) -> Result<GeneratedImage, GenerationError> {
         let started = Instant::now();
-        let prediction = self.wait(created, deadline).await?;
+        let prediction = self.wait(created, deadline, at_deadline).await?;
         match prediction.status.as_str() {
             "succeeded" => {}
             "failed" => {
@@ -298,15 +311,20 @@ impl ReplicateClient {
         })
     }
 
-    async fn cancel_and_read_once(
+    /// At the deadline: cancels the prediction (unless a later run will resume it), then reads
+    /// it once more and keeps it if it succeeded meanwhile.
+    async fn read_at_deadline(
         &self,
         prediction_id: &str,
         get_url: &Url,
+        at_deadline: AtDeadline,
     ) -> Result<Prediction, GenerationError> {
         let timed_out = || GenerationError::TimedOut {
             prediction_id: Some(prediction_id.to_owned()),
         };
-        self.cancel(prediction_id).await;
+        if at_deadline == AtDeadline::Cancel {
+            self.cancel(prediction_id).await;
+        }
         match self.read(get_url, FINAL_READ_TIMEOUT).await {
             Ok(prediction) if prediction.status == "succeeded" => {
                 tracing::info!(
@@ -497,25 +515,27 @@ impl ImageGenerator for ReplicateClient {
         &self,
         started: StartedPrediction,
         deadline: Instant,
+        at_deadline: AtDeadline,
     ) -> Result<GeneratedImage, GenerationError> {
         let prediction = match serde_json::from_value::<Prediction>(started.state) {
             Ok(prediction) if prediction.id == started.prediction_id => prediction,
             _ => self.get(&started.prediction_id).await?,
         };
-        self.complete(prediction, deadline).await
+        self.complete(prediction, deadline, at_deadline).await
     }
 
     async fn resume(
         &self,
         prediction_id: &str,
         deadline: Instant,
+        at_deadline: AtDeadline,
     ) -> Result<GeneratedImage, GenerationError> {
         tracing::info!(
             prediction_id,
             "resuming a prediction paid for by an earlier run"
         );
         let prediction = self.get(prediction_id).await?;
-        self.complete(prediction, deadline).await
+        self.complete(prediction, deadline, at_deadline).await
     }
 }
 
