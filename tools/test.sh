@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check the project has: formatting, clippy with warnings as errors, all Rust
 # tests (unit, adapters against moto, functions under the runtime interface emulator), the
-# template linters, and the cargo-lambda smoke test. Installs what it needs when missing.
+# template linters, the cargo-lambda smoke test, and schemathesis against the OpenAPI contract. Installs what it needs when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/dev-env.sh
@@ -18,3 +18,5 @@ echo "== sam validate --lint"
 AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1} sam validate --lint
 echo "== smoke test through cargo lambda watch/invoke"
 python3 tools/smoke_cargo_lambda.py
+echo "== the API contract (docs/openapi.yaml) against the running functions"
+python3 tools/schemathesis_local.py

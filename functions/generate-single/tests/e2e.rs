@@ -361,6 +361,10 @@ async fn malformed_requests_get_4xx_and_touch_nothing() {
     let mut bad_id = testkit::event("generate-single-http-v2.json");
     bad_id["pathParameters"] = json!({"actorId": "..%2Fetc"});
     cases.push((bad_id, 400));
+    let mut not_utf8 = testkit::event("generate-single-http-v2.json");
+    not_utf8["body"] = json!("/2R1a/7+"); // base64 of ff d9 1d 6b fe fe: not UTF-8, not JSON
+    not_utf8["isBase64Encoded"] = json!(true);
+    cases.push((not_utf8, 400));
     let mut wrong_method = testkit::event("generate-single-http-v2.json");
     wrong_method["requestContext"]["http"]["method"] = json!("GET");
     cases.push((wrong_method, 405));

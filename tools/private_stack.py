@@ -1,0 +1,112 @@
+"""A private local stack for one test run: moto, the Replicate emulator and
+`cargo lambda watch`, each on a free loopback port, seeded with the sample actor, and stopped
+(by their own process groups) when the `with` block ends.
+
+    with PrivateStack() as stack:
+        stack.lambda_url   # http://127.0.0.1:PORT
+        stack.invoke("list-prompts", "events/list-prompts-http-v2.json")
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit(f"no answer from {url} after {seconds}s")
+
+
+class PrivateStack:
+    def __init__(self):
+        self.work = tempfile.mkdtemp(prefix="stack-")
+        self.moto_url = f"http://127.0.0.1:{free_port()}"
+        self.replicate_url = f"http://127.0.0.1:{free_port()}"
+        self.lambda_port = free_port()
+        self.lambda_url = f"http://127.0.0.1:{self.lambda_port}"
+        self.services = []
+
+    def _start(self, name, args):
+        log = open(os.path.join(self.work, f"{name}.log"), "w")
+        self.services.append(subprocess.Popen(
+            args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd=ROOT))
+
+    def __enter__(self):
+        try:
+            self._start("moto", ["moto_server", "-H", "127.0.0.1", "-p",
+                                 self.moto_url.rsplit(":", 1)[1]])
+            wait_for_http(f"{self.moto_url}/moto-api/", 60)
+            subprocess.run(["cargo", "run", "--quiet", "-p", "testkit", "--bin", "seed-local",
+                            "--", self.moto_url], cwd=ROOT, check=True)
+            subprocess.run(["cargo", "build", "--quiet", "-p", "replicate-emulator"],
+                           cwd=ROOT, check=True)
+            self._start("replicate", ["target/debug/replicate-emulator", "--addr",
+                                      self.replicate_url.removeprefix("http://")])
+            wait_for_http(f"{self.replicate_url}/admin/counts", 60)
+            env_file = os.path.join(self.work, "lambda.env")
+            with open(env_file, "w") as f:
+                f.write(f"AWS_ENDPOINT_URL={self.moto_url}\nAWS_REGION=us-east-1\n"
+                        "AWS_ACCESS_KEY_ID=testing\nAWS_SECRET_ACCESS_KEY=testing\n"
+                        "TABLE_NAME=training-image-service\n"
+                        "AWS_SYSTEM_ACTORS_BUCKET=story-boards-assets\n"
+                        f"REPLICATE_BASE_URL={self.replicate_url}\n"
+                        "REPLICATE_API_TOKEN=local-test-token\n"
+                        "REPLICATE_OUTPUT_HOSTS=127.0.0.1\n")
+            self._start("watch", ["cargo", "lambda", "watch", "-A", "127.0.0.1", "-P",
+                                  str(self.lambda_port), "--env-file", env_file])
+            wait_for_http(f"{self.lambda_url}/", 60)
+            return self
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+
+    def invoke(self, function, event_file):
+        """`cargo lambda invoke` with an event file; the parsed answer (its body for HTTP)."""
+        out = subprocess.run(
+            ["cargo", "lambda", "invoke", function, "--invoke-address", "127.0.0.1",
+             "--invoke-port", str(self.lambda_port), "--data-file", event_file],
+            cwd=ROOT, check=True, capture_output=True, text=True)
+        answer = json.loads(out.stdout)
+        if "statusCode" in answer:
+            assert answer["statusCode"] == 200, answer
+            return json.loads(answer["body"])
+        return answer
+
+    def __exit__(self, kind, error, trace):
+        if kind is not None:
+            for name in ("moto", "replicate", "watch"):
+                path = os.path.join(self.work, f"{name}.log")
+                if os.path.exists(path):
+                    print(f"--- {name}.log (tail)", file=sys.stderr)
+                    print("".join(open(path).readlines()[-30:]), file=sys.stderr)
+        for service in self.services:
+            try:
+                os.killpg(service.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            service.wait(timeout=30)
+        return False
