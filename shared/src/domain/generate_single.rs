@@ -513,15 +513,15 @@ async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     let (mut a, mut b) = (pin!(a), pin!(b));
     let (mut a_out, mut b_out) = (None, None);
     poll_fn(move |cx| {
-        if a_out.is_none() {
-            if let Poll::Ready(value) = a.as_mut().poll(cx) {
-                a_out = Some(value);
-            }
+        if a_out.is_none()
+            && let Poll::Ready(value) = a.as_mut().poll(cx)
+        {
+            a_out = Some(value);
         }
-        if b_out.is_none() {
-            if let Poll::Ready(value) = b.as_mut().poll(cx) {
-                b_out = Some(value);
-            }
+        if b_out.is_none()
+            && let Poll::Ready(value) = b.as_mut().poll(cx)
+        {
+            b_out = Some(value);
         }
         match (a_out.take(), b_out.take()) {
             (Some(a), Some(b)) => Poll::Ready((a, b)),
