@@ -147,6 +147,25 @@ pub struct GeneratedTrainingImage {
     pub model: String,
     /// When the image was stored.
     pub created_at: String,
+    /// How long each step took (for logs and metrics, not the answer).
+    #[serde(skip)]
+    pub timings: StepTimings,
+}
+
+/// How long the steps of a generation took, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepTimings {
+    /// The prediction, from its start to its output downloaded.
+    pub predict_ms: u64,
+    /// The index and the image write.
+    pub store_ms: u64,
+    /// The manifest update and the preview URL.
+    pub manifest_ms: u64,
+}
+
+/// Milliseconds since `start`.
+fn elapsed_ms(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The use case with its ports. Build it once per execution environment.
@@ -248,27 +267,33 @@ where
         } = prepared;
         let actor_id = &actor.actor_id;
         let manifest_key = manifest_key(&actor.actor_name);
+        let predict_started = Instant::now();
         let predict = async {
-            match start {
-                Start::New(log) => {
-                    let started = self.generator.start(request, deadline).await?;
-                    log.started(&started.prediction_id).await;
-                    let at_deadline = if log.resumable() {
-                        AtDeadline::KeepRunning
-                    } else {
-                        AtDeadline::Cancel
-                    };
-                    self.generator.finish(started, deadline, at_deadline).await
-                }
+            let generated = match start {
+                Start::New(log) => match self.generator.start(request, deadline).await {
+                    Err(error) => Err(error),
+                    Ok(started) => {
+                        log.started(&started.prediction_id).await;
+                        let at_deadline = if log.resumable() {
+                            AtDeadline::KeepRunning
+                        } else {
+                            AtDeadline::Cancel
+                        };
+                        self.generator.finish(started, deadline, at_deadline).await
+                    }
+                },
                 Start::Resume(prediction_id) => {
                     self.generator
                         .resume(prediction_id, deadline, AtDeadline::KeepRunning)
                         .await
                 }
-            }
+            };
+            (generated, elapsed_ms(predict_started))
         };
-        let (generated, manifest) = join(predict, self.objects.read_versioned(&manifest_key)).await;
+        let ((generated, predict_ms), manifest) =
+            join(predict, self.objects.read_versioned(&manifest_key)).await;
         let image = generated?;
+        let store_started = Instant::now();
         let finish_by = deadline.max(Instant::now()) + STORE_GRACE;
         let (index, s3_key) = self
             .store_image(&actor.actor_name, &image.bytes, &image.prediction_id)
@@ -277,6 +302,8 @@ where
                 prediction_id: image.prediction_id.clone(),
                 source,
             })?;
+        let store_ms = elapsed_ms(store_started);
+        let manifest_started = Instant::now();
         let filename = image_filename(&actor.actor_name, index);
         let created_at = self.clock.now_rfc3339();
         let entry = ManifestEntry {
@@ -298,6 +325,7 @@ where
             self.objects.presigned_get(&s3_key, PREVIEW_URL_LIFETIME),
         )
         .await;
+        let manifest_ms = elapsed_ms(manifest_started);
         let manifest_error = manifest_written.err();
         if let Some(error) = &manifest_error {
             tracing::error!(actor = %actor_id, index, prediction_id = %image.prediction_id, %error, "image stored but not listed in the manifest");
@@ -323,6 +351,11 @@ where
             prediction_id: image.prediction_id,
             model: image.model,
             created_at,
+            timings: StepTimings {
+                predict_ms,
+                store_ms,
+                manifest_ms,
+            },
         })
     }
 

@@ -17,8 +17,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::http::{ActorRoute, ApiError, json_response};
+use super::metrics::InvocationMetrics;
 use crate::domain::actor::ActorId;
-use crate::domain::generate_single::{GenerateSingle, NotRecorded, Start};
+use crate::domain::generate_single::{GenerateSingle, GeneratedTrainingImage, NotRecorded, Start};
 use crate::domain::generation::{GenerateBody, RequestError};
 use crate::ports::{
     ActorProfiles, Clock, GenerationError, IdempotencyBegin, IdempotencyStore, ImageGenerator,
@@ -138,21 +139,37 @@ where
             request.request_context_ref(),
             Some(RequestContext::PassThrough)
         ) {
-            return self
-                .direct(request.body(), function_deadline, hold_until_ms)
+            let mut metrics = InvocationMetrics::new(FUNCTION_NAME);
+            let answer = self
+                .direct(
+                    request.body(),
+                    function_deadline,
+                    hold_until_ms,
+                    &mut metrics,
+                )
                 .await;
+            metrics.emit(&request_id(&request), elapsed_ms(started));
+            return answer;
         }
+        let mut metrics = InvocationMetrics::new(FUNCTION_NAME);
         let deadline =
             (started + HTTP_MODEL_BUDGET).min(before(function_deadline, Duration::from_secs(5)));
-        let response = match self.answer_http(&request, deadline, hold_until_ms).await {
+        let response = match self
+            .answer_http(&request, deadline, hold_until_ms, &mut metrics)
+            .await
+        {
             Ok(response) => response,
-            Err(error) => error.into_response(),
+            Err(error) => {
+                metrics.failed(error.code());
+                error.into_response()
+            }
         };
         tracing::info!(
             status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms = elapsed_ms(started),
             "generate-single answered"
         );
+        metrics.emit(&request_id(&request), elapsed_ms(started));
         Ok(response)
     }
 
@@ -161,6 +178,7 @@ where
         request: &Request,
         deadline: Instant,
         hold_until_ms: u64,
+        metrics: &mut InvocationMetrics,
     ) -> Result<Response<Body>, ApiError> {
         let actor_id = ROUTE.actor_id(request)?;
         let key = match request.headers().get("idempotency-key") {
@@ -180,7 +198,7 @@ where
             deadline,
             hold_until_ms,
         };
-        match self.run_job(&job).await {
+        match self.run_job(&job, metrics).await {
             Answer::Fresh(result) => Ok(json_response(StatusCode::OK, &result?)),
             Answer::Replayed { status, body } => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
@@ -197,21 +215,25 @@ where
     }
 
     /// Runs one job under its key and the spend guard.
-    async fn run_job(&self, job: &Job) -> Answer {
+    async fn run_job(&self, job: &Job, metrics: &mut InvocationMetrics) -> Answer {
+        let prepare_started = Instant::now();
         let prepared = match self.service.prepare(&job.actor_id, &job.body).await {
             Ok(prepared) => prepared,
             Err(error) => return Answer::Fresh(Err(error.into())),
         };
+        let prepare_ms = elapsed_ms(prepare_started);
         let Some(key) = job.key.as_deref() else {
             let result = match self.admit(&job.actor_id).await {
-                Ok(()) => self
-                    .service
-                    .execute(&prepared, job.deadline, Start::New(&NotRecorded))
-                    .await
-                    .map_err(ApiError::from),
+                Ok(()) => {
+                    metrics.budget_counted();
+                    self.service
+                        .execute(&prepared, job.deadline, Start::New(&NotRecorded))
+                        .await
+                        .map_err(ApiError::from)
+                }
                 Err(error) => Err(error),
             };
-            return Answer::Fresh(result.map(|image| encode(&image)));
+            return Answer::Fresh(result.map(|image| generated(&image, prepare_ms, metrics)));
         };
         let payload_hash = payload_hash(&job.actor_id, &job.body);
         let resume = match self
@@ -246,6 +268,7 @@ where
             None => match self.admit(&job.actor_id).await {
                 Ok(()) => {
                     admitted = true;
+                    metrics.budget_counted();
                     let log = KeyLog {
                         store: &self.idempotency,
                         key,
@@ -258,7 +281,7 @@ where
                 Err(error) => Err(error),
             },
         };
-        let result = result.map(|image| encode(&image));
+        let result = result.map(|image| generated(&image, prepare_ms, metrics));
         match &result {
             Ok(body) => {
                 let body = body.to_string();
@@ -334,24 +357,31 @@ where
         body: &Body,
         function_deadline: Instant,
         hold_until_ms: u64,
+        metrics: &mut InvocationMetrics,
     ) -> Result<Response<Body>, lambda_http::Error> {
         let event = match parse_direct_event(body) {
             Ok(event) => event,
-            Err(error) => return Err(invocation_error(&error).into()),
+            Err(error) => {
+                metrics.failed(error.code());
+                return Err(invocation_error(&error).into());
+            }
         };
         let deadline = before(function_deadline, DIRECT_STORE_RESERVE);
         if !event.batch {
             let job = event.jobs.into_iter().next().unwrap_or_default();
             let answer = match self
-                .direct_job(job.value, job.key, deadline, hold_until_ms)
+                .direct_job(job.value, job.key, deadline, hold_until_ms, metrics)
                 .await
             {
                 Ok(answer) => answer,
-                Err(error) => return Err(invocation_error(&error).into()),
+                Err(error) => Answer::Fresh(Err(error)),
             };
             return match answer {
                 Answer::Fresh(Ok(value)) => Ok(json_response(StatusCode::OK, &value)),
-                Answer::Fresh(Err(error)) => Err(invocation_error(&error).into()),
+                Answer::Fresh(Err(error)) => {
+                    metrics.failed(error.code());
+                    Err(invocation_error(&error).into())
+                }
                 Answer::Replayed { status, body } if status < 300 => Ok(json_response(
                     StatusCode::OK,
                     &serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
@@ -364,10 +394,11 @@ where
             let mut result = if function_deadline.saturating_duration_since(Instant::now())
                 < MIN_JOB_TIME
             {
+                metrics.failed("not_started");
                 json!({"success": false, "error": {"code": "not_started", "message": "not enough time left in this invocation"}})
             } else {
                 match self
-                    .direct_job(job.value, job.key, deadline, hold_until_ms)
+                    .direct_job(job.value, job.key, deadline, hold_until_ms, metrics)
                     .await
                 {
                     Ok(Answer::Fresh(Ok(answer))) => {
@@ -382,6 +413,7 @@ where
                     }
                     Ok(Answer::Fresh(Err(error))) | Err(error) => {
                         ran += usize::from(!error.is_refusal());
+                        metrics.failed(error.code());
                         error.body()
                     }
                 }
@@ -405,6 +437,7 @@ where
         key: Option<String>,
         deadline: Instant,
         hold_until_ms: u64,
+        metrics: &mut InvocationMetrics,
     ) -> Result<Answer, ApiError> {
         let actor_id = match job.get("actor_id") {
             Some(Value::String(id)) => ActorId::parse(id)?,
@@ -422,11 +455,29 @@ where
             deadline,
             hold_until_ms,
         };
-        Ok(self.run_job(&job).await)
+        Ok(self.run_job(&job, metrics).await)
     }
 }
 
-fn encode(image: &crate::domain::generate_single::GeneratedTrainingImage) -> Value {
+/// Logs and counts a generated image, and encodes it as the answer.
+fn generated(
+    image: &GeneratedTrainingImage,
+    prepare_ms: u64,
+    metrics: &mut InvocationMetrics,
+) -> Value {
+    let timings = image.timings;
+    tracing::info!(
+        actor = %image.actor_id,
+        index = image.index,
+        prediction_id = %image.prediction_id,
+        prepare_ms,
+        predict_ms = timings.predict_ms,
+        store_ms = timings.store_ms,
+        manifest_ms = timings.manifest_ms,
+        manifest_updated = image.manifest_updated,
+        "image generated"
+    );
+    metrics.generated(timings.predict_ms);
     serde_json::to_value(image).unwrap_or_else(|error| {
         json!({"success": true, "index": image.index, "s3_key": image.s3_key, "encoding_error": error.to_string()})
     })
@@ -585,6 +636,22 @@ fn parse_direct_event(body: &Body) -> Result<DirectEvent, ApiError> {
 fn invocation_error(error: &ApiError) -> String {
     tracing::error!(status = error.status().as_u16(), code = error.code(), %error, "direct invocation failed");
     error.body().to_string()
+}
+
+/// The function's name in metrics.
+const FUNCTION_NAME: &str = "generate-single";
+
+/// Milliseconds since `start`.
+fn elapsed_ms(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The invocation's request id, for the metrics line.
+fn request_id(request: &Request) -> String {
+    request
+        .lambda_context_ref()
+        .map(|context| context.request_id.clone())
+        .unwrap_or_default()
 }
 
 /// `margin` before `deadline`, or the deadline itself if that is not representable.

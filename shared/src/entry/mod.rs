@@ -4,3 +4,4 @@ pub mod config;
 pub mod generate;
 pub mod http;
 pub mod list_prompts;
+pub mod metrics;

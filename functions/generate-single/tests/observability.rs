@@ -1,0 +1,146 @@
+//! What an operator sees: with `AWS_LAMBDA_LOG_FORMAT=JSON` every log line of the function is
+//! JSON; a generation's line carries the request id, actor, index, prediction id and the time
+//! of each step; and each invocation writes exactly one embedded-metric-format line.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use testkit::{LambdaEmulator, Moto, ReplicateEmulator, SAMPLE_ACTOR};
+
+const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_generate-single");
+
+#[tokio::test]
+async fn json_logs_and_one_emf_line_per_invocation() {
+    let moto = Moto::start().await;
+    let sdk = moto.sdk_config().await;
+    testkit::create_table_and_bucket(&sdk).await;
+    testkit::put_profile(&sdk, &SAMPLE_ACTOR).await;
+    testkit::put_object(
+        &sdk,
+        SAMPLE_ACTOR.base_image_key,
+        testkit::sample_jpeg(32, 32),
+        "image/jpeg",
+    )
+    .await;
+    let replicate = ReplicateEmulator::start().await;
+    let mut env = moto.function_env();
+    env.extend(replicate.function_env());
+    env.push(("AWS_LAMBDA_LOG_FORMAT".to_owned(), "JSON".to_owned()));
+    env.push(("DAILY_GENERATION_CAP".to_owned(), "100".to_owned()));
+    let log = std::env::temp_dir().join(format!("observability-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let function = LambdaEmulator::start_logging(Path::new(BOOTSTRAP), &env, Some(&log)).await;
+
+    let success = function
+        .invoke(&testkit::event("generate-single-http-v2.json"))
+        .await;
+    assert_eq!(success["statusCode"], 200, "{success}");
+    replicate
+        .set_faults(json!({"fail_with": "NSFW content detected"}))
+        .await;
+    let failure = function
+        .invoke(&testkit::event("generate-single-http-v2.json"))
+        .await;
+    assert_eq!(failure["statusCode"], 422, "{failure}");
+    replicate.set_faults(json!({})).await;
+    let batch = function
+        .invoke(&testkit::event("generate-single-batch.json"))
+        .await;
+    assert_eq!(batch["succeeded"], 3, "{batch}");
+    drop(function);
+
+    let text = std::fs::read_to_string(&log).expect("captured log");
+    let _ = std::fs::remove_file(&log);
+    // The emulator's own lines (its "(rapid)" log, START, END, REPORT) are not JSON; the
+    // function's all are.
+    let ours: Vec<Value> = text
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let stray: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.starts_with('{') && !line.trim().is_empty())
+        .filter(|line| !line.contains("(rapid)"))
+        .filter(|line| {
+            !["START RequestId", "END RequestId", "REPORT RequestId"]
+                .iter()
+                .any(|emulator_line| line.starts_with(emulator_line))
+        })
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "non-JSON lines from the function: {stray:#?}"
+    );
+
+    let generated: Vec<&Value> = ours
+        .iter()
+        .filter(|line| line.pointer("/fields/message") == Some(&json!("image generated")))
+        .collect();
+    assert_eq!(generated.len(), 4, "one per image (1 + 3 in the batch)");
+    for line in &generated {
+        assert!(
+            line.pointer("/span/requestId")
+                .and_then(Value::as_str)
+                .is_some_and(|id| !id.is_empty()),
+            "{line}"
+        );
+        for field in [
+            "actor",
+            "index",
+            "prediction_id",
+            "prepare_ms",
+            "predict_ms",
+            "store_ms",
+            "manifest_ms",
+        ] {
+            assert!(
+                line["fields"].get(field).is_some(),
+                "{field} missing: {line}"
+            );
+        }
+    }
+
+    let emf: Vec<&Value> = ours
+        .iter()
+        .filter(|line| line.get("_aws").is_some())
+        .collect();
+    assert_eq!(emf.len(), 3, "one metrics line per invocation: {emf:#?}");
+    for line in &emf {
+        let declared = line
+            .pointer("/_aws/CloudWatchMetrics/0/Metrics")
+            .and_then(Value::as_array)
+            .expect("metrics");
+        for metric in declared {
+            let name = metric["Name"].as_str().expect("name");
+            assert!(
+                line[name].is_number(),
+                "{name} declared but not set: {line}"
+            );
+        }
+        assert_eq!(line["Function"], "generate-single");
+        assert!(line["requestId"].as_str().is_some_and(|id| !id.is_empty()));
+        assert!(line["EndToEndLatency"].is_number());
+    }
+    assert_eq!(
+        (
+            emf[0]["Generations"].as_u64(),
+            emf[0]["Failures"].as_u64(),
+            emf[0]["BudgetUsed"].as_u64()
+        ),
+        (Some(1), Some(0), Some(1))
+    );
+    assert!(emf[0]["ReplicatePredictTime"].is_number());
+    assert_eq!(emf[1]["FailureReason"], "prediction_failed");
+    assert_eq!(
+        (emf[1]["Generations"].as_u64(), emf[1]["Failures"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(
+        (
+            emf[2]["Generations"].as_u64(),
+            emf[2]["BudgetUsed"].as_u64()
+        ),
+        (Some(3), Some(3))
+    );
+}
