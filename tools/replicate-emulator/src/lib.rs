@@ -41,6 +41,12 @@ pub struct Faults {
     pub failing_polls: u32,
     /// Delay of every API answer, in milliseconds.
     pub latency_ms: u64,
+    /// Extra delay of the creates only (a create that times out), in milliseconds.
+    pub create_latency_ms: u64,
+    /// Extra delay of the reads only (a poll that times out), in milliseconds.
+    pub poll_latency_ms: u64,
+    /// The next N reads of a prediction answer 200 with a body that is not JSON.
+    pub malformed_polls: u32,
     /// How long each prediction runs before it finishes, in milliseconds.
     pub processing_ms: u64,
     /// Each prediction stays `starting` for this many reads.
@@ -285,8 +291,11 @@ fn unauthorized(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     ))
 }
 
-async fn latency(shared: &Shared) {
-    let delay = shared.lock().faults.latency_ms;
+async fn latency(shared: &Shared, extra: impl Fn(&Faults) -> u64) {
+    let delay = {
+        let faults = &shared.lock().faults;
+        faults.latency_ms + extra(faults)
+    };
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
@@ -347,7 +356,7 @@ async fn create(
     body: Bytes,
 ) -> Response {
     shared.lock().counts.create_requests += 1;
-    latency(&shared).await;
+    latency(&shared, |f| f.create_latency_ms).await;
     if let Some(refused) = unauthorized(&shared, &headers) {
         return refused;
     }
@@ -443,12 +452,12 @@ async fn create(
     if let Some(wait) = prefer_wait(&headers) {
         let until = Instant::now() + wait;
         loop {
-            let terminal = shared
-                .lock()
-                .predictions
-                .get(&id)
-                .is_some_and(|p| matches!(p.status(), "succeeded" | "failed" | "canceled"));
-            if terminal || Instant::now() >= until {
+            // Final, or held in `starting` until it is polled: answer now.
+            let settled = shared.lock().predictions.get(&id).is_some_and(|p| {
+                p.starting_polls_left > 0
+                    || matches!(p.status(), "succeeded" | "failed" | "canceled")
+            });
+            if settled || Instant::now() >= until {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -482,7 +491,7 @@ async fn read_prediction(
     headers: HeaderMap,
 ) -> Response {
     shared.lock().counts.get_requests += 1;
-    latency(&shared).await;
+    latency(&shared, |f| f.poll_latency_ms).await;
     if let Some(refused) = unauthorized(&shared, &headers) {
         return refused;
     }
@@ -494,6 +503,15 @@ async fn read_prediction(
             "Internal Server Error",
             "poll failed",
         );
+    }
+    if inner.faults.malformed_polls > 0 {
+        inner.faults.malformed_polls -= 1;
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"id\": \"truncated",
+        )
+            .into_response();
     }
     match inner.predictions.get_mut(&id) {
         Some(prediction) => {
@@ -511,7 +529,7 @@ async fn cancel_prediction(
     headers: HeaderMap,
 ) -> Response {
     shared.lock().counts.cancel_requests += 1;
-    latency(&shared).await;
+    latency(&shared, |_| 0).await;
     if let Some(refused) = unauthorized(&shared, &headers) {
         return refused;
     }

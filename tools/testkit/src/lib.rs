@@ -19,6 +19,9 @@ use serde_json::Value;
 
 pub use replicate_emulator::Counts as ReplicateCounts;
 
+mod fault_proxy;
+pub use fault_proxy::{FaultProxy, FaultRule};
+
 /// The region every local client uses.
 pub const REGION: &str = "us-east-1";
 /// The table name of the local stack and the tests.
