@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use testkit::{LambdaEmulator, Moto, ReplicateEmulator, SAMPLE_ACTOR};
+use testkit::{GenerationStack, LambdaEmulator};
 
 const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_generate-single");
 const ENVIRONMENTS: usize = 25;
@@ -14,32 +14,21 @@ const MANIFEST: &str = "system_actors/training_data/0000_european_16_male/respon
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_five_concurrent_clicks_take_each_index_once() {
-    let moto = Moto::start_serialized().await;
-    let sdk = moto.sdk_config().await;
-    testkit::create_table_and_bucket(&sdk).await;
-    testkit::put_profile(&sdk, &SAMPLE_ACTOR).await;
-    testkit::put_object(
-        &sdk,
-        SAMPLE_ACTOR.base_image_key,
-        testkit::sample_jpeg(64, 64),
-        "image/jpeg",
-    )
-    .await;
+    let stack = GenerationStack::start_serialized().await;
+    let (sdk, replicate) = (&stack.sdk, &stack.replicate);
     let before =
         json!({"actor": "0000_european_16_male", "trainer": {"steps": 1500}, "images": []});
     testkit::put_object(
-        &sdk,
+        sdk,
         MANIFEST,
         before.to_string().into_bytes(),
         "application/json",
     )
     .await;
 
-    let replicate = ReplicateEmulator::start().await;
     // Predictions overlap: each takes 300 ms inside the emulator.
     replicate.set_faults(json!({"processing_ms": 300})).await;
-    let mut env = moto.function_env();
-    env.extend(replicate.function_env());
+    let env = stack.function_env();
     let mut environments = Vec::new();
     for _ in 0..ENVIRONMENTS {
         environments.push(LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await);
@@ -66,12 +55,12 @@ async fn twenty_five_concurrent_clicks_take_each_index_once() {
     indices.sort_unstable();
     assert_eq!(indices, (1..=ENVIRONMENTS as u64).collect::<Vec<_>>());
 
-    let keys = testkit::list_keys(&sdk, FOLDER).await;
+    let keys = testkit::list_keys(sdk, FOLDER).await;
     let images = keys.iter().filter(|k| k.ends_with(".jpg")).count();
     assert_eq!(images, ENVIRONMENTS, "{keys:?}");
 
     let manifest: Value =
-        serde_json::from_slice(&testkit::get_object(&sdk, MANIFEST).await.expect("manifest"))
+        serde_json::from_slice(&testkit::get_object(sdk, MANIFEST).await.expect("manifest"))
             .expect("manifest JSON");
     assert_eq!(manifest["actor"], "0000_european_16_male");
     assert_eq!(manifest["trainer"], json!({"steps": 1500}));

@@ -6,42 +6,35 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use testkit::{LambdaEmulator, Moto, ReplicateEmulator, SAMPLE_ACTOR};
+use testkit::{
+    GenerationStack, LambdaEmulator, Moto, ReplicateEmulator, SAMPLE_ACTOR, status_and_body,
+};
 
 const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_generate-single");
 const ACTOR: &str = "0000_european_16_male";
 const FOLDER: &str = "system_actors/training_data/0000_european_16_male/";
 const MANIFEST: &str = "system_actors/training_data/0000_european_16_male/response.json";
 
-/// moto, the Replicate emulator and the function, seeded with the sample actor and its photo.
+/// The generation stack and a function on it.
 struct Stack {
     function: LambdaEmulator,
-    replicate: ReplicateEmulator,
-    sdk: aws_config::SdkConfig,
-    _moto: Moto,
+    generation: GenerationStack,
+}
+
+impl std::ops::Deref for Stack {
+    type Target = GenerationStack;
+
+    fn deref(&self) -> &GenerationStack {
+        &self.generation
+    }
 }
 
 async fn stack() -> Stack {
-    let moto = Moto::start().await;
-    let sdk = moto.sdk_config().await;
-    testkit::create_table_and_bucket(&sdk).await;
-    testkit::put_profile(&sdk, &SAMPLE_ACTOR).await;
-    testkit::put_object(
-        &sdk,
-        SAMPLE_ACTOR.base_image_key,
-        testkit::sample_jpeg(96, 64),
-        "image/jpeg",
-    )
-    .await;
-    let replicate = ReplicateEmulator::start().await;
-    let mut env = moto.function_env();
-    env.extend(replicate.function_env());
-    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
+    let generation = GenerationStack::start().await;
+    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &generation.function_env()).await;
     Stack {
         function,
-        replicate,
-        sdk,
-        _moto: moto,
+        generation,
     }
 }
 
@@ -50,14 +43,6 @@ fn http_event(body: &Value) -> Value {
     let mut event = testkit::event("generate-single-http-v2.json");
     event["body"] = json!(body.to_string());
     event
-}
-
-fn status_and_body(answer: &Value) -> (u64, Value) {
-    let status = answer["statusCode"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no statusCode: {answer}"));
-    let body = answer["body"].as_str().expect("a string body");
-    (status, serde_json::from_str(body).expect("JSON body"))
 }
 
 async fn manifest(sdk: &aws_config::SdkConfig) -> Option<Value> {

@@ -7,36 +7,34 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use testkit::{FaultProxy, FaultRule, LambdaEmulator, Moto, ReplicateEmulator, SAMPLE_ACTOR};
+use testkit::{
+    FaultProxy, FaultRule, GenerationStack, LambdaEmulator, SAMPLE_ACTOR, status_and_body,
+};
 
 const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_generate-single");
 const FOLDER: &str = "system_actors/training_data/0000_european_16_male/";
 const MANIFEST: &str = "system_actors/training_data/0000_european_16_male/response.json";
 
+/// The generation stack, a fault proxy in front of its moto, and a function behind the proxy.
 struct Stack {
     function: LambdaEmulator,
-    replicate: ReplicateEmulator,
     proxy: FaultProxy,
-    sdk: aws_config::SdkConfig,
-    _moto: Moto,
+    generation: GenerationStack,
+}
+
+impl std::ops::Deref for Stack {
+    type Target = GenerationStack;
+
+    fn deref(&self) -> &GenerationStack {
+        &self.generation
+    }
 }
 
 /// A stack whose function reaches moto through the proxy; `timeout_s` is the function's.
 async fn stack(timeout_s: u32) -> Stack {
-    let moto = Moto::start().await;
-    let sdk = moto.sdk_config().await;
-    testkit::create_table_and_bucket(&sdk).await;
-    testkit::put_profile(&sdk, &SAMPLE_ACTOR).await;
-    testkit::put_object(
-        &sdk,
-        SAMPLE_ACTOR.base_image_key,
-        testkit::sample_jpeg(40, 40),
-        "image/jpeg",
-    )
-    .await;
-    let proxy = FaultProxy::start(moto.endpoint()).await;
-    let replicate = ReplicateEmulator::start().await;
-    let mut env: Vec<(String, String)> = moto
+    let generation = GenerationStack::start().await;
+    let proxy = FaultProxy::start(generation.moto.endpoint()).await;
+    let mut env: Vec<(String, String)> = generation
         .function_env()
         .into_iter()
         .filter(|(key, _)| key != "AWS_ENDPOINT_URL")
@@ -46,14 +44,11 @@ async fn stack(timeout_s: u32) -> Stack {
         "AWS_LAMBDA_FUNCTION_TIMEOUT".to_owned(),
         timeout_s.to_string(),
     ));
-    env.extend(replicate.function_env());
     let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
     Stack {
         function,
-        replicate,
         proxy,
-        sdk,
-        _moto: moto,
+        generation,
     }
 }
 
@@ -66,16 +61,6 @@ fn http(key: &str) -> Value {
     let mut event = testkit::event("generate-single-http-v2.json");
     event["headers"]["idempotency-key"] = json!(key);
     event
-}
-
-fn status_and_body(answer: &Value) -> (u64, Value) {
-    let status = answer["statusCode"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no statusCode: {answer}"));
-    (
-        status,
-        serde_json::from_str(answer["body"].as_str().expect("body")).expect("JSON body"),
-    )
 }
 
 /// The invariants, given the answers the callers got.

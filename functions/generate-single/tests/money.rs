@@ -4,42 +4,16 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use testkit::{LambdaEmulator, Moto, ReplicateEmulator, SAMPLE_ACTOR};
+use testkit::{GenerationStack, LambdaEmulator, ReplicateEmulator, status_and_body};
 
 const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_generate-single");
 const FOLDER: &str = "system_actors/training_data/0000_european_16_male/";
 
-struct Stack {
-    replicate: ReplicateEmulator,
-    sdk: aws_config::SdkConfig,
-    env: Vec<(String, String)>,
-    _moto: Moto,
-}
-
-async fn stack(serialized: bool) -> Stack {
-    let moto = if serialized {
-        Moto::start_serialized().await
+async fn stack(serialized: bool) -> GenerationStack {
+    if serialized {
+        GenerationStack::start_serialized().await
     } else {
-        Moto::start().await
-    };
-    let sdk = moto.sdk_config().await;
-    testkit::create_table_and_bucket(&sdk).await;
-    testkit::put_profile(&sdk, &SAMPLE_ACTOR).await;
-    testkit::put_object(
-        &sdk,
-        SAMPLE_ACTOR.base_image_key,
-        testkit::sample_jpeg(48, 48),
-        "image/jpeg",
-    )
-    .await;
-    let replicate = ReplicateEmulator::start().await;
-    let mut env = moto.function_env();
-    env.extend(replicate.function_env());
-    Stack {
-        replicate,
-        sdk,
-        env,
-        _moto: moto,
+        GenerationStack::start().await
     }
 }
 
@@ -48,16 +22,6 @@ fn with_key(key: &str, body: &Value) -> Value {
     event["headers"]["idempotency-key"] = json!(key);
     event["body"] = json!(body.to_string());
     event
-}
-
-fn status_and_body(answer: &Value) -> (u64, Value) {
-    let status = answer["statusCode"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no statusCode: {answer}"));
-    (
-        status,
-        serde_json::from_str(answer["body"].as_str().expect("body")).expect("JSON body"),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -69,7 +33,7 @@ async fn one_key_five_requests_three_at_once_pay_once() {
         .await;
     let mut environments = Vec::new();
     for _ in 0..3 {
-        environments.push(LambdaEmulator::start(Path::new(BOOTSTRAP), &stack.env).await);
+        environments.push(LambdaEmulator::start(Path::new(BOOTSTRAP), &stack.function_env()).await);
     }
     let environments = std::sync::Arc::new(environments);
     let body = json!({"prompt_id": "bw_charcoal", "seed": 5});
@@ -138,7 +102,7 @@ async fn one_key_five_requests_three_at_once_pay_once() {
 #[tokio::test]
 async fn a_malformed_request_records_nothing_and_a_released_key_can_run_again() {
     let stack = stack(false).await;
-    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &stack.env).await;
+    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &stack.function_env()).await;
     let before = testkit::table_keys(&stack.sdk).await;
     let (status, _) = status_and_body(
         &function
@@ -184,7 +148,7 @@ async fn a_malformed_request_records_nothing_and_a_released_key_can_run_again() 
 #[tokio::test]
 async fn the_same_eventbridge_event_delivered_twice_generates_once() {
     let stack = stack(false).await;
-    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &stack.env).await;
+    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &stack.function_env()).await;
     let event = testkit::event("generate-single-eventbridge.json");
     let first = function.invoke(&event).await;
     let second = function.invoke(&event).await;
@@ -201,7 +165,7 @@ async fn the_same_eventbridge_event_delivered_twice_generates_once() {
 #[tokio::test]
 async fn a_daily_cap_of_three_refuses_the_fourth_and_the_kill_switch_stops_all() {
     let stack = stack(false).await;
-    let mut env = stack.env.clone();
+    let mut env = stack.function_env();
     env.push(("DAILY_GENERATION_CAP_PER_ACTOR".to_owned(), "3".to_owned()));
     env.push(("DAILY_GENERATION_CAP".to_owned(), "100".to_owned()));
     let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
@@ -247,7 +211,7 @@ async fn a_daily_cap_of_three_refuses_the_fourth_and_the_kill_switch_stops_all()
         .send()
         .await
         .unwrap();
-    let unlimited = LambdaEmulator::start(Path::new(BOOTSTRAP), &stack.env).await;
+    let unlimited = LambdaEmulator::start(Path::new(BOOTSTRAP), &stack.function_env()).await;
     for function in [&function, &unlimited] {
         let (status, body) = status_and_body(&function.invoke(&event).await);
         assert_eq!(status, 503, "{body}");
@@ -266,7 +230,7 @@ async fn a_daily_cap_of_three_refuses_the_fourth_and_the_kill_switch_stops_all()
     assert_eq!(stack.replicate.counts().await.create_requests, 3);
 
     // The configuration's switch works without the table.
-    let mut switched_off = stack.env.clone();
+    let mut switched_off = stack.function_env();
     switched_off.push(("GENERATION_DISABLED".to_owned(), "true".to_owned()));
     let off = LambdaEmulator::start(Path::new(BOOTSTRAP), &switched_off).await;
     let (status, _) = status_and_body(&off.invoke(&event).await);
@@ -284,7 +248,7 @@ async fn no_log_line_carries_the_token_or_the_photo() {
     };
     let log = std::env::temp_dir().join(format!("generate-single-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
-    let mut env = stack.env.clone();
+    let mut env = stack.function_env();
     env.push(("AWS_LAMBDA_LOG_LEVEL".to_owned(), "DEBUG".to_owned()));
     let function = LambdaEmulator::start_logging(Path::new(BOOTSTRAP), &env, Some(&log)).await;
     for event in [
@@ -329,7 +293,7 @@ async fn no_log_line_carries_the_token_or_the_photo() {
 #[tokio::test]
 async fn a_keyed_run_cut_by_its_deadline_is_resumed_by_the_retry_without_paying_again() {
     let stack = stack(false).await;
-    let mut env = stack.env.clone();
+    let mut env = stack.function_env();
     // A 20 s function: a direct job gives the model 20 - 15 = 5 s.
     env.push(("AWS_LAMBDA_FUNCTION_TIMEOUT".to_owned(), "20".to_owned()));
     let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;

@@ -5,26 +5,15 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use testkit::{LambdaEmulator, Moto, ReplicateEmulator, SAMPLE_ACTOR};
+use testkit::{GenerationStack, LambdaEmulator};
 
 const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_generate-single");
 
 #[tokio::test]
 async fn json_logs_and_one_emf_line_per_invocation() {
-    let moto = Moto::start().await;
-    let sdk = moto.sdk_config().await;
-    testkit::create_table_and_bucket(&sdk).await;
-    testkit::put_profile(&sdk, &SAMPLE_ACTOR).await;
-    testkit::put_object(
-        &sdk,
-        SAMPLE_ACTOR.base_image_key,
-        testkit::sample_jpeg(32, 32),
-        "image/jpeg",
-    )
-    .await;
-    let replicate = ReplicateEmulator::start().await;
-    let mut env = moto.function_env();
-    env.extend(replicate.function_env());
+    let stack = GenerationStack::start().await;
+    let replicate = &stack.replicate;
+    let mut env = stack.function_env();
     env.push(("AWS_LAMBDA_LOG_FORMAT".to_owned(), "JSON".to_owned()));
     env.push(("DAILY_GENERATION_CAP".to_owned(), "100".to_owned()));
     let log = std::env::temp_dir().join(format!("observability-{}.log", std::process::id()));
@@ -47,9 +36,9 @@ async fn json_logs_and_one_emf_line_per_invocation() {
         .invoke(&testkit::event("generate-single-batch.json"))
         .await;
     assert_eq!(batch["succeeded"], 3, "{batch}");
-    drop(function);
-
+    // Read while the function still runs: its exit when the emulator stops is not an invocation's.
     let text = std::fs::read_to_string(&log).expect("captured log");
+    drop(function);
     let _ = std::fs::remove_file(&log);
     // The emulator's own lines (its "(rapid)" log, START, END, REPORT) are not JSON; the
     // function's all are.

@@ -572,3 +572,62 @@ pub fn synthetic_portrait(width: u32, height: u32) -> Vec<u8> {
         .expect("encode a JPEG");
     out.into_inner()
 }
+
+/// What a generate-single test runs against: moto with the table, the bucket, the sample actor
+/// and a synthetic base photo, and the Replicate emulator.
+#[derive(Debug)]
+pub struct GenerationStack {
+    /// moto (S3, DynamoDB, SSM).
+    pub moto: Moto,
+    /// An SDK configuration for moto.
+    pub sdk: SdkConfig,
+    /// The Replicate emulator.
+    pub replicate: ReplicateEmulator,
+}
+
+impl GenerationStack {
+    /// The stack over a threaded moto.
+    pub async fn start() -> Self {
+        Self::over(Moto::start().await).await
+    }
+
+    /// The stack over a moto that answers one request at a time (for races).
+    pub async fn start_serialized() -> Self {
+        Self::over(Moto::start_serialized().await).await
+    }
+
+    async fn over(moto: Moto) -> Self {
+        let sdk = moto.sdk_config().await;
+        create_table_and_bucket(&sdk).await;
+        put_profile(&sdk, &SAMPLE_ACTOR).await;
+        put_object(
+            &sdk,
+            SAMPLE_ACTOR.base_image_key,
+            sample_jpeg(48, 48),
+            "image/jpeg",
+        )
+        .await;
+        let replicate = ReplicateEmulator::start().await;
+        Self {
+            moto,
+            sdk,
+            replicate,
+        }
+    }
+
+    /// The environment a generate-single function needs to use this stack.
+    pub fn function_env(&self) -> Vec<(String, String)> {
+        let mut env = self.moto.function_env();
+        env.extend(self.replicate.function_env());
+        env
+    }
+}
+
+/// The status and the parsed JSON body of an API Gateway proxy answer.
+pub fn status_and_body(answer: &Value) -> (u64, Value) {
+    let status = answer["statusCode"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no statusCode: {answer}"));
+    let body = answer["body"].as_str().expect("a string body");
+    (status, serde_json::from_str(body).expect("JSON body"))
+}
