@@ -494,21 +494,10 @@ async fn rate_limits_and_store_faults_are_503s_that_say_when_to_retry() {
 
     // DynamoDB and S3 that do not answer: a clear 503, no Replicate call.
     let replicate = ReplicateEmulator::start().await;
-    let mut env: Vec<(String, String)> = replicate.function_env();
-    env.extend([
-        (
-            "AWS_ENDPOINT_URL".to_owned(),
-            format!("http://127.0.0.1:{}", testkit::free_port()),
-        ),
-        ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID".to_owned(), "testing".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY".to_owned(), "testing".to_owned()),
-        ("TABLE_NAME".to_owned(), testkit::TABLE_NAME.to_owned()),
-        (
-            "AWS_SYSTEM_ACTORS_BUCKET".to_owned(),
-            testkit::BUCKET.to_owned(),
-        ),
-    ]);
+    let mut env = stack.moto.function_env();
+    env.extend(replicate.function_env());
+    let closed = format!("http://127.0.0.1:{}", testkit::free_port());
+    testkit::set_env(&mut env, "AWS_ENDPOINT_URL", closed);
     let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
     let answer = function
         .invoke(&testkit::event("generate-single-http-v2.json"))

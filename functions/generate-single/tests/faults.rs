@@ -34,16 +34,13 @@ impl std::ops::Deref for Stack {
 async fn stack(timeout_s: u32) -> Stack {
     let generation = GenerationStack::start().await;
     let proxy = FaultProxy::start(generation.moto.endpoint()).await;
-    let mut env: Vec<(String, String)> = generation
-        .function_env()
-        .into_iter()
-        .filter(|(key, _)| key != "AWS_ENDPOINT_URL")
-        .collect();
-    env.push(("AWS_ENDPOINT_URL".to_owned(), proxy.endpoint().to_owned()));
-    env.push((
-        "AWS_LAMBDA_FUNCTION_TIMEOUT".to_owned(),
+    let mut env = generation.function_env();
+    testkit::set_env(&mut env, "AWS_ENDPOINT_URL", proxy.endpoint());
+    testkit::set_env(
+        &mut env,
+        "AWS_LAMBDA_FUNCTION_TIMEOUT",
         timeout_s.to_string(),
-    ));
+    );
     let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
     Stack {
         function,

@@ -176,11 +176,7 @@ async fn a_store_that_does_not_answer_is_a_503_without_internals() {
     let moto = Moto::start().await;
     let mut env = moto.function_env();
     let closed = format!("http://127.0.0.1:{}", testkit::free_port());
-    for (key, value) in &mut env {
-        if key == "AWS_ENDPOINT_URL" {
-            value.clone_from(&closed);
-        }
-    }
+    testkit::set_env(&mut env, "AWS_ENDPOINT_URL", closed);
     let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
     let answer = function
         .invoke(&testkit::event("list-prompts-http-v2.json"))

@@ -4,13 +4,14 @@
 //! condition checks it itself), `prediction_id`, `response_status`, `response_body`.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::ports::{IdempotencyBegin, IdempotencyStore, StoreError};
+use crate::timing::epoch_ms as now_ms;
 
 /// How long a record answers repeats.
 pub const RECORD_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -22,12 +23,6 @@ const COMPLETED: &str = "COMPLETED";
 pub struct DynamoDbIdempotency {
     client: Client,
     table_name: String,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn n(value: u64) -> AttributeValue {

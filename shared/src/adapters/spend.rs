@@ -3,8 +3,6 @@
 //! `pk = BUDGET#{yyyy-mm-dd}`, `sk = SERVICE` and `sk = ACTOR#{actorId}` (`used`, with an
 //! `expiration` two days on for TTL clean-up).
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::time::SystemTime;
 
 use aws_sdk_dynamodb::Client;
@@ -16,6 +14,7 @@ use aws_smithy_types::date_time::Format;
 
 use crate::domain::actor::ActorId;
 use crate::ports::{SpendGuard, SpendRefusal, StoreError};
+use crate::timing::random_up_to;
 
 /// The daily caps, from the template's parameters; `None` is no cap.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -216,7 +215,7 @@ impl SpendGuard for DynamoDbSpendGuard {
                     }));
                 }
                 Err(TransactFailure::Conflict) if attempt < TRANSACTION_ATTEMPTS => {
-                    let pause = RandomState::new().build_hasher().finish() % (20 << attempt);
+                    let pause = random_up_to(20 << attempt);
                     tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                 }
                 Err(TransactFailure::Conflict) => {

@@ -7,9 +7,7 @@
 //! first use); the image is written with `If-None-Match: *` (a taken name means a new index),
 //! then the manifest is merged and written with `If-Match`, retried on conflicts.
 
-use std::collections::hash_map::RandomState;
 use std::future::{Future, poll_fn};
-use std::hash::{BuildHasher, Hasher};
 use std::pin::pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -28,6 +26,7 @@ use crate::ports::{
     IndexCounter, InputImage, ObjectStore, PredictionLog, StoreError, VersionedObject,
     WriteCondition, WriteOutcome,
 };
+use crate::timing::{elapsed_ms, random_up_to};
 
 /// How long a presigned URL of the base photo lives (the model fetches it once).
 const INPUT_URL_LIFETIME: Duration = Duration::from_secs(600);
@@ -163,11 +162,6 @@ pub struct StepTimings {
     pub manifest_ms: u64,
 }
 
-/// Milliseconds since `start`.
-fn elapsed_ms(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
 /// The use case with its ports. Build it once per execution environment.
 #[derive(Debug)]
 pub struct GenerateSingle<P, O, C, G, K> {
@@ -193,19 +187,6 @@ where
     G: ImageGenerator,
     K: Clock,
 {
-    /// Generates one image for `actor_id` as `body` asks, giving the model until `deadline`:
-    /// [`Self::prepare`], then [`Self::execute`] with a new prediction.
-    pub async fn run(
-        &self,
-        actor_id: &ActorId,
-        body: &GenerateBody,
-        deadline: Instant,
-    ) -> Result<GeneratedTrainingImage, GenerateError> {
-        let prepared = self.prepare(actor_id, body).await?;
-        self.execute(&prepared, deadline, Start::New(&NotRecorded))
-            .await
-    }
-
     /// Checks the request completely (body, profile, base photo) without writing or paying
     /// anything: every refusal comes from here.
     pub async fn prepare(
@@ -538,7 +519,7 @@ where
 /// A random pause that grows with the attempt: up to 20 ms × 2^attempt, at most 640 ms.
 fn jitter(attempt: u32) -> Duration {
     let ceiling = 20u64 << attempt.min(5);
-    Duration::from_millis(RandomState::new().build_hasher().finish() % (ceiling + 1))
+    Duration::from_millis(random_up_to(ceiling))
 }
 
 /// Runs two futures side by side and waits for both.

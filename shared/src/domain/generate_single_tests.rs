@@ -243,8 +243,11 @@ fn service(objects: Objects, fail: bool) -> Service {
 async fn run(service: &Service) -> Result<GeneratedTrainingImage, GenerateError> {
     let body = GenerateBody::from_json(json!({"prompt_id": "bw_charcoal"})).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
+    let prepared = service
+        .prepare(&ActorId::parse("a1").unwrap(), &body)
+        .await?;
     service
-        .run(&ActorId::parse("a1").unwrap(), &body, deadline)
+        .execute(&prepared, deadline, Start::New(&NotRecorded))
         .await
 }
 

@@ -8,7 +8,7 @@
 //! 422 for another payload), then the spend guard (kill switch, daily caps) before anything
 //! is paid, then the generation, whose prediction id is recorded as soon as it exists.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::request::RequestContext;
@@ -25,6 +25,7 @@ use crate::ports::{
     ActorProfiles, Clock, GenerationError, IdempotencyBegin, IdempotencyStore, ImageGenerator,
     IndexCounter, ObjectStore, PredictionLog, SpendGuard,
 };
+use crate::timing::{elapsed_ms, epoch_ms};
 
 /// The route this function serves.
 pub const ROUTE: ActorRoute = ActorRoute {
@@ -554,9 +555,7 @@ fn payload_hash(actor_id: &ActorId, body: &GenerateBody) -> String {
 /// epoch milliseconds.
 fn function_deadline(request: &Request) -> (Instant, u64) {
     let now = Instant::now();
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now_ms = epoch_ms();
     let deadline_ms = request
         .lambda_context_ref()
         .map(|context| context.deadline)
@@ -640,11 +639,6 @@ fn invocation_error(error: &ApiError) -> String {
 
 /// The function's name in metrics.
 const FUNCTION_NAME: &str = "generate-single";
-
-/// Milliseconds since `start`.
-fn elapsed_ms(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
 
 /// The invocation's request id, for the metrics line.
 fn request_id(request: &Request) -> String {

@@ -247,9 +247,7 @@ impl ApiError {
 
 /// Seconds from now to the next 00:00 UTC, when the daily caps reset.
 fn seconds_to_utc_midnight() -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = crate::timing::epoch_ms() / 1000;
     86_400 - now % 86_400
 }
 

@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 
+use crate::timing::epoch_ms;
+
 /// The metrics namespace.
 pub const NAMESPACE: &str = "TrainingImageService";
 
@@ -79,10 +81,7 @@ impl InvocationMetrics {
 
     /// Writes the EMF line to standard output, where CloudWatch Logs picks it up.
     pub fn emit(&self, request_id: &str, end_to_end_ms: u64) {
-        let timestamp_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        println!("{}", self.document(request_id, end_to_end_ms, timestamp_ms));
+        println!("{}", self.document(request_id, end_to_end_ms, epoch_ms()));
     }
 }
 

@@ -631,3 +631,12 @@ pub fn status_and_body(answer: &Value) -> (u64, Value) {
     let body = answer["body"].as_str().expect("a string body");
     (status, serde_json::from_str(body).expect("JSON body"))
 }
+
+/// Sets `key` in a function environment, replacing its value if it is there.
+pub fn set_env(env: &mut Vec<(String, String)>, key: &str, value: impl Into<String>) {
+    let value = value.into();
+    match env.iter_mut().find(|(name, _)| name == key) {
+        Some((_, slot)) => *slot = value,
+        None => env.push((key.to_owned(), value)),
+    }
+}

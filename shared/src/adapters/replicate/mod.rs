@@ -15,8 +15,6 @@ mod config;
 mod output;
 mod wire;
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -33,6 +31,7 @@ use crate::ports::{
     AtDeadline, GeneratedImage, GenerationError, GenerationRequest, ImageGenerator, InputImage,
     StartedPrediction,
 };
+use crate::timing::random_up_to;
 
 /// How long the cancel and the last read at the deadline may each take.
 const FINAL_READ_TIMEOUT: Duration = Duration::from_secs(2);
@@ -77,11 +76,6 @@ impl ReplicateClient {
             ))
             .build()?;
         Ok(Self { http, config })
-    }
-
-    /// The settings this client runs with.
-    pub fn config(&self) -> &ReplicateConfig {
-        &self.config
     }
 
     /// Creates a prediction and waits for it (`Prefer: wait`), retrying only where no
@@ -583,9 +577,8 @@ fn backoff(attempt: u32) -> Duration {
     let base = Duration::from_millis(250)
         .saturating_mul(1 << attempt.saturating_sub(1).min(4))
         .min(Duration::from_secs(4));
-    let random = RandomState::new().build_hasher().finish();
     let half = base / 2;
-    half + Duration::from_nanos(random % (half.as_nanos() as u64 + 1))
+    half + Duration::from_nanos(random_up_to(half.as_nanos() as u64))
 }
 
 #[cfg(test)]
