@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check the project has: formatting, clippy with warnings as errors, all Rust
 # tests (unit, adapters against moto, functions under the runtime interface emulator), the
-# template linters, the cargo-lambda smoke test, and schemathesis against the OpenAPI contract. Installs what it needs when missing.
+# template linters, the cargo-lambda smoke test, schemathesis against the OpenAPI contract, and
+# a short run of the benchmark on the debug builds (so it keeps working; its figures come
+# from tools/bench.sh). Installs what it needs when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/dev-env.sh
@@ -20,3 +22,11 @@ echo "== smoke test through cargo lambda watch/invoke"
 python3 tools/smoke_cargo_lambda.py
 echo "== the API contract (docs/openapi.yaml) against the running functions"
 python3 tools/schemathesis_local.py
+echo "== the benchmark, a short run on the debug builds"
+bootstraps=$(mktemp -d)
+trap 'rm -rf "$bootstraps"' EXIT
+for function in list-prompts generate-single; do
+    mkdir -p "$bootstraps/$function"
+    ln -s "$PWD/target/debug/$function" "$bootstraps/$function/bootstrap"
+done
+cargo run --quiet --locked -p bench -- --quick --bootstraps "$bootstraps"

@@ -266,6 +266,15 @@ pub struct ObjectInfo {
     pub written_by: Option<String>,
 }
 
+/// The start of an object, and its whole size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectStart {
+    /// Its first bytes (all of them when the object is that small).
+    pub bytes: Vec<u8>,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
 /// An object as read, with the ETag to write it back against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionedObject {
@@ -302,12 +311,13 @@ pub trait ObjectStore: Send + Sync {
         &self,
         key: &str,
     ) -> impl Future<Output = Result<Option<ObjectInfo>, StoreError>> + Send;
-    /// The object's first `limit` bytes (all of it for `None`), or `None` when it is gone.
-    fn read(
+    /// The object's first `limit` bytes and its whole size, in one request, or `None` when
+    /// there is no such object.
+    fn read_start(
         &self,
         key: &str,
-        limit: Option<u64>,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+        limit: u64,
+    ) -> impl Future<Output = Result<Option<ObjectStart>, StoreError>> + Send;
     /// A URL that lets anyone GET the object for `expires_in`.
     fn presigned_get(
         &self,

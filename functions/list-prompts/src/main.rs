@@ -3,6 +3,7 @@
 use lambda_http::{Error, run, service_fn};
 use shared::adapters::aws::load_sdk_config;
 use shared::adapters::dynamodb::DynamoDbActorProfiles;
+use shared::adapters::profile_cache::CachedActorProfiles;
 use shared::entry::{config, list_prompts};
 
 #[tokio::main]
@@ -10,8 +11,10 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let table_name = config::table_name()?;
     let sdk_config = load_sdk_config().await;
-    let profiles =
-        DynamoDbActorProfiles::new(aws_sdk_dynamodb::Client::new(&sdk_config), table_name);
+    let profiles = CachedActorProfiles::new(
+        DynamoDbActorProfiles::new(aws_sdk_dynamodb::Client::new(&sdk_config), table_name),
+        config::actor_profile_cache_ttl()?,
+    );
     let profiles = &profiles;
     run(service_fn(move |request| {
         list_prompts::handle(profiles, request)

@@ -191,3 +191,57 @@ async fn a_store_that_does_not_answer_is_a_503_without_internals() {
         "{message}"
     );
 }
+
+/// The remote time the function logged for each call (`remote_us` of "training-prompts answered").
+fn remote_times(log: &Path) -> Vec<u64> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line.pointer("/fields/message") == Some(&json!("training-prompts answered")))
+        .filter_map(|line| line.pointer("/fields/remote_us").and_then(Value::as_u64))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_warm_environment_reads_a_profile_once_unless_the_cache_is_off() {
+    let moto = Moto::start().await;
+    let sdk = moto.sdk_config().await;
+    testkit::create_table_and_bucket(&sdk).await;
+    let mut profile = SeedProfile {
+        actor_id: "actor_7",
+        actor_name: "actor_7",
+        sex: Some("male"),
+        base_image_key: "system_actors/base_images/actor_7.jpg",
+    };
+    testkit::put_profile(&sdk, &profile).await;
+    let log = std::env::temp_dir().join(format!("list-prompts-cache-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let mut env = moto.function_env();
+    env.push(("AWS_LAMBDA_LOG_FORMAT".to_owned(), "JSON".to_owned()));
+    let cached = LambdaEmulator::start_logging(Path::new(BOOTSTRAP), &env, Some(&log)).await;
+    testkit::set_env(&mut env, "ACTOR_PROFILE_CACHE_SECONDS", "0");
+    let uncached = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
+    let event = event_for("list-prompts-http-v2.json", "actor_7", true);
+
+    for function in [&cached, &uncached] {
+        let (_, body) = status_and_body(&function.invoke(&event).await);
+        assert_prompts(&body, "actor_7", "man", "profile");
+    }
+    let (_, body) = status_and_body(&cached.invoke(&event).await);
+    assert_prompts(&body, "actor_7", "man", "profile");
+    let remote = remote_times(&log);
+    let _ = std::fs::remove_file(&log);
+    assert_eq!(remote.len(), 2, "{remote:?}");
+    assert!(remote[0] > 0, "the first call reads DynamoDB: {remote:?}");
+    assert_eq!(
+        remote[1], 0,
+        "the repeat is served from the cache: {remote:?}"
+    );
+
+    // With the cache off, an operator's edit shows on the next call.
+    profile.sex = Some("female");
+    testkit::put_profile(&sdk, &profile).await;
+    let (_, body) = status_and_body(&uncached.invoke(&event).await);
+    assert_prompts(&body, "actor_7", "woman", "profile");
+}

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use crate::domain::actor::{ActorId, ActorProfile};
 use crate::ports::{ActorProfiles, IndexCounter, StoreError};
+use crate::timing::RemoteCallExt;
 
 /// The sort key of an actor's profile item.
 const PROFILE_SK: &str = "PROFILE";
@@ -48,6 +49,7 @@ impl ActorProfiles for DynamoDbActorProfiles {
             .expression_attribute_names("#sex", "sex")
             .expression_attribute_names("#base", "base_image_key")
             .send()
+            .remote_call("DynamoDB GetItem (profile)")
             .await
             .map_err(|error| StoreError {
                 operation: "DynamoDB GetItem",
@@ -116,6 +118,7 @@ impl IndexCounter for DynamoDbIndexCounter {
             .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
             .return_values(ReturnValue::UpdatedNew)
             .send()
+            .remote_call("DynamoDB UpdateItem (counter)")
             .await;
         let output = match result {
             Ok(output) => output,
@@ -158,6 +161,7 @@ impl IndexCounter for DynamoDbIndexCounter {
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .send()
+            .remote_call("DynamoDB PutItem (counter seed)")
             .await;
         match result {
             Ok(_) => Ok(()),

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::ports::{IdempotencyBegin, IdempotencyStore, StoreError};
-use crate::timing::epoch_ms as now_ms;
+use crate::timing::{RemoteCallExt, epoch_ms as now_ms};
 
 /// How long a record answers repeats.
 pub const RECORD_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -95,6 +95,7 @@ impl DynamoDbIdempotency {
             .set_key(Some(Self::key(key)))
             .consistent_read(true)
             .send()
+            .remote_call("DynamoDB GetItem (idempotency)")
             .await
             .map_err(|e| fault("DynamoDB GetItem (idempotency)", e))?;
         Ok(output.item)
@@ -138,6 +139,7 @@ impl IdempotencyStore for DynamoDbIdempotency {
             .condition_expression("attribute_not_exists(pk) OR expiration < :now_s")
             .expression_attribute_values(":now_s", n(now / 1000))
             .send()
+            .remote_call("DynamoDB PutItem (idempotency)")
             .await;
         match created {
             Ok(_) => return Ok(IdempotencyBegin::Owned { resume: None }),
@@ -174,6 +176,7 @@ impl IdempotencyStore for DynamoDbIdempotency {
             .expression_attribute_values(":held", n(held_until))
             .expression_attribute_values(":until", n(in_progress_until_ms))
             .send()
+            .remote_call("DynamoDB UpdateItem (idempotency take-over)")
             .await;
         match taken {
             Ok(_) => Ok(IdempotencyBegin::Owned {
@@ -193,6 +196,7 @@ impl IdempotencyStore for DynamoDbIdempotency {
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":id", s(prediction_id))
             .send()
+            .remote_call("DynamoDB UpdateItem (idempotency prediction)")
             .await
             .map_err(|e| fault("DynamoDB UpdateItem (idempotency prediction)", e))?;
         Ok(())
@@ -214,6 +218,7 @@ impl IdempotencyStore for DynamoDbIdempotency {
             .expression_attribute_values(":body", s(body))
             .expression_attribute_values(":exp", n(expiration))
             .send()
+            .remote_call("DynamoDB UpdateItem (idempotency complete)")
             .await
             .map_err(|e| fault("DynamoDB UpdateItem (idempotency answer)", e))?;
         Ok(())
@@ -229,6 +234,7 @@ impl IdempotencyStore for DynamoDbIdempotency {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":in_progress", s(IN_PROGRESS))
             .send()
+            .remote_call("DynamoDB DeleteItem (idempotency)")
             .await;
         match deleted {
             Ok(_) => Ok(()),
@@ -254,6 +260,7 @@ impl IdempotencyStore for DynamoDbIdempotency {
         }
         update
             .send()
+            .remote_call("DynamoDB UpdateItem (idempotency interrupt)")
             .await
             .map_err(|e| fault("DynamoDB UpdateItem (idempotency interrupt)", e))?;
         Ok(())

@@ -9,8 +9,9 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::ports::{
-    ObjectInfo, ObjectStore, StoreError, VersionedObject, WriteCondition, WriteOutcome,
+    ObjectInfo, ObjectStart, ObjectStore, StoreError, VersionedObject, WriteCondition, WriteOutcome,
 };
+use crate::timing::RemoteCallExt;
 
 /// The object metadata key naming the prediction that wrote an image.
 const WRITTEN_BY: &str = "prediction-id";
@@ -63,6 +64,19 @@ fn http_status<E>(error: &SdkError<E, HttpResponse>) -> Option<u16> {
         .map(|response| response.status().as_u16())
 }
 
+/// Reads a GetObject body whole, timed as the remote call `name`, without copying it again.
+async fn read_body(body: ByteStream, name: &'static str) -> Result<Vec<u8>, StoreError> {
+    let bytes = body
+        .collect()
+        .remote_call(name)
+        .await
+        .map_err(|error| StoreError {
+            operation: "S3 GetObject body",
+            detail: error.to_string(),
+        })?;
+    Ok(Vec::from(bytes.into_bytes()))
+}
+
 impl ObjectStore for S3ObjectStore {
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
         match self
@@ -71,6 +85,7 @@ impl ObjectStore for S3ObjectStore {
             .bucket(&self.bucket)
             .key(key)
             .send()
+            .remote_call("S3 HeadObject")
             .await
         {
             Ok(output) => Ok(Some(ObjectInfo {
@@ -87,21 +102,36 @@ impl ObjectStore for S3ObjectStore {
         }
     }
 
-    async fn read(&self, key: &str, limit: Option<u64>) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut request = self.client.get_object().bucket(&self.bucket).key(key);
-        if let Some(limit) = limit {
-            request = request.range(format!("bytes=0-{}", limit.saturating_sub(1)));
-        }
-        let output = match request.send().await {
+    async fn read_start(&self, key: &str, limit: u64) -> Result<Option<ObjectStart>, StoreError> {
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes=0-{}", limit.saturating_sub(1)));
+        let output = match request.send().remote_call("S3 GetObject").await {
             Ok(output) => output,
-            Err(error) if http_status(&error) == Some(404) => return Ok(None),
+            // 403 as for HeadObject: without s3:ListBucket a missing object is a 403.
+            Err(error) if matches!(http_status(&error), Some(404 | 403)) => return Ok(None),
+            // No byte to give: the object is empty.
+            Err(error) if http_status(&error) == Some(416) => {
+                return Ok(Some(ObjectStart {
+                    bytes: Vec::new(),
+                    size: 0,
+                }));
+            }
             Err(error) => return Err(fault("S3 GetObject", error)),
         };
-        let bytes = output.body.collect().await.map_err(|error| StoreError {
-            operation: "S3 GetObject body",
-            detail: error.to_string(),
-        })?;
-        Ok(Some(bytes.to_vec()))
+        // `bytes 0-99/5242880`: the whole size follows the slash.
+        let size = output
+            .content_range()
+            .and_then(|range| range.rsplit('/').next())
+            .and_then(|size| size.parse::<u64>().ok());
+        let bytes = read_body(output.body, "S3 GetObject body").await?;
+        Ok(Some(ObjectStart {
+            size: size.unwrap_or(bytes.len() as u64),
+            bytes,
+        }))
     }
 
     async fn presigned_get(&self, key: &str, expires_in: Duration) -> Result<String, StoreError> {
@@ -129,22 +159,30 @@ impl ObjectStore for S3ObjectStore {
 
     async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|error| fault("S3 ListObjectsV2", error))?;
+        let mut continuation = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(continuation)
+                .send()
+                .remote_call("S3 ListObjectsV2")
+                .await
+                .map_err(|error| fault("S3 ListObjectsV2", error))?;
             keys.extend(
                 page.contents()
                     .iter()
                     .filter_map(|object| object.key().map(str::to_owned)),
             );
+            match page.next_continuation_token() {
+                Some(token) if page.is_truncated() == Some(true) => {
+                    continuation = Some(token.to_owned());
+                }
+                _ => return Ok(keys),
+            }
         }
-        Ok(keys)
     }
 
     async fn read_versioned(&self, key: &str) -> Result<Option<VersionedObject>, StoreError> {
@@ -154,6 +192,7 @@ impl ObjectStore for S3ObjectStore {
             .bucket(&self.bucket)
             .key(key)
             .send()
+            .remote_call("S3 GetObject (manifest)")
             .await
         {
             Ok(output) => output,
@@ -161,14 +200,8 @@ impl ObjectStore for S3ObjectStore {
             Err(error) => return Err(fault("S3 GetObject", error)),
         };
         let etag = output.e_tag().unwrap_or_default().to_owned();
-        let bytes = output.body.collect().await.map_err(|error| StoreError {
-            operation: "S3 GetObject body",
-            detail: error.to_string(),
-        })?;
-        Ok(Some(VersionedObject {
-            bytes: bytes.to_vec(),
-            etag,
-        }))
+        let bytes = read_body(output.body, "S3 GetObject body (manifest)").await?;
+        Ok(Some(VersionedObject { bytes, etag }))
     }
 
     async fn write(
@@ -193,7 +226,7 @@ impl ObjectStore for S3ObjectStore {
             WriteCondition::IfAbsent => request.if_none_match("*"),
             WriteCondition::IfMatch(etag) => request.if_match(etag),
         };
-        match request.send().await {
+        match request.send().remote_call("S3 PutObject").await {
             Ok(_) => Ok(WriteOutcome::Written),
             Err(error) => match (http_status(&error), error.code()) {
                 (Some(412), _) | (_, Some("PreconditionFailed")) => {

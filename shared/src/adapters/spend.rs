@@ -1,20 +1,21 @@
 //! DynamoDB adapter for the spend guard: the kill switch (item `pk = CONTROL`,
 //! `sk = KILL_SWITCH`, `enabled` true) and the daily caps, counted atomically per UTC day in
 //! `pk = BUDGET#{yyyy-mm-dd}`, `sk = SERVICE` and `sk = ACTOR#{actorId}` (`used`, with an
-//! `expiration` two days on for TTL clean-up).
+//! `expiration` two days on for TTL clean-up). With caps, one transaction checks the switch
+//! and counts the generation: one round trip, and no generation counted while it is on.
 
 use std::time::SystemTime;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
 use crate::domain::actor::ActorId;
 use crate::ports::{SpendGuard, SpendRefusal, StoreError};
-use crate::timing::random_up_to;
+use crate::timing::{RemoteCallExt, random_up_to};
 
 /// The daily caps, from the template's parameters; `None` is no cap.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -51,22 +52,30 @@ impl DynamoDbSpendGuard {
         }
     }
 
+    fn kill_switch_key() -> [(String, AttributeValue); 2] {
+        [
+            ("pk".to_owned(), AttributeValue::S("CONTROL".to_owned())),
+            ("sk".to_owned(), AttributeValue::S("KILL_SWITCH".to_owned())),
+        ]
+    }
+
     async fn kill_switch_on(&self) -> Result<bool, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table_name)
-            .key("pk", AttributeValue::S("CONTROL".to_owned()))
-            .key("sk", AttributeValue::S("KILL_SWITCH".to_owned()))
+            .set_key(Some(Self::kill_switch_key().into_iter().collect()))
             .send()
+            .remote_call("DynamoDB GetItem (kill switch)")
             .await
             .map_err(|error| StoreError {
                 operation: "DynamoDB GetItem (kill switch)",
                 detail: DisplayErrorContext(error).to_string(),
             })?;
+        // As in the transaction's condition: on unless `enabled` is absent or `false`.
         Ok(output
             .item
-            .and_then(|item| item.get("enabled").and_then(|v| v.as_bool().ok()).copied())
+            .and_then(|item| item.get("enabled").map(|v| v.as_bool() != Ok(&false)))
             .unwrap_or(false))
     }
 }
@@ -101,7 +110,8 @@ impl DynamoDbSpendGuard {
         .collect()
     }
 
-    /// One transaction adding `delta` to each counter; with `cap`, only while under it.
+    /// One transaction adding `delta` to each counter; when `capped`, only while each is
+    /// under its cap and the kill switch is off.
     async fn count(
         &self,
         counters: &[(String, String, u64)],
@@ -110,6 +120,20 @@ impl DynamoDbSpendGuard {
     ) -> Result<(), TransactFailure> {
         let (date, expiration) = today();
         let mut transaction = self.client.transact_write_items();
+        if capped {
+            let switch_off = ConditionCheck::builder()
+                .table_name(&self.table_name)
+                .set_key(Some(Self::kill_switch_key().into_iter().collect()))
+                .condition_expression("attribute_not_exists(enabled) OR enabled = :off")
+                .expression_attribute_values(":off", AttributeValue::Bool(false))
+                .build()
+                .map_err(|error| TransactFailure::Fault(error.to_string()))?;
+            transaction = transaction.transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(switch_off)
+                    .build(),
+            );
+        }
         for (sk, _, cap) in counters {
             let mut update = Update::builder()
                 .table_name(&self.table_name)
@@ -129,7 +153,11 @@ impl DynamoDbSpendGuard {
             transaction =
                 transaction.transact_items(TransactWriteItem::builder().update(update).build());
         }
-        let error = match transaction.send().await {
+        let error = match transaction
+            .send()
+            .remote_call("DynamoDB TransactWriteItems (budget)")
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(error) => error,
         };
@@ -154,11 +182,15 @@ impl DynamoDbSpendGuard {
         };
         let code =
             |reason: &aws_sdk_dynamodb::types::CancellationReason| reason.code().map(str::to_owned);
+        let first_counter = usize::from(capped);
         if let Some(position) = reasons
             .iter()
             .position(|r| code(r).as_deref() == Some("ConditionalCheckFailed"))
         {
-            return Err(TransactFailure::CapReached(position));
+            return Err(match position.checked_sub(first_counter) {
+                Some(counter) => TransactFailure::CapReached(counter),
+                None => TransactFailure::SwitchedOff,
+            });
         }
         if reasons
             .iter()
@@ -174,6 +206,8 @@ impl DynamoDbSpendGuard {
 
 /// Why a budget transaction did not go through.
 enum TransactFailure {
+    /// The kill switch is on.
+    SwitchedOff,
     /// The counter at this position is at its cap.
     CapReached(usize),
     /// Another transaction touched the same counter: try again.
@@ -187,18 +221,22 @@ const TRANSACTION_ATTEMPTS: u32 = 6;
 
 impl SpendGuard for DynamoDbSpendGuard {
     async fn admit(&self, actor_id: &ActorId) -> Result<Result<(), SpendRefusal>, StoreError> {
-        if self.switched_off || self.kill_switch_on().await? {
+        if self.switched_off {
             return Ok(Err(SpendRefusal::Disabled));
         }
         let counters = self.counters(actor_id);
-        if let Some((_, scope, cap)) = counters.iter().find(|(_, _, cap)| *cap == 0) {
-            return Ok(Err(SpendRefusal::Exhausted {
-                scope: scope.clone(),
-                cap: *cap,
-            }));
-        }
-        if counters.is_empty() {
-            return Ok(Ok(()));
+        let zero_cap = counters.iter().find(|(_, _, cap)| *cap == 0);
+        if counters.is_empty() || zero_cap.is_some() {
+            if self.kill_switch_on().await? {
+                return Ok(Err(SpendRefusal::Disabled));
+            }
+            return Ok(match zero_cap {
+                Some((_, scope, cap)) => Err(SpendRefusal::Exhausted {
+                    scope: scope.clone(),
+                    cap: *cap,
+                }),
+                None => Ok(()),
+            });
         }
         let fault = |detail: String| StoreError {
             operation: "DynamoDB TransactWriteItems (budget)",
@@ -207,6 +245,7 @@ impl SpendGuard for DynamoDbSpendGuard {
         for attempt in 1..=TRANSACTION_ATTEMPTS {
             match self.count(&counters, 1, true).await {
                 Ok(()) => return Ok(Ok(())),
+                Err(TransactFailure::SwitchedOff) => return Ok(Err(SpendRefusal::Disabled)),
                 Err(TransactFailure::CapReached(position)) => {
                     let (_, scope, cap) = &counters[position.min(counters.len() - 1)];
                     return Ok(Err(SpendRefusal::Exhausted {
@@ -238,7 +277,11 @@ impl SpendGuard for DynamoDbSpendGuard {
                 Err(TransactFailure::Conflict) => {
                     tokio::time::sleep(std::time::Duration::from_millis(30)).await
                 }
-                Err(TransactFailure::CapReached(_)) | Err(TransactFailure::Fault(_)) => break,
+                Err(
+                    TransactFailure::SwitchedOff
+                    | TransactFailure::CapReached(_)
+                    | TransactFailure::Fault(_),
+                ) => break,
             }
         }
         Err(StoreError {

@@ -6,6 +6,7 @@ use aws_sdk_ssm::error::DisplayErrorContext;
 use tokio::sync::OnceCell;
 
 use crate::ports::StoreError;
+use crate::timing::RemoteCallExt;
 
 /// A SecureString parameter. Its `Debug` shows the name, never the value.
 pub struct SecureParameter {
@@ -35,6 +36,7 @@ impl SecureParameter {
                     .name(&self.name)
                     .with_decryption(true)
                     .send()
+                    .remote_call("SSM GetParameter")
                     .await
                     .map_err(|error| StoreError {
                         operation: "SSM GetParameter",

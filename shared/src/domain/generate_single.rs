@@ -1,8 +1,10 @@
 //! The generate-single use case: the steps of one generation, written against the ports.
 //!
 //! Order (DESIGN.md's invariants): everything that needs no lookup is checked first; then the
-//! profile is read beside the base photo's HEAD; the photo is checked (exists, an image, within
-//! the cap) before anything is paid for. The prediction runs beside the manifest read. Only
+//! profile is read (beside the base photo when the body names it) and the photo's start read
+//! with its size in one ranged GET; the photo is checked (exists, an image, within the cap)
+//! before anything is paid for. The prediction runs beside the manifest read, its id recorded
+//! beside the wait for it. Only
 //! once the image is in hand is an index taken from the counter (seeded from the bucket on
 //! first use); the image is written with `If-None-Match: *` (a taken name means a new index),
 //! then the manifest is merged and written with `If-Match`, retried on conflicts.
@@ -23,7 +25,7 @@ use super::generation::{
 use super::manifest::{ManifestEntry, append_entry};
 use crate::ports::{
     ActorProfiles, AtDeadline, Clock, GenerationError, GenerationRequest, ImageGenerator,
-    IndexCounter, InputImage, ObjectStore, PredictionLog, StoreError, VersionedObject,
+    IndexCounter, InputImage, ObjectStart, ObjectStore, PredictionLog, StoreError, VersionedObject,
     WriteCondition, WriteOutcome,
 };
 use crate::timing::{elapsed_ms, random_up_to};
@@ -38,10 +40,10 @@ const MAX_IMAGE_NAME_ATTEMPTS: u32 = 8;
 const MAX_MANIFEST_ATTEMPTS: u32 = 10;
 /// How long past the model's deadline (or the image's arrival, if later) storing may go on.
 const STORE_GRACE: Duration = Duration::from_secs(5);
-/// The bytes read to tell an image by its magic numbers.
-const MAGIC_BYTES: u64 = 16;
-/// The longest MIME type of a base photo, for the data-URI size check before reading it.
-const LONGEST_IMAGE_TYPE: &str = "image/jpeg";
+/// The most of a base photo read: all of one whose data URI fits (with the longest MIME type,
+/// `image/jpeg`), else enough to tell an image by its first bytes and send it by URL.
+const INLINE_READ_BYTES: u64 =
+    ((InputImage::MAX_DATA_URI_LEN - "data:image/jpeg;base64,".len()) / 4 * 3) as u64;
 
 /// A generation checked and ready: nothing has been written or paid for yet.
 #[derive(Debug, Clone)]
@@ -195,9 +197,14 @@ where
         body: &GenerateBody,
     ) -> Result<PreparedGeneration, GenerateError> {
         let checked = body.check(&self.settings.bucket)?;
+        // A photo named in the body is read beside the profile; else the profile names it.
         let body_photo = async {
             match &checked.base_image_key {
-                Some(key) => self.objects.head(key).await.map(Some),
+                Some(key) => self
+                    .objects
+                    .read_start(key, INLINE_READ_BYTES)
+                    .await
+                    .map(Some),
                 None => Ok(None),
             }
         };
@@ -205,20 +212,14 @@ where
         let profile = profile?;
         let actor = resolve_actor(actor_id, &checked, profile.as_ref(), &self.settings.bucket)?;
         let photo = match body_photo? {
-            Some(info) => info,
-            None => self.objects.head(&actor.base_image_key).await?,
-        };
-        let photo =
-            photo.ok_or_else(|| RequestError::BaseImageNotFound(actor.base_image_key.clone()))?;
-        if photo.size > self.settings.max_base_image_bytes {
-            return Err(RequestError::BaseImageTooLarge {
-                key: actor.base_image_key.clone(),
-                size: photo.size,
-                limit: self.settings.max_base_image_bytes,
+            Some(photo) => photo,
+            None => {
+                self.objects
+                    .read_start(&actor.base_image_key, INLINE_READ_BYTES)
+                    .await?
             }
-            .into());
-        }
-        let input_image = self.input_image(&actor.base_image_key, photo.size).await?;
+        };
+        let input_image = self.input_image(&actor.base_image_key, photo).await?;
         let (descriptor, _) = choose_descriptor(actor_id, profile.as_ref());
         let prompt = checked.prompt.choose(descriptor);
         let request = GenerationRequest {
@@ -254,13 +255,20 @@ where
                 Start::New(log) => match self.generator.start(request, deadline).await {
                     Err(error) => Err(error),
                     Ok(started) => {
-                        log.started(&started.prediction_id).await;
                         let at_deadline = if log.resumable() {
                             AtDeadline::KeepRunning
                         } else {
                             AtDeadline::Cancel
                         };
-                        self.generator.finish(started, deadline, at_deadline).await
+                        // The id is recorded while the prediction runs: the wait needs nothing
+                        // from the record, and a failed run records it again when it settles.
+                        let prediction_id = started.prediction_id.clone();
+                        let (_, generated) = join(
+                            log.started(&prediction_id),
+                            self.generator.finish(started, deadline, at_deadline),
+                        )
+                        .await;
+                        generated
                     }
                 },
                 Start::Resume(prediction_id) => {
@@ -340,39 +348,34 @@ where
         })
     }
 
-    /// The photo inline when its data URI fits, else by a presigned URL; either way it must
-    /// start like an image.
-    async fn input_image(&self, key: &str, size: u64) -> Result<InputImage, GenerateError> {
-        let not_found = || RequestError::BaseImageNotFound(key.to_owned());
-        let not_an_image = || RequestError::BaseImageNotAnImage(key.to_owned());
-        let inline = usize::try_from(size).is_ok_and(|size| {
-            InputImage::data_uri_len(LONGEST_IMAGE_TYPE, size) <= InputImage::MAX_DATA_URI_LEN
-        });
-        if inline {
-            // Read no more than the HEAD said, plus one byte to notice a photo replaced meanwhile.
-            let bytes = self
-                .objects
-                .read(key, Some(size + 1))
-                .await?
-                .ok_or_else(not_found)?;
-            let content_type = image_type(&bytes).ok_or_else(not_an_image)?;
-            if bytes.len() as u64 == size {
-                return Ok(InputImage::Inline {
-                    content_type: content_type.to_owned(),
-                    bytes,
-                });
+    /// The photo, checked (there, within the cap, starting like an image): inline when it was
+    /// read whole and its data URI fits, else by a presigned URL.
+    async fn input_image(
+        &self,
+        key: &str,
+        photo: Option<ObjectStart>,
+    ) -> Result<InputImage, GenerateError> {
+        let photo = photo.ok_or_else(|| RequestError::BaseImageNotFound(key.to_owned()))?;
+        if photo.size > self.settings.max_base_image_bytes {
+            return Err(RequestError::BaseImageTooLarge {
+                key: key.to_owned(),
+                size: photo.size,
+                limit: self.settings.max_base_image_bytes,
             }
-            tracing::warn!(
-                key,
-                "the base photo changed since its HEAD; sending it by URL"
-            );
+            .into());
         }
-        let head = self
-            .objects
-            .read(key, Some(MAGIC_BYTES))
-            .await?
-            .ok_or_else(not_found)?;
-        image_type(&head).ok_or_else(not_an_image)?;
+        let content_type = image_type(&photo.bytes)
+            .ok_or_else(|| RequestError::BaseImageNotAnImage(key.to_owned()))?;
+        let whole = photo.bytes.len() as u64 == photo.size;
+        let fits = usize::try_from(photo.size).is_ok_and(|size| {
+            InputImage::data_uri_len(content_type, size) <= InputImage::MAX_DATA_URI_LEN
+        });
+        if whole && fits {
+            return Ok(InputImage::Inline {
+                content_type: content_type.to_owned(),
+                bytes: photo.bytes,
+            });
+        }
         Ok(InputImage::Url(
             self.objects.presigned_get(key, INPUT_URL_LIFETIME).await?,
         ))

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::domain::actor::ActorProfile;
-use crate::ports::{GeneratedImage, ObjectInfo, StartedPrediction};
+use crate::ports::{GeneratedImage, ObjectInfo, ObjectStart, StartedPrediction};
 
 const BUCKET: &str = "bucket";
 const PHOTO: &str = "system_actors/base/a.jpg";
@@ -63,10 +63,13 @@ impl ObjectStore for Objects {
             }))
     }
 
-    async fn read(&self, key: &str, limit: Option<u64>) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn read_start(&self, key: &str, limit: u64) -> Result<Option<ObjectStart>, StoreError> {
         Ok(self.stored.lock().unwrap().get(key).map(|(bytes, _, _)| {
-            let end = limit.map_or(bytes.len(), |l| bytes.len().min(l as usize));
-            bytes[..end].to_vec()
+            let end = bytes.len().min(limit as usize);
+            ObjectStart {
+                bytes: bytes[..end].to_vec(),
+                size: bytes.len() as u64,
+            }
         }))
     }
 

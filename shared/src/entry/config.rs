@@ -43,6 +43,14 @@ pub fn max_base_image_bytes() -> Result<u64, ConfigError> {
     }
 }
 
+/// How long an execution environment keeps an actor's profile (`ACTOR_PROFILE_CACHE_SECONDS`,
+/// default 30; 0 reads it on every call).
+pub fn actor_profile_cache_ttl() -> Result<std::time::Duration, ConfigError> {
+    Ok(std::time::Duration::from_secs(
+        optional_number("ACTOR_PROFILE_CACHE_SECONDS")?.unwrap_or(30),
+    ))
+}
+
 /// Where the Replicate token comes from: `REPLICATE_API_TOKEN` when set (local use), else the
 /// SSM SecureString named by `REPLICATE_API_TOKEN_PARAMETER`, read on first use.
 pub fn replicate_token(sdk: &aws_config::SdkConfig) -> Result<TokenSource, ConfigError> {

@@ -25,7 +25,7 @@ use crate::ports::{
     ActorProfiles, Clock, GenerationError, IdempotencyBegin, IdempotencyStore, ImageGenerator,
     IndexCounter, ObjectStore, PredictionLog, SpendGuard,
 };
-use crate::timing::{elapsed_ms, epoch_ms};
+use crate::timing::{InvocationTimings, elapsed_ms, epoch_ms, timed};
 
 /// The route this function serves.
 pub const ROUTE: ActorRoute = ActorRoute {
@@ -132,10 +132,20 @@ where
     S: SpendGuard,
 {
     /// Answers one invocation: an API Gateway request, or a direct one (passed through as a
-    /// request with a JSON body).
+    /// request with a JSON body). Logs where its time went: our code, or waiting on remote
+    /// calls (each with its start and duration).
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, lambda_http::Error> {
+        let (answer, timings) = timed(self.answer_invocation(&request)).await;
+        log_timings(&timings);
+        answer
+    }
+
+    async fn answer_invocation(
+        &self,
+        request: &Request,
+    ) -> Result<Response<Body>, lambda_http::Error> {
         let started = Instant::now();
-        let (function_deadline, hold_until_ms) = function_deadline(&request);
+        let (function_deadline, hold_until_ms) = function_deadline(request);
         if matches!(
             request.request_context_ref(),
             Some(RequestContext::PassThrough)
@@ -149,14 +159,14 @@ where
                     &mut metrics,
                 )
                 .await;
-            metrics.emit(&request_id(&request), elapsed_ms(started));
+            metrics.emit(&request_id(request), elapsed_ms(started));
             return answer;
         }
         let mut metrics = InvocationMetrics::new(FUNCTION_NAME);
         let deadline =
             (started + HTTP_MODEL_BUDGET).min(before(function_deadline, Duration::from_secs(5)));
         let response = match self
-            .answer_http(&request, deadline, hold_until_ms, &mut metrics)
+            .answer_http(request, deadline, hold_until_ms, &mut metrics)
             .await
         {
             Ok(response) => response,
@@ -170,7 +180,7 @@ where
             elapsed_ms = elapsed_ms(started),
             "generate-single answered"
         );
-        metrics.emit(&request_id(&request), elapsed_ms(started));
+        metrics.emit(&request_id(request), elapsed_ms(started));
         Ok(response)
     }
 
@@ -482,6 +492,18 @@ fn generated(
     serde_json::to_value(image).unwrap_or_else(|error| {
         json!({"success": true, "index": image.index, "s3_key": image.s3_key, "encoding_error": error.to_string()})
     })
+}
+
+/// One log line with where the invocation's time went, the remote calls as a JSON array.
+fn log_timings(timings: &InvocationTimings) {
+    let calls = serde_json::to_string(&timings.calls).unwrap_or_default();
+    tracing::info!(
+        total_us = timings.total_us,
+        remote_us = timings.remote_us,
+        own_us = timings.own_us,
+        remote_calls = %calls,
+        "invocation timed"
+    );
 }
 
 /// Reads the HTTP body as a generation request, within the size cap.

@@ -1,13 +1,12 @@
 //! The list-prompts function: `GET /api/actors/{actorId}/training-prompts`.
 
-use std::time::Instant;
-
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use super::http::{ActorRoute, ApiError, json_response};
 use crate::domain::training_prompts::training_prompts;
 use crate::ports::ActorProfiles;
+use crate::timing::timed;
 
 /// The route this function serves.
 pub const ROUTE: ActorRoute = ActorRoute {
@@ -22,14 +21,13 @@ pub async fn handle(
     profiles: &impl ActorProfiles,
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
-    let started = Instant::now();
-    let response = match answer(profiles, &request).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    };
+    let (answer, timings) = timed(answer(profiles, &request)).await;
+    let response = answer.unwrap_or_else(ApiError::into_response);
     tracing::info!(
         status = response.status().as_u16(),
-        elapsed_us = started.elapsed().as_micros() as u64,
+        total_us = timings.total_us,
+        remote_us = timings.remote_us,
+        own_us = timings.own_us,
         "training-prompts answered"
     );
     Ok(response)

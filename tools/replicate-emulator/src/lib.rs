@@ -68,6 +68,9 @@ pub struct Faults {
     pub output_redirect: bool,
     /// Output files are PNGs, not JPEGs.
     pub output_not_jpeg: bool,
+    /// Outputs are one fixed JPEG padded to at least this many bytes, made without reading
+    /// the input: a model that answers at once, for benchmarks.
+    pub output_bytes: Option<usize>,
 }
 
 /// How many requests of each kind the emulator got.
@@ -105,7 +108,7 @@ struct StoredPrediction {
     output_list: bool,
     output_base: String,
     /// The output JPEG, or why the input could not be used.
-    output: Result<Vec<u8>, String>,
+    output: Result<Bytes, String>,
 }
 
 impl StoredPrediction {
@@ -421,7 +424,13 @@ async fn create(
             "prompt: field required",
         );
     }
-    let output = derive_output(&shared.fetcher, &image_ref).await;
+    let output_bytes = shared.lock().faults.output_bytes;
+    let output = match output_bytes {
+        Some(size) => Ok(padded_jpeg(size)),
+        None => derive_output(&shared.fetcher, &image_ref)
+            .await
+            .map(Bytes::from),
+    };
     let id = {
         let mut inner = shared.lock();
         inner.next_id += 1;
@@ -672,9 +681,55 @@ fn sepia_jpeg(bytes: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out.into_inner())
 }
 
+/// A small JPEG padded with comment segments to at least `size` bytes: still a valid JPEG,
+/// and cheap to make (nothing is encoded).
+pub fn padded_jpeg(size: usize) -> Bytes {
+    /// The most payload one COM segment carries (its length field counts itself).
+    const MAX_COMMENT: usize = 65_533;
+    static SMALL: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let small = SMALL.get_or_init(|| {
+        let image =
+            image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 128]));
+        let mut out = Cursor::new(Vec::new());
+        // Encoding a 64×64 image into memory cannot fail.
+        let _ = image.write_to(&mut out, image::ImageFormat::Jpeg);
+        out.into_inner()
+    });
+    let mut jpeg = Vec::with_capacity(size.max(small.len()) + 4);
+    jpeg.extend_from_slice(&small[..2]);
+    let mut missing = size.saturating_sub(small.len());
+    while missing > 0 {
+        let payload = missing.saturating_sub(4).min(MAX_COMMENT);
+        jpeg.extend_from_slice(&[0xFF, 0xFE]);
+        jpeg.extend_from_slice(&((payload + 2) as u16).to_be_bytes());
+        jpeg.resize(jpeg.len() + payload, b' ');
+        missing = missing.saturating_sub(payload + 4);
+    }
+    jpeg.extend_from_slice(&small[2..]);
+    Bytes::from(jpeg)
+}
+
 fn reencode(jpeg: &[u8], format: image::ImageFormat) -> Option<Vec<u8>> {
     let image = image::load_from_memory(jpeg).ok()?;
     let mut out = Cursor::new(Vec::new());
     image.write_to(&mut out, format).ok()?;
     Some(out.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padded_output_is_a_readable_jpeg_of_the_asked_size() {
+        for size in [0, 1_000, 70_000, 5 * 1024 * 1024] {
+            let jpeg = padded_jpeg(size);
+            assert!(jpeg.len() >= size, "{} < {size}", jpeg.len());
+            assert!(jpeg.len() < size + 4_000, "{} far above {size}", jpeg.len());
+            assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+            assert_eq!(&jpeg[jpeg.len() - 2..], &[0xFF, 0xD9]);
+            let image = image::load_from_memory(&jpeg).expect("a decodable JPEG");
+            assert_eq!((image.width(), image.height()), (64, 64));
+        }
+    }
 }

@@ -114,7 +114,7 @@ async fn wait_until_answering(child: &mut OwnedChild, url: &str, what: &str) -> 
 /// A moto server (S3 and DynamoDB) on a free loopback port, stopped when dropped.
 #[derive(Debug)]
 pub struct Moto {
-    _child: OwnedChild,
+    child: OwnedChild,
     endpoint: String,
 }
 
@@ -154,13 +154,15 @@ impl Moto {
             let endpoint = format!("http://127.0.0.1:{port}");
             let probe = format!("{endpoint}/moto-api/");
             if wait_until_answering(&mut child, &probe, "moto server").await {
-                return Self {
-                    _child: child,
-                    endpoint,
-                };
+                return Self { child, endpoint };
             }
         }
         panic!("moto server did not start in 3 attempts");
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
     }
 
     /// The endpoint URL, e.g. `http://127.0.0.1:43817`.
@@ -297,7 +299,7 @@ pub fn rie_path() -> PathBuf {
 /// invocation at a time, stopped when dropped.
 #[derive(Debug)]
 pub struct LambdaEmulator {
-    _child: OwnedChild,
+    child: OwnedChild,
     invoke_url: String,
     client: reqwest::Client,
 }
@@ -342,13 +344,18 @@ impl LambdaEmulator {
             let base = format!("http://127.0.0.1:{port}");
             if wait_until_answering(&mut child, &base, "runtime interface emulator").await {
                 return Self {
-                    _child: child,
+                    child,
                     invoke_url: format!("{base}/2015-03-31/functions/function/invocations"),
                     client: reqwest::Client::new(),
                 };
             }
         }
         panic!("the runtime interface emulator did not start in 3 attempts");
+    }
+
+    /// The emulator's process id (the function's bootstrap runs as its child).
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
     }
 
     /// Invokes the function with `event` and returns what it answered.

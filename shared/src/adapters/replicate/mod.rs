@@ -31,7 +31,7 @@ use crate::ports::{
     AtDeadline, GeneratedImage, GenerationError, GenerationRequest, ImageGenerator, InputImage,
     StartedPrediction,
 };
-use crate::timing::random_up_to;
+use crate::timing::{RemoteCallExt, random_up_to};
 
 /// How long the cancel and the last read at the deadline may each take.
 const FINAL_READ_TIMEOUT: Duration = Duration::from_secs(2);
@@ -64,9 +64,26 @@ enum DownloadFailure {
 }
 
 impl ReplicateClient {
-    /// A client with its own connection pool; redirects are never followed.
+    /// A client with its own connection pool; redirects are never followed. TLS trusts
+    /// Mozilla's root certificates, compiled in: nothing is read from disk when an execution
+    /// environment starts (the system's bundle, read and parsed, costs milliseconds of cold
+    /// start).
     pub fn new(config: ReplicateConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth());
+        let mut builder = reqwest::Client::builder();
+        // Without it (a provider that offers no safe protocol version cannot happen with
+        // aws-lc-rs), reqwest's own TLS set-up applies.
+        if let Ok(tls) = tls {
+            builder = builder.tls_backend_preconfigured(tls);
+        }
+        let http = builder
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(3))
             .pool_idle_timeout(Duration::from_secs(50))
@@ -110,10 +127,15 @@ impl ReplicateClient {
                 .json(&body)
                 .timeout(remaining)
                 .send()
+                .remote_call("Replicate create")
                 .await;
             let (failure, hint) = match sent {
                 Ok(response) if response.status().is_success() => {
-                    let text = response.text().await.unwrap_or_default();
+                    let text = response
+                        .text()
+                        .remote_call("Replicate create (answer)")
+                        .await
+                        .unwrap_or_default();
                     return serde_json::from_str::<Prediction>(&text).map_err(|_| {
                         uncertain("the create was accepted but its answer was not a prediction")
                     });
@@ -180,6 +202,7 @@ impl ReplicateClient {
     pub async fn get(&self, prediction_id: &str) -> Result<Prediction, GenerationError> {
         let url = self.prediction_url(prediction_id, None)?;
         self.read(&url, self.config.request_timeout)
+            .remote_call("Replicate get")
             .await
             .map_err(|failure| unavailable(Some(prediction_id), failure.message))
     }
@@ -205,7 +228,9 @@ impl ReplicateClient {
                     .read_at_deadline(&prediction.id, &get_url, at_deadline)
                     .await;
             }
-            tokio::time::sleep(interval.min(remaining)).await;
+            tokio::time::sleep(interval.min(remaining))
+                .remote_call("Replicate poll pause")
+                .await;
             interval = (interval * 3 / 2).min(self.config.max_poll_interval);
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -213,6 +238,7 @@ impl ReplicateClient {
             }
             match self
                 .read(&get_url, self.config.request_timeout.min(remaining))
+                .remote_call("Replicate get")
                 .await
             {
                 Ok(read) => {
@@ -225,7 +251,9 @@ impl ReplicateClient {
                 }
                 Err(failure) => {
                     // Stop paying for a prediction whose image we cannot fetch.
-                    self.cancel(&prediction.id).await;
+                    self.cancel(&prediction.id)
+                        .remote_call("Replicate cancel")
+                        .await;
                     return Err(unavailable(Some(&prediction.id), failure.message));
                 }
             }
@@ -254,7 +282,11 @@ impl ReplicateClient {
             let timeout = (self.config.request_timeout * 2)
                 .min(remaining)
                 .max(Duration::from_secs(1));
-            match self.fetch_output(url.clone(), timeout).await {
+            match self
+                .fetch_output(url.clone(), timeout)
+                .remote_call("Replicate download")
+                .await
+            {
                 Ok(bytes) => return Ok(bytes),
                 Err(DownloadFailure::Refused(reason)) => return Err(bad_output(reason)),
                 Err(DownloadFailure::Transient(message))
@@ -317,9 +349,15 @@ impl ReplicateClient {
             prediction_id: Some(prediction_id.to_owned()),
         };
         if at_deadline == AtDeadline::Cancel {
-            self.cancel(prediction_id).await;
+            self.cancel(prediction_id)
+                .remote_call("Replicate cancel")
+                .await;
         }
-        match self.read(get_url, FINAL_READ_TIMEOUT).await {
+        match self
+            .read(get_url, FINAL_READ_TIMEOUT)
+            .remote_call("Replicate get")
+            .await
+        {
             Ok(prediction) if prediction.status == "succeeded" => {
                 tracing::info!(
                     prediction_id,

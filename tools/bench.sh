@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The benchmark (README, "Benchmark"): builds both functions as cargo-lambda release
+# bootstraps for this machine (x86_64), then runs tools/bench, which starts its own moto and
+# Replicate emulator on free loopback ports and prints the tables. Arguments go to the bench
+# (`--quick` for a short run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tools/dev-env.sh
+
+cargo lambda build --release --output-format zip
+cargo lambda build --release
+cargo build --release --target x86_64-unknown-linux-gnu -p bench
+exec target/x86_64-unknown-linux-gnu/release/bench "$@"
