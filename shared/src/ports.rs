@@ -1,6 +1,7 @@
 //! The ports: what the domain needs from the outside world, as traits the adapters implement.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -337,11 +338,12 @@ pub trait ObjectStore: Send + Sync {
         key: &str,
     ) -> impl Future<Output = Result<Option<VersionedObject>, StoreError>> + Send;
     /// Writes the object only if `condition` holds, recording `written_by` (a prediction id)
-    /// in its metadata when given.
+    /// in its metadata when given. The bytes are shared, not copied: an image written again
+    /// under another name reuses them.
     fn write(
         &self,
         key: &str,
-        bytes: &[u8],
+        bytes: Arc<Vec<u8>>,
         content_type: &str,
         condition: WriteCondition,
         written_by: Option<&str>,

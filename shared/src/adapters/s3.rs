@@ -1,5 +1,6 @@
 //! S3 adapter for the bucket: base photos, training images and manifests.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
@@ -7,6 +8,7 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
 
 use crate::ports::{
     ObjectInfo, ObjectStart, ObjectStore, StoreError, VersionedObject, WriteCondition, WriteOutcome,
@@ -62,6 +64,15 @@ fn http_status<E>(error: &SdkError<E, HttpResponse>) -> Option<u16> {
     error
         .raw_response()
         .map(|response| response.status().as_u16())
+}
+
+/// Bytes shared with the caller, handed to the SDK without a copy.
+struct SharedBody(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedBody {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// Reads a GetObject body whole, timed as the remote call `name`, without copying it again.
@@ -207,7 +218,7 @@ impl ObjectStore for S3ObjectStore {
     async fn write(
         &self,
         key: &str,
-        bytes: &[u8],
+        bytes: Arc<Vec<u8>>,
         content_type: &str,
         condition: WriteCondition,
         written_by: Option<&str>,
@@ -218,7 +229,7 @@ impl ObjectStore for S3ObjectStore {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
-            .body(ByteStream::from(bytes.to_vec()));
+            .body(ByteStream::from(Bytes::from_owner(SharedBody(bytes))));
         if let Some(prediction_id) = written_by {
             request = request.metadata(WRITTEN_BY, prediction_id);
         }

@@ -11,6 +11,7 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -281,11 +282,12 @@ where
         };
         let ((generated, predict_ms), manifest) =
             join(predict, self.objects.read_versioned(&manifest_key)).await;
-        let image = generated?;
+        let mut image = generated?;
+        let bytes = Arc::new(std::mem::take(&mut image.bytes));
         let store_started = Instant::now();
         let finish_by = deadline.max(Instant::now()) + STORE_GRACE;
         let (index, s3_key) = self
-            .store_image(&actor.actor_name, &image.bytes, &image.prediction_id)
+            .store_image(&actor.actor_name, bytes, &image.prediction_id)
             .await
             .map_err(|source| GenerateError::NotStored {
                 prediction_id: image.prediction_id.clone(),
@@ -389,7 +391,7 @@ where
     async fn store_image(
         &self,
         actor_name: &str,
-        bytes: &[u8],
+        bytes: Arc<Vec<u8>>,
         prediction_id: &str,
     ) -> Result<(u64, String), StoreError> {
         for _ in 0..MAX_IMAGE_NAME_ATTEMPTS {
@@ -403,7 +405,7 @@ where
                 .objects
                 .write(
                     &key,
-                    bytes,
+                    bytes.clone(),
                     "image/jpeg",
                     WriteCondition::IfAbsent,
                     Some(prediction_id),
@@ -496,7 +498,7 @@ where
                 append_entry(bytes, entry, &self.clock.now_rfc3339()).map_err(|e| e.to_string())?;
             match self
                 .objects
-                .write(key, &merged, "application/json", condition, None)
+                .write(key, Arc::new(merged), "application/json", condition, None)
                 .await
             {
                 Ok(WriteOutcome::Written) => return Ok(()),

@@ -115,7 +115,7 @@ impl ObjectStore for Objects {
     async fn write(
         &self,
         key: &str,
-        bytes: &[u8],
+        bytes: Arc<Vec<u8>>,
         _: &str,
         condition: WriteCondition,
         written_by: Option<&str>,
