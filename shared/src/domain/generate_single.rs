@@ -3,11 +3,11 @@
 //! Order (DESIGN.md's invariants): everything that needs no lookup is checked first; then the
 //! profile is read (beside the base photo when the body names it) and the photo's start read
 //! with its size in one ranged GET; the photo is checked (exists, an image, within the cap)
-//! before anything is paid for. The prediction runs beside the manifest read, its id recorded
-//! beside the wait for it. Only
-//! once the image is in hand is an index taken from the counter (seeded from the bucket on
-//! first use); the image is written with `If-None-Match: *` (a taken name means a new index),
-//! then the manifest is merged and written with `If-Match`, retried on conflicts.
+//! before anything is paid for. The prediction runs beside the manifest read; its id is
+//! recorded beside everything after the create. Only once the image is in hand is an index
+//! taken from the counter (seeded from the bucket on first use); the image is written with
+//! `If-None-Match: *` (a taken name means a new index), then the manifest is merged and
+//! written with `If-Match`, retried on conflicts.
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
@@ -243,6 +243,36 @@ where
         deadline: Instant,
         start: Start<'_, impl PredictionLog>,
     ) -> Result<GeneratedTrainingImage, GenerateError> {
+        // A new prediction's id is recorded as soon as it exists, beside the rest of the run:
+        // nothing after the create needs the record, and a failed run records it again when
+        // it settles. The run ends once both are done.
+        let (id_sender, id_receiver) = tokio::sync::oneshot::channel::<String>();
+        let new_log = match &start {
+            Start::New(log) => Some(*log),
+            Start::Resume(_) => None,
+        };
+        let record = async {
+            if let (Some(log), Ok(prediction_id)) = (new_log, id_receiver.await) {
+                log.started(&prediction_id).await;
+            }
+        };
+        let (_, stored) = join(
+            record,
+            self.generate_and_store(prepared, deadline, start, id_sender),
+        )
+        .await;
+        stored
+    }
+
+    /// The prediction (its id sent to `id_sender` as soon as it exists), then the image, the
+    /// index and the manifest.
+    async fn generate_and_store(
+        &self,
+        prepared: &PreparedGeneration,
+        deadline: Instant,
+        start: Start<'_, impl PredictionLog>,
+        id_sender: tokio::sync::oneshot::Sender<String>,
+    ) -> Result<GeneratedTrainingImage, GenerateError> {
         let PreparedGeneration {
             actor,
             prompt,
@@ -261,15 +291,9 @@ where
                         } else {
                             AtDeadline::Cancel
                         };
-                        // The id is recorded while the prediction runs: the wait needs nothing
-                        // from the record, and a failed run records it again when it settles.
-                        let prediction_id = started.prediction_id.clone();
-                        let (_, generated) = join(
-                            log.started(&prediction_id),
-                            self.generator.finish(started, deadline, at_deadline),
-                        )
-                        .await;
-                        generated
+                        // The receiver lives until the run ends: a send cannot fail.
+                        let _ = id_sender.send(started.prediction_id.clone());
+                        self.generator.finish(started, deadline, at_deadline).await
                     }
                 },
                 Start::Resume(prediction_id) => {

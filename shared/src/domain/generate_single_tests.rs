@@ -396,3 +396,53 @@ async fn a_resumed_prediction_is_stored_without_starting_another() {
     );
     assert_eq!(manifest_indices(&service), [1]);
 }
+
+/// Records the prediction id only once an image is stored: a run that waited for the record
+/// before storing would never finish.
+struct RecordAfterStore<'a> {
+    objects: &'a Objects,
+    recorded: Mutex<Vec<String>>,
+}
+
+impl RecordAfterStore<'_> {
+    fn image_stored(&self) -> bool {
+        let stored = self.objects.stored.lock().unwrap();
+        stored
+            .keys()
+            .any(|k| k.contains("training_data") && k.ends_with(".jpg"))
+    }
+}
+
+impl PredictionLog for RecordAfterStore<'_> {
+    async fn started(&self, prediction_id: &str) {
+        while !self.image_stored() {
+            tokio::task::yield_now().await;
+        }
+        self.recorded.lock().unwrap().push(prediction_id.to_owned());
+    }
+
+    fn resumable(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn the_prediction_id_is_recorded_beside_the_storing_and_before_the_end() {
+    let service = service(Objects::default(), false);
+    let log = RecordAfterStore {
+        objects: &service.objects,
+        recorded: Mutex::default(),
+    };
+    let body = GenerateBody::from_json(json!({"prompt_id": "bw_charcoal"})).unwrap();
+    let prepared = service
+        .prepare(&ActorId::parse("a1").unwrap(), &body)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let run = service.execute(&prepared, deadline, Start::New(&log));
+    let image = tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("storing waited for the record")
+        .unwrap();
+    assert_eq!(*log.recorded.lock().unwrap(), vec![image.prediction_id]);
+}
