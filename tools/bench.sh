@@ -9,5 +9,5 @@ source tools/dev-env.sh
 
 cargo lambda build --release --output-format zip
 cargo lambda build --release
-cargo build --release --target x86_64-unknown-linux-gnu -p bench
-exec target/x86_64-unknown-linux-gnu/release/bench "$@"
+cargo build --profile bench-tool -p bench
+exec target/bench-tool/bench "$@"
