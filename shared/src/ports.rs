@@ -369,7 +369,7 @@ pub trait IndexCounter: Send + Sync {
 pub trait Clock: Send + Sync {
     /// Now, as RFC 3339 in UTC.
     fn now_rfc3339(&self) -> String;
-    /// Waits for `duration`.
+    /// Waits for `duration` before a retry (recorded as waiting, not as our own code).
     fn sleep(&self, duration: std::time::Duration) -> impl Future<Output = ()> + Send;
 }
 

@@ -1,6 +1,10 @@
 //! Time helpers every layer uses: wall-clock milliseconds, elapsed milliseconds, a random
 //! number for jittered pauses, and the record of an invocation's remote calls (which tells the
 //! time spent in our own code from the time spent waiting on S3, DynamoDB and Replicate).
+//!
+//! A remote call's time runs from sending the request to having its answer parsed, so the
+//! SDK's signing and parsing count as waiting; the benchmark prints the process's CPU time
+//! beside these figures for that reason.
 
 use std::collections::hash_map::RandomState;
 use std::future::Future;
@@ -81,12 +85,19 @@ pub trait RemoteCallExt: Future + Sized {
 
 impl<F: Future> RemoteCallExt for F {}
 
+/// Pauses before retrying a remote call, recorded as waiting (`pause before a retry`): the
+/// pause is time the invocation spends on a remote service's account, not in our own code.
+pub async fn pause_before_retry(duration: std::time::Duration) {
+    remote("pause before a retry", tokio::time::sleep(duration)).await;
+}
+
 /// Where an invocation's time went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InvocationTimings {
     /// From start to end, in microseconds.
     pub total_us: u64,
-    /// While at least one remote call was in flight, in microseconds.
+    /// While at least one remote call (or a pause before retrying one) was in flight, in
+    /// microseconds.
     pub remote_us: u64,
     /// The rest: time in our own code.
     pub own_us: u64,
@@ -192,6 +203,14 @@ mod tests {
             "{timings:?}"
         );
         assert_eq!(timings.own_us, timings.total_us - timings.remote_us);
+    }
+
+    #[tokio::test]
+    async fn a_pause_before_a_retry_counts_as_waiting_not_as_our_own_code() {
+        let ((), timings) = timed(pause_before_retry(std::time::Duration::from_millis(30))).await;
+        assert_eq!(timings.calls.len(), 1, "{timings:?}");
+        assert_eq!(timings.calls[0].name, "pause before a retry");
+        assert!(timings.remote_us >= 30_000, "{timings:?}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What an operator sees: with `AWS_LAMBDA_LOG_FORMAT=JSON` every log line of the function is
 //! JSON; a generation's line carries the request id, actor, index, prediction id and the time
-//! of each step; and each invocation writes exactly one embedded-metric-format line.
+//! of each step; each invocation writes one timing line (its status and remote calls) and
+//! exactly one embedded-metric-format line.
 
 use std::path::Path;
 
@@ -88,6 +89,34 @@ async fn json_logs_and_one_emf_line_per_invocation() {
                 "{field} missing: {line}"
             );
         }
+    }
+
+    // One timing line per invocation: its status, and every remote call it waited on.
+    let timed: Vec<&Value> = ours
+        .iter()
+        .filter(|line| line.pointer("/fields/message") == Some(&json!("invocation timed")))
+        .collect();
+    assert_eq!(timed.len(), 3, "one per invocation: {timed:#?}");
+    assert_eq!(timed[0]["fields"]["status"], 200, "{}", timed[0]);
+    assert_eq!(timed[1]["fields"]["status"], 422, "{}", timed[1]);
+    let field = |line: &Value, name: &str| line["fields"][name].as_u64().unwrap_or(u64::MAX);
+    assert_eq!(
+        field(timed[0], "own_us") + field(timed[0], "remote_us"),
+        field(timed[0], "total_us")
+    );
+    let calls: Vec<Value> = timed[0]["fields"]["remote_calls"]
+        .as_str()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .expect("remote_calls, a JSON array");
+    let names: Vec<&str> = calls.iter().filter_map(|c| c["name"].as_str()).collect();
+    for expected in [
+        "DynamoDB TransactWriteItems (budget)",
+        "Replicate create",
+        "Replicate download",
+        "DynamoDB UpdateItem (counter)",
+        "S3 PutObject",
+    ] {
+        assert!(names.contains(&expected), "{expected} not timed: {names:?}");
     }
 
     let emf: Vec<&Value> = ours

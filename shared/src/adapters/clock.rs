@@ -6,6 +6,7 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
 use crate::ports::Clock;
+use crate::timing;
 
 /// Real time, on the tokio timer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,6 +22,6 @@ impl Clock for SystemClock {
     }
 
     async fn sleep(&self, duration: Duration) {
-        tokio::time::sleep(duration).await;
+        timing::pause_before_retry(duration).await;
     }
 }

@@ -75,6 +75,25 @@ impl AsRef<[u8]> for SharedBody {
     }
 }
 
+/// The whole size of an object of which a ranged GET for its first `limit` bytes received
+/// `received` bytes: from `Content-Range` (`bytes 0-99/5242880`), or the bytes received when
+/// there is no range (the answer is the whole object) or the range ended short of `limit`.
+/// `None` when the size is unknown (`bytes 0-99/*`) and the object may go on.
+fn object_size(content_range: Option<&str>, received: usize, limit: u64) -> Option<u64> {
+    let received = received as u64;
+    match content_range {
+        None => Some(received),
+        Some(range) => match range
+            .rsplit_once('/')
+            .map(|(_, total)| total.parse::<u64>())
+        {
+            Some(Ok(total)) => Some(total),
+            _ if received < limit => Some(received),
+            _ => None,
+        },
+    }
+}
+
 /// Reads a GetObject body whole, timed as the remote call `name`, without copying it again.
 async fn read_body(body: ByteStream, name: &'static str) -> Result<Vec<u8>, StoreError> {
     let bytes = body
@@ -133,16 +152,13 @@ impl ObjectStore for S3ObjectStore {
             }
             Err(error) => return Err(fault("S3 GetObject", error)),
         };
-        // `bytes 0-99/5242880`: the whole size follows the slash.
-        let size = output
-            .content_range()
-            .and_then(|range| range.rsplit('/').next())
-            .and_then(|size| size.parse::<u64>().ok());
+        let range = output.content_range().map(str::to_owned);
         let bytes = read_body(output.body, "S3 GetObject body").await?;
-        Ok(Some(ObjectStart {
-            size: size.unwrap_or(bytes.len() as u64),
-            bytes,
-        }))
+        let size = object_size(range.as_deref(), bytes.len(), limit).ok_or_else(|| StoreError {
+            operation: "S3 GetObject",
+            detail: format!("the size of {key} is not given and it is longer than {limit} bytes"),
+        })?;
+        Ok(Some(ObjectStart { size, bytes }))
     }
 
     async fn presigned_get(&self, key: &str, expires_in: Duration) -> Result<String, StoreError> {
@@ -249,5 +265,24 @@ impl ObjectStore for S3ObjectStore {
                 _ => Err(fault("S3 PutObject", error)),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::object_size;
+
+    #[test]
+    fn the_size_comes_from_the_range_or_from_a_whole_answer_never_from_a_cut_one() {
+        assert_eq!(
+            object_size(Some("bytes 0-99/5242880"), 100, 100),
+            Some(5_242_880)
+        );
+        // No range: the server sent the whole object, whatever its length.
+        assert_eq!(object_size(None, 300, 100), Some(300));
+        // Unknown total, but the range ended short: that was all of it.
+        assert_eq!(object_size(Some("bytes 0-41/*"), 42, 100), Some(42));
+        // Unknown total and a full range: the object may go on, so there is no size.
+        assert_eq!(object_size(Some("bytes 0-99/*"), 100, 100), None);
     }
 }

@@ -1,8 +1,9 @@
 //! DynamoDB adapter for the spend guard: the kill switch (item `pk = CONTROL`,
-//! `sk = KILL_SWITCH`, `enabled` true) and the daily caps, counted atomically per UTC day in
-//! `pk = BUDGET#{yyyy-mm-dd}`, `sk = SERVICE` and `sk = ACTOR#{actorId}` (`used`, with an
-//! `expiration` two days on for TTL clean-up). With caps, one transaction checks the switch
-//! and counts the generation: one round trip, and no generation counted while it is on.
+//! `sk = KILL_SWITCH`, `enabled` anything but `false`) and the daily caps, counted atomically
+//! per UTC day in `pk = BUDGET#{yyyy-mm-dd}`, `sk = SERVICE` and `sk = ACTOR#{actorId}`
+//! (`used`, with an `expiration` two days on for TTL clean-up). With caps, one transaction
+//! checks the switch and counts the generation: one round trip, and no generation counted
+//! while it is on.
 
 use std::time::SystemTime;
 
@@ -15,7 +16,7 @@ use aws_smithy_types::date_time::Format;
 
 use crate::domain::actor::ActorId;
 use crate::ports::{SpendGuard, SpendRefusal, StoreError};
-use crate::timing::{RemoteCallExt, random_up_to};
+use crate::timing::{self, RemoteCallExt, random_up_to};
 
 /// The daily caps, from the template's parameters; `None` is no cap.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,6 +66,8 @@ impl DynamoDbSpendGuard {
             .get_item()
             .table_name(&self.table_name)
             .set_key(Some(Self::kill_switch_key().into_iter().collect()))
+            // Strongly consistent, as the transaction's check is: the switch acts at once.
+            .consistent_read(true)
             .send()
             .remote_call("DynamoDB GetItem (kill switch)")
             .await
@@ -255,7 +258,7 @@ impl SpendGuard for DynamoDbSpendGuard {
                 }
                 Err(TransactFailure::Conflict) if attempt < TRANSACTION_ATTEMPTS => {
                     let pause = random_up_to(20 << attempt);
-                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    timing::pause_before_retry(std::time::Duration::from_millis(pause)).await;
                 }
                 Err(TransactFailure::Conflict) => {
                     return Err(fault("conflicting transactions kept winning".to_owned()));
@@ -275,7 +278,7 @@ impl SpendGuard for DynamoDbSpendGuard {
             match self.count(&counters, -1, false).await {
                 Ok(()) => return Ok(()),
                 Err(TransactFailure::Conflict) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(30)).await
+                    timing::pause_before_retry(std::time::Duration::from_millis(30)).await
                 }
                 Err(
                     TransactFailure::SwitchedOff

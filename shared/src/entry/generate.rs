@@ -25,7 +25,7 @@ use crate::ports::{
     ActorProfiles, Clock, GenerationError, IdempotencyBegin, IdempotencyStore, ImageGenerator,
     IndexCounter, ObjectStore, PredictionLog, SpendGuard,
 };
-use crate::timing::{InvocationTimings, elapsed_ms, epoch_ms, timed};
+use crate::timing::{self, InvocationTimings, elapsed_ms, epoch_ms, timed};
 
 /// The route this function serves.
 pub const ROUTE: ActorRoute = ActorRoute {
@@ -115,7 +115,7 @@ where
         if result.is_ok() {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        timing::pause_before_retry(Duration::from_millis(pause_ms)).await;
         result = write().await;
     }
     result
@@ -136,7 +136,11 @@ where
     /// calls (each with its start and duration).
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, lambda_http::Error> {
         let (answer, timings) = timed(self.answer_invocation(&request)).await;
-        log_timings(&timings);
+        let status = answer
+            .as_ref()
+            .ok()
+            .map(|response| response.status().as_u16());
+        log_timings(status, &timings);
         answer
     }
 
@@ -494,10 +498,12 @@ fn generated(
     })
 }
 
-/// One log line with where the invocation's time went, the remote calls as a JSON array.
-fn log_timings(timings: &InvocationTimings) {
+/// One log line with the invocation's answer status (none if it failed outright) and where
+/// its time went, the remote calls as a JSON array.
+fn log_timings(status: Option<u16>, timings: &InvocationTimings) {
     let calls = serde_json::to_string(&timings.calls).unwrap_or_default();
     tracing::info!(
+        status,
         total_us = timings.total_us,
         remote_us = timings.remote_us,
         own_us = timings.own_us,

@@ -317,15 +317,24 @@ impl Environment {
             .collect()
     }
 
-    /// The peak resident memory (VmHWM) of the function's process so far.
-    fn peak_memory(&self) -> u64 {
-        let bootstrap = children(self.emulator.pid())
+    /// The function's process (the bootstrap the emulator started).
+    fn function_pid(&self) -> u32 {
+        children(self.emulator.pid())
             .into_iter()
             .next()
-            .expect("the function runs under the emulator");
-        let status = std::fs::read_to_string(format!("/proc/{bootstrap}/status"))
+            .expect("the function runs under the emulator")
+    }
+
+    /// The peak resident memory (VmHWM) of the function's process so far.
+    fn peak_memory(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.function_pid()))
             .expect("the function's /proc status");
         kib_field(&status, "VmHWM:").expect("VmHWM") * 1024
+    }
+
+    /// The CPU time (user + system) the function's process has used so far, in microseconds.
+    fn function_cpu_us(&self) -> u64 {
+        cpu_us(self.function_pid())
     }
 }
 
@@ -396,13 +405,29 @@ fn last(values: Vec<u64>, count: usize) -> Samples {
     Samples::new(values[values.len().saturating_sub(count)..].to_vec())
 }
 
-async fn warm_list_prompts(stack: &Stack, bootstrap: &Path, count: usize) -> String {
-    let environment =
-        Environment::start(bootstrap, &stack.function_env("list-prompts"), "list").await;
+/// What list-prompts' log and its client gave for `count` invocations on one actor.
+struct ListPromptsRun {
+    /// The handler's whole time, and its own (outside the profile read).
+    total: Samples,
+    own: Samples,
+    reported: Samples,
+    round_trip: Samples,
+    /// The function process's CPU time per invocation (mean), in microseconds.
+    cpu_per_invocation_us: u64,
+}
+
+async fn list_prompts_run(
+    stack: &Stack,
+    bootstrap: &Path,
+    env: &[(String, String)],
+    count: usize,
+) -> ListPromptsRun {
+    let environment = Environment::start(bootstrap, env, "list").await;
     let event = list_prompts_event(&stack.actors[0]);
     for _ in 0..20 {
         expect_ok(&environment.emulator.invoke(&event).await, "list-prompts");
     }
+    let cpu_before = environment.function_cpu_us();
     let mut round_trips = Vec::with_capacity(count);
     for _ in 0..count {
         let started = Instant::now();
@@ -410,20 +435,45 @@ async fn warm_list_prompts(stack: &Stack, bootstrap: &Path, count: usize) -> Str
         round_trips.push(started.elapsed());
         expect_ok(&answer, "list-prompts");
     }
+    let cpu_used = environment.function_cpu_us().saturating_sub(cpu_before);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let lines = environment.log_lines();
     let answered = messages(&lines, "training-prompts answered");
-    let own = last_field(&answered, "own_us", count);
-    let reported = last(reported_durations(&lines), count);
-    let round_trip = Samples::of(&round_trips);
+    ListPromptsRun {
+        total: last_field(&answered, "total_us", count),
+        own: last_field(&answered, "own_us", count),
+        reported: last(reported_durations(&lines), count),
+        round_trip: Samples::of(&round_trips),
+        cpu_per_invocation_us: per_invocation(cpu_used, count),
+    }
+}
+
+async fn warm_list_prompts(stack: &Stack, bootstrap: &Path, count: usize) -> String {
+    let env = stack.function_env("list-prompts");
+    let cached = list_prompts_run(stack, bootstrap, &env, count).await;
+    let mut uncached_env = env.clone();
+    testkit::set_env(&mut uncached_env, "ACTOR_PROFILE_CACHE_SECONDS", "0");
+    let uncached_count = (count / 10).max(5);
+    let uncached = list_prompts_run(stack, bootstrap, &uncached_env, uncached_count).await;
     let rows = vec![
-        row("inside the handler (own time)", &own),
-        row("runtime emulator's REPORT duration", &reported),
-        row("client round trip through the emulator", &round_trip),
+        row("inside the handler (own time)", &cached.own),
+        row("runtime emulator's REPORT duration", &cached.reported),
+        row("client round trip through the emulator", &cached.round_trip),
+        row(
+            "profile cache off: inside the handler (DynamoDB read included)",
+            &uncached.total,
+        ),
+        row("profile cache off: own time", &uncached.own),
+        row(
+            "profile cache off: runtime emulator's REPORT duration",
+            &uncached.reported,
+        ),
     ];
     format!(
-        "## Warm list-prompts through the Runtime API ({count} invocations, one actor, after 20 warm-up)\n\n{}",
-        table(&["measured", "n", "p50", "p99", "max"], &rows)
+        "## Warm list-prompts through the Runtime API ({count} invocations, one actor, after 20 warm-up; then {uncached_count} with `ACTOR_PROFILE_CACHE_SECONDS=0`)\n\n{}\nCPU time of the function process (user + system from /proc): {} per invocation (mean of {count}, cache on), {} with the cache off (mean of {uncached_count}).\n",
+        table(&["measured", "n", "p50", "p99", "max"], &rows),
+        ms(cached.cpu_per_invocation_us),
+        ms(uncached.cpu_per_invocation_us),
     )
 }
 
@@ -440,6 +490,8 @@ fn row(label: &str, samples: &Samples) -> Vec<String> {
 /// One timed generation, from its log line.
 #[derive(Debug, Clone)]
 struct Run {
+    /// The HTTP status answered (none if the invocation failed outright).
+    status: Option<u64>,
     total_us: u64,
     remote_us: u64,
     own_us: u64,
@@ -468,6 +520,7 @@ fn runs(lines: &[String]) -> Vec<Run> {
                 .and_then(|text| serde_json::from_str(text).ok())
                 .unwrap_or_default();
             Run {
+                status: line.pointer("/fields/status").and_then(Value::as_u64),
                 total_us: field("total_us"),
                 remote_us: field("remote_us"),
                 own_us: field("own_us"),
@@ -490,6 +543,8 @@ struct Sequential {
     round_trips: Samples,
     reported: Samples,
     peak_memory: u64,
+    /// The function process's CPU time per generation (mean), in microseconds.
+    cpu_per_generation_us: u64,
 }
 
 async fn sequential_generations(stack: &Stack, bootstrap: &Path, count: usize) -> Sequential {
@@ -498,7 +553,11 @@ async fn sequential_generations(stack: &Stack, bootstrap: &Path, count: usize) -
     let actors = stack.function_actors();
     let warm_up = 3;
     let mut round_trips = Vec::with_capacity(count);
+    let mut cpu_before = 0;
     for i in 0..warm_up + count {
+        if i == warm_up {
+            cpu_before = environment.function_cpu_us();
+        }
         let actor = &actors[i % actors.len()];
         let event = generate_event(actor, &format!("seq-{i}"), i as u64);
         let started = Instant::now();
@@ -508,10 +567,12 @@ async fn sequential_generations(stack: &Stack, bootstrap: &Path, count: usize) -
         }
         expect_ok(&answer, "generate-single");
     }
+    let cpu_used = environment.function_cpu_us().saturating_sub(cpu_before);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let lines = environment.log_lines();
     let all = runs(&lines);
     Sequential {
+        cpu_per_generation_us: per_invocation(cpu_used, count),
         runs: all[all.len().saturating_sub(count)..].to_vec(),
         round_trips: Samples::of(&round_trips),
         reported: last(reported_durations(&lines), count),
@@ -526,12 +587,14 @@ struct Concurrent {
     /// The answers other than 200, as `status code`.
     failures: Vec<String>,
     wall: Duration,
-    /// CPU seconds used meanwhile by moto, the functions, and the runtime emulators.
-    cpu: [f64; 3],
+    /// CPU time used meanwhile by moto, the functions, and the runtime emulators, in
+    /// microseconds.
+    cpu_us: [u64; 3],
 }
 
-/// CPU seconds (user + system) a process has used so far (0 once it is gone).
-fn cpu_seconds(pid: u32) -> f64 {
+/// CPU time (user + system) a process has used so far, in microseconds (0 once it is gone).
+/// Linux counts it in ticks of 10 ms, so only a sum over many invocations means anything.
+fn cpu_us(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields 14 and 15 (utime, stime), counted after the parenthesised command name, in
     // USER_HZ (100 per second on Linux).
@@ -544,7 +607,12 @@ fn cpu_seconds(pid: u32) -> f64 {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    (ticks(11) + ticks(12)) as f64 / 100.0
+    (ticks(11) + ticks(12)) * 10_000
+}
+
+/// CPU time per invocation: `used_us` over `invocations`, in microseconds.
+fn per_invocation(used_us: u64, invocations: usize) -> u64 {
+    used_us / invocations.max(1) as u64
 }
 
 async fn concurrent_generations(
@@ -571,9 +639,9 @@ async fn concurrent_generations(
     };
     let (emulator_pids, function_pids) = pids(&environments);
     let cpu = || {
-        let sum = |pids: &[u32]| pids.iter().map(|pid| cpu_seconds(*pid)).sum::<f64>();
+        let sum = |pids: &[u32]| pids.iter().map(|pid| cpu_us(*pid)).sum::<u64>();
         [
-            cpu_seconds(stack.moto.pid()),
+            cpu_us(stack.moto.pid()),
             sum(&function_pids),
             sum(&emulator_pids),
         ]
@@ -602,7 +670,14 @@ async fn concurrent_generations(
     let mut all = Vec::new();
     for environment in &environments {
         let runs = runs(&environment.log_lines());
-        all.extend_from_slice(&runs[runs.len().saturating_sub(per_environment)..]);
+        let measured = &runs[runs.len().saturating_sub(per_environment)..];
+        // Only answered generations: a refusal under load is counted apart, below.
+        all.extend(
+            measured
+                .iter()
+                .filter(|run| run.status == Some(200))
+                .cloned(),
+        );
     }
     let mut failures: Vec<String> = refused
         .iter()
@@ -621,7 +696,7 @@ async fn concurrent_generations(
         total: environments.len() * per_environment,
         failures,
         wall,
-        cpu: [0, 1, 2].map(|i| cpu_after[i] - cpu_before[i]),
+        cpu_us: [0, 1, 2].map(|i| cpu_after[i].saturating_sub(cpu_before[i])),
     }
 }
 
@@ -636,7 +711,10 @@ fn generation_table(sequential: &Sequential, concurrent: &Concurrent) -> String 
             "  waiting on S3, DynamoDB, Replicate",
             &field(&sequential.runs, |r| r.remote_us),
         ),
-        row("  our own code", &field(&sequential.runs, |r| r.own_us)),
+        row(
+            "  our own code (outside remote calls)",
+            &field(&sequential.runs, |r| r.own_us),
+        ),
         row("runtime emulator's REPORT duration", &sequential.reported),
         row(
             "client round trip through the emulator",
@@ -647,14 +725,14 @@ fn generation_table(sequential: &Sequential, concurrent: &Concurrent) -> String 
             &field(&concurrent.runs, |r| r.total_us),
         ),
         row(
-            &format!("{CONCURRENT_ENVIRONMENTS} environments: our own code"),
+            &format!("{CONCURRENT_ENVIRONMENTS} environments: our own code (outside remote calls)"),
             &field(&concurrent.runs, |r| r.own_us),
         ),
     ];
     let wall = concurrent.wall.as_secs_f64();
     let generated = concurrent.total - concurrent.failures.len();
     let throughput = generated as f64 / wall;
-    let [moto, functions, emulators] = concurrent.cpu;
+    let [moto, functions, emulators] = concurrent.cpu_us.map(|us| us as f64 / 1e6);
     let failures = if concurrent.failures.is_empty() {
         "Every request answered 200.".to_owned()
     } else {
@@ -666,11 +744,14 @@ fn generation_table(sequential: &Sequential, concurrent: &Concurrent) -> String 
         )
     };
     format!(
-        "## generate-single, Replicate emulator answering at once ({} KiB photo inline, {} KiB output, idempotency key and daily caps on)\n\n{}\nThroughput with {CONCURRENT_ENVIRONMENTS} execution environments side by side: {generated} generations in {wall:.2} s = **{throughput:.1} generations/s**. {failures} CPU used meanwhile: moto {moto:.1} s ({:.0}% of one core), the {CONCURRENT_ENVIRONMENTS} functions {functions:.1} s, their runtime emulators {emulators:.1} s.\n",
+        "## generate-single, Replicate emulator answering at once ({} KiB photo inline, {} KiB output, idempotency key and daily caps on)\n\n{}\nCPU time of the function process (user + system from /proc, so with the SDKs' signing, hashing and parsing that the rows above count as waiting): {} per sequential generation (mean of {}).\n\nThroughput with {CONCURRENT_ENVIRONMENTS} execution environments side by side: {generated} generations in {wall:.2} s = **{throughput:.1} generations/s**. {failures} CPU used meanwhile: moto {moto:.1} s ({:.0}% of one core), the {CONCURRENT_ENVIRONMENTS} functions {functions:.1} s ({} per generation), their runtime emulators {emulators:.1} s.\n",
         BASE_PHOTO_BYTES / 1024,
         OUTPUT_BYTES / 1024,
         table(&["measured", "n", "p50", "p99", "max"], &rows),
+        ms(sequential.cpu_per_generation_us),
+        sequential.runs.len(),
         100.0 * moto / wall,
+        ms(per_invocation(concurrent.cpu_us[1], generated)),
     )
 }
 
@@ -850,7 +931,7 @@ async fn comparison(
             label.to_owned(),
             samples.len().to_string(),
             ms(samples.median()),
-            ms(samples.percentile(99.0)),
+            ms(samples.max()),
             ratio,
         ]
     };
@@ -877,6 +958,6 @@ async fn comparison(
         "## Against the seed's approach (same moto, same emulator, same {} KiB photo and {} KiB output)\n\n{}",
         BASE_PHOTO_BYTES / 1024,
         OUTPUT_BYTES / 1024,
-        table(&["one generation", "n", "p50", "p99", "p50 ratio"], &rows)
+        table(&["one generation", "n", "p50", "max", "p50 ratio"], &rows)
     )
 }

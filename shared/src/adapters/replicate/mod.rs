@@ -31,7 +31,7 @@ use crate::ports::{
     AtDeadline, GeneratedImage, GenerationError, GenerationRequest, ImageGenerator, InputImage,
     StartedPrediction,
 };
-use crate::timing::{RemoteCallExt, random_up_to};
+use crate::timing::{self, RemoteCallExt, random_up_to};
 
 /// How long the cancel and the last read at the deadline may each take.
 const FINAL_READ_TIMEOUT: Duration = Duration::from_secs(2);
@@ -147,7 +147,11 @@ impl ReplicateClient {
                         .get(header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned);
-                    let text = response.text().await.unwrap_or_default();
+                    let text = response
+                        .text()
+                        .remote_call("Replicate create (answer)")
+                        .await
+                        .unwrap_or_default();
                     let message = problem_message(status.as_u16(), &text);
                     let hint = retry_hint(retry_after.as_deref(), &text);
                     match status {
@@ -194,7 +198,7 @@ impl ReplicateClient {
                 return Err(failure);
             }
             tracing::warn!(attempt, delay_ms = delay.as_millis() as u64, error = %failure, "create retried");
-            tokio::time::sleep(delay).await;
+            timing::pause_before_retry(delay).await;
         }
     }
 
@@ -294,7 +298,7 @@ impl ReplicateClient {
                         && Instant::now() + backoff(attempt) < finish_by =>
                 {
                     tracing::warn!(prediction_id = %prediction.id, attempt, error = %message, "output download retried");
-                    tokio::time::sleep(backoff(attempt)).await;
+                    timing::pause_before_retry(backoff(attempt)).await;
                 }
                 Err(DownloadFailure::Transient(message)) => {
                     return Err(unavailable(Some(&prediction.id), message));
