@@ -114,7 +114,7 @@ async fn json_logs_and_one_emf_line_per_invocation() {
         "Replicate create",
         "Replicate download",
         "DynamoDB UpdateItem (counter)",
-        "S3 PutObject",
+        "S3 PutObject (If-None-Match)",
     ] {
         assert!(names.contains(&expected), "{expected} not timed: {names:?}");
     }

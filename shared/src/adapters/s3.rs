@@ -249,11 +249,14 @@ impl ObjectStore for S3ObjectStore {
         if let Some(prediction_id) = written_by {
             request = request.metadata(WRITTEN_BY, prediction_id);
         }
-        let request = match condition {
-            WriteCondition::IfAbsent => request.if_none_match("*"),
-            WriteCondition::IfMatch(etag) => request.if_match(etag),
+        // Timed by its condition: a new object (an image, a first manifest) or a rewrite.
+        let (request, call) = match condition {
+            WriteCondition::IfAbsent => {
+                (request.if_none_match("*"), "S3 PutObject (If-None-Match)")
+            }
+            WriteCondition::IfMatch(etag) => (request.if_match(etag), "S3 PutObject (If-Match)"),
         };
-        match request.send().remote_call("S3 PutObject").await {
+        match request.send().remote_call(call).await {
             Ok(_) => Ok(WriteOutcome::Written),
             Err(error) => match (http_status(&error), error.code()) {
                 (Some(412), _) | (_, Some("PreconditionFailed")) => {
