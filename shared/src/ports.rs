@@ -201,6 +201,15 @@ pub struct StartedPrediction {
     pub state: serde_json::Value,
 }
 
+/// A prediction that succeeded, its output not fetched yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SucceededPrediction {
+    /// The prediction's id.
+    pub prediction_id: String,
+    /// Where its output is, already checked against the allowed hosts.
+    pub output_url: String,
+}
+
 /// What to do with a prediction still running at the deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AtDeadline {
@@ -219,24 +228,33 @@ pub trait ImageGenerator: Send + Sync {
         deadline: std::time::Instant,
     ) -> impl Future<Output = Result<StartedPrediction, GenerationError>> + Send;
 
-    /// Waits for a started prediction until `deadline` and downloads its output.
+    /// Waits for a started prediction until `deadline`; it must succeed with an output from
+    /// an allowed place.
     fn finish(
         &self,
         started: StartedPrediction,
         deadline: std::time::Instant,
         at_deadline: AtDeadline,
-    ) -> impl Future<Output = Result<GeneratedImage, GenerationError>> + Send;
+    ) -> impl Future<Output = Result<SucceededPrediction, GenerationError>> + Send;
 
     /// Picks up a prediction started earlier (by a run that did not finish), without paying
-    /// for another.
+    /// for another, and waits for it as [`ImageGenerator::finish`] does.
     fn resume(
         &self,
         prediction_id: &str,
         deadline: std::time::Instant,
         at_deadline: AtDeadline,
+    ) -> impl Future<Output = Result<SucceededPrediction, GenerationError>> + Send;
+
+    /// Downloads a succeeded prediction's output and checks it; retries may run a little
+    /// past `deadline`, as the image is already paid for.
+    fn download(
+        &self,
+        succeeded: &SucceededPrediction,
+        deadline: std::time::Instant,
     ) -> impl Future<Output = Result<GeneratedImage, GenerationError>> + Send;
 
-    /// Starts a prediction and finishes it.
+    /// Starts a prediction, waits for it and downloads its output.
     fn generate(
         &self,
         request: &GenerationRequest,
@@ -244,7 +262,8 @@ pub trait ImageGenerator: Send + Sync {
     ) -> impl Future<Output = Result<GeneratedImage, GenerationError>> + Send {
         async move {
             let started = self.start(request, deadline).await?;
-            self.finish(started, deadline, AtDeadline::Cancel).await
+            let succeeded = self.finish(started, deadline, AtDeadline::Cancel).await?;
+            self.download(&succeeded, deadline).await
         }
     }
 }

@@ -3,11 +3,12 @@
 //! Order (DESIGN.md's invariants): everything that needs no lookup is checked first; then the
 //! profile is read (beside the base photo when the body names it) and the photo's start read
 //! with its size in one ranged GET; the photo is checked (exists, an image, within the cap)
-//! before anything is paid for. The prediction runs beside the manifest read; its id is
-//! recorded beside everything after the create. Only once the image is in hand is an index
-//! taken from the counter (seeded from the bucket on first use); the image is written with
-//! `If-None-Match: *` (a taken name means a new index), then the manifest is merged and
-//! written with `If-Match`, retried on conflicts.
+//! before anything is paid for. The prediction and the image's write run beside the manifest
+//! read; the prediction's id is recorded beside everything after the create. Only once the
+//! prediction has succeeded is an index taken from the counter (seeded from the bucket on
+//! first use), beside the output's download; the image is written with `If-None-Match: *` (a
+//! taken name means a new index), then the manifest is merged and written with `If-Match`,
+//! retried on conflicts.
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
@@ -25,9 +26,9 @@ use super::generation::{
 };
 use super::manifest::{ManifestEntry, append_entry};
 use crate::ports::{
-    ActorProfiles, AtDeadline, Clock, GenerationError, GenerationRequest, ImageGenerator,
-    IndexCounter, InputImage, ObjectStart, ObjectStore, PredictionLog, StoreError, VersionedObject,
-    WriteCondition, WriteOutcome,
+    ActorProfiles, AtDeadline, Clock, GeneratedImage, GenerationError, GenerationRequest,
+    ImageGenerator, IndexCounter, InputImage, ObjectStart, ObjectStore, PredictionLog, StoreError,
+    VersionedObject, WriteCondition, WriteOutcome,
 };
 use crate::timing::{elapsed_ms, random_up_to};
 
@@ -281,43 +282,77 @@ where
         let actor_id = &actor.actor_id;
         let manifest_key = manifest_key(&actor.actor_name);
         let predict_started = Instant::now();
-        let predict = async {
-            let generated = match start {
-                Start::New(log) => match self.generator.start(request, deadline).await {
-                    Err(error) => Err(error),
-                    Ok(started) => {
-                        let at_deadline = if log.resumable() {
-                            AtDeadline::KeepRunning
-                        } else {
-                            AtDeadline::Cancel
-                        };
-                        // The receiver lives until the run ends: a send cannot fail.
-                        let _ = id_sender.send(started.prediction_id.clone());
-                        self.generator.finish(started, deadline, at_deadline).await
-                    }
-                },
+        let image_stored = async {
+            let succeeded = match start {
+                Start::New(log) => {
+                    let started = self.generator.start(request, deadline).await?;
+                    let at_deadline = if log.resumable() {
+                        AtDeadline::KeepRunning
+                    } else {
+                        AtDeadline::Cancel
+                    };
+                    // The receiver lives until the run ends: a send cannot fail.
+                    let _ = id_sender.send(started.prediction_id.clone());
+                    self.generator
+                        .finish(started, deadline, at_deadline)
+                        .await?
+                }
                 Start::Resume(prediction_id) => {
                     self.generator
                         .resume(prediction_id, deadline, AtDeadline::KeepRunning)
-                        .await
+                        .await?
                 }
             };
-            (generated, elapsed_ms(predict_started))
-        };
-        let ((generated, predict_ms), manifest) =
-            join(predict, self.objects.read_versioned(&manifest_key)).await;
-        let mut image = generated?;
-        let bytes = Arc::new(std::mem::take(&mut image.bytes));
-        let store_started = Instant::now();
-        let finish_by = deadline.max(Instant::now()) + STORE_GRACE;
-        let (index, s3_key) = self
-            .store_image(&actor.actor_name, bytes, &image.prediction_id)
-            .await
-            .map_err(|source| GenerateError::NotStored {
-                prediction_id: image.prediction_id.clone(),
-                source,
+            // The prediction has succeeded, so its index is taken beside the download
+            // (invariant 2): only an output refused or lost now leaves a gap in the numbers.
+            let download = async {
+                let image = self.generator.download(&succeeded, deadline).await;
+                (image, elapsed_ms(predict_started))
+            };
+            let ((image, predict_ms), index) =
+                join(download, self.take_index(&actor.actor_name)).await;
+            let mut image = image.inspect_err(|_| {
+                if let Ok(index) = &index {
+                    tracing::warn!(actor = %actor_id, index, prediction_id = %succeeded.prediction_id, "output not fetched: its index stays unused");
+                }
             })?;
-        let store_ms = elapsed_ms(store_started);
+            let not_stored = |source| GenerateError::NotStored {
+                prediction_id: succeeded.prediction_id.clone(),
+                source,
+            };
+            let bytes = Arc::new(std::mem::take(&mut image.bytes));
+            let store_started = Instant::now();
+            let finish_by = deadline.max(store_started) + STORE_GRACE;
+            let (index, s3_key) = self
+                .store_image(
+                    &actor.actor_name,
+                    index.map_err(not_stored)?,
+                    bytes,
+                    &image.prediction_id,
+                )
+                .await
+                .map_err(not_stored)?;
+            Ok::<_, GenerateError>(StoredImage {
+                image,
+                index,
+                s3_key,
+                finish_by,
+                predict_ms,
+                store_ms: elapsed_ms(store_started),
+            })
+        };
+        // The manifest is read beside everything up to the image's write; only its update
+        // needs both.
+        let (stored, manifest) =
+            join(image_stored, self.objects.read_versioned(&manifest_key)).await;
+        let StoredImage {
+            image,
+            index,
+            s3_key,
+            finish_by,
+            predict_ms,
+            store_ms,
+        } = stored?;
         let manifest_started = Instant::now();
         let filename = image_filename(&actor.actor_name, index);
         let created_at = self.clock.now_rfc3339();
@@ -407,19 +442,22 @@ where
         ))
     }
 
-    /// Takes an index and writes the image under a name nobody has, taking a new index
-    /// whenever the name is taken (a stray file, a legacy one).
+    /// Writes the image under `index`'s name, or under a name nobody has: each name found
+    /// taken (a stray file, a legacy one) takes a new index.
     ///
     /// A 412 can also answer the SDK's own retry of a write whose first reply was lost: the
     /// object's `prediction-id` metadata tells our own image from someone else's.
     async fn store_image(
         &self,
         actor_name: &str,
+        mut index: u64,
         bytes: Arc<Vec<u8>>,
         prediction_id: &str,
     ) -> Result<(u64, String), StoreError> {
-        for _ in 0..MAX_IMAGE_NAME_ATTEMPTS {
-            let index = self.take_index(actor_name).await?;
+        for attempt in 1..=MAX_IMAGE_NAME_ATTEMPTS {
+            if attempt > 1 {
+                index = self.take_index(actor_name).await?;
+            }
             let key = format!(
                 "{}{}",
                 training_folder(actor_name),
@@ -549,6 +587,17 @@ where
 fn jitter(attempt: u32) -> Duration {
     let ceiling = 20u64 << attempt.min(5);
     Duration::from_millis(random_up_to(ceiling))
+}
+
+/// An image written under its name, with when the rest must be done and the steps' times.
+struct StoredImage {
+    image: GeneratedImage,
+    index: u64,
+    s3_key: String,
+    /// When the manifest update gives up.
+    finish_by: Instant,
+    predict_ms: u64,
+    store_ms: u64,
 }
 
 /// Runs two futures side by side and waits for both.

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::domain::actor::ActorProfile;
-use crate::ports::{GeneratedImage, ObjectInfo, ObjectStart, StartedPrediction};
+use crate::ports::{
+    GeneratedImage, ObjectInfo, ObjectStart, StartedPrediction, SucceededPrediction,
+};
 
 const BUCKET: &str = "bucket";
 const PHOTO: &str = "system_actors/base/a.jpg";
@@ -41,6 +43,9 @@ struct Objects {
     /// Reads of the manifest that fail before one succeeds.
     failing_manifest_reads: AtomicU32,
     failing_presign: bool,
+    /// Manifest reads wait until an image is stored: a run that wrote the image only after
+    /// the manifest read would never finish.
+    manifest_read_waits_for_image: bool,
 }
 
 fn fault() -> StoreError {
@@ -96,6 +101,9 @@ impl ObjectStore for Objects {
     }
 
     async fn read_versioned(&self, key: &str) -> Result<Option<VersionedObject>, StoreError> {
+        while self.manifest_read_waits_for_image && !self.image_stored() {
+            tokio::task::yield_now().await;
+        }
         let failing = &self.failing_manifest_reads;
         if failing.load(Ordering::SeqCst) > 0 {
             failing.fetch_sub(1, Ordering::SeqCst);
@@ -143,8 +151,18 @@ impl ObjectStore for Objects {
     }
 }
 
+impl Objects {
+    fn image_stored(&self) -> bool {
+        let stored = self.stored.lock().unwrap();
+        stored
+            .keys()
+            .any(|k| k.contains("training_data") && k.ends_with(".jpg"))
+    }
+}
+
+/// The last index taken, shared so that a fake generator can watch it.
 #[derive(Default)]
-struct Counter(Mutex<Option<u64>>);
+struct Counter(Arc<Mutex<Option<u64>>>);
 
 impl IndexCounter for Counter {
     async fn take_next(&self, _: &str) -> Result<Option<u64>, StoreError> {
@@ -164,6 +182,11 @@ impl IndexCounter for Counter {
 struct Generator {
     calls: AtomicU32,
     fail: bool,
+    /// The prediction succeeds but its output is refused at the download.
+    refuse_output: bool,
+    /// Downloads wait until this counter has given an index: a run that took the index only
+    /// after the download would never finish.
+    download_waits_for: Option<Arc<Mutex<Option<u64>>>>,
 }
 
 impl ImageGenerator for Generator {
@@ -184,7 +207,7 @@ impl ImageGenerator for Generator {
         started: StartedPrediction,
         deadline: Instant,
         at_deadline: AtDeadline,
-    ) -> Result<GeneratedImage, GenerationError> {
+    ) -> Result<SucceededPrediction, GenerationError> {
         self.resume(&started.prediction_id, deadline, at_deadline)
             .await
     }
@@ -194,15 +217,37 @@ impl ImageGenerator for Generator {
         prediction_id: &str,
         _: Instant,
         _: AtDeadline,
-    ) -> Result<GeneratedImage, GenerationError> {
+    ) -> Result<SucceededPrediction, GenerationError> {
         if self.fail {
             return Err(GenerationError::Failed {
                 prediction_id: prediction_id.to_owned(),
                 message: "NSFW".to_owned(),
             });
         }
-        Ok(GeneratedImage {
+        Ok(SucceededPrediction {
             prediction_id: prediction_id.to_owned(),
+            output_url: format!("https://replicate.delivery/{prediction_id}.jpg"),
+        })
+    }
+
+    async fn download(
+        &self,
+        succeeded: &SucceededPrediction,
+        _: Instant,
+    ) -> Result<GeneratedImage, GenerationError> {
+        if let Some(counter) = &self.download_waits_for {
+            while counter.lock().unwrap().is_none_or(|index| index == 0) {
+                tokio::task::yield_now().await;
+            }
+        }
+        if self.refuse_output {
+            return Err(GenerationError::BadOutput {
+                prediction_id: succeeded.prediction_id.clone(),
+                reason: "not a JPEG".to_owned(),
+            });
+        }
+        Ok(GeneratedImage {
+            prediction_id: succeeded.prediction_id.clone(),
             model: "m/n".to_owned(),
             bytes: JPEG.to_vec(),
         })
@@ -234,6 +279,8 @@ fn service(objects: Objects, fail: bool) -> Service {
         generator: Generator {
             calls: AtomicU32::new(0),
             fail,
+            refuse_output: false,
+            download_waits_for: None,
         },
         clock: InstantClock,
         settings: GenerationSettings {
@@ -266,6 +313,15 @@ fn images(service: &Service) -> Vec<String> {
         .collect();
     keys.sort();
     keys
+}
+
+fn has_manifest(service: &Service) -> bool {
+    service
+        .objects
+        .stored
+        .lock()
+        .unwrap()
+        .contains_key(MANIFEST)
 }
 
 fn manifest_indices(service: &Service) -> Vec<u64> {
@@ -338,14 +394,7 @@ async fn a_failed_prediction_takes_no_index_and_stores_nothing() {
         None,
         "an index was taken"
     );
-    assert!(
-        !service
-            .objects
-            .stored
-            .lock()
-            .unwrap()
-            .contains_key(MANIFEST)
-    );
+    assert!(!has_manifest(&service));
 }
 
 #[tokio::test]
@@ -404,18 +453,9 @@ struct RecordAfterStore<'a> {
     recorded: Mutex<Vec<String>>,
 }
 
-impl RecordAfterStore<'_> {
-    fn image_stored(&self) -> bool {
-        let stored = self.objects.stored.lock().unwrap();
-        stored
-            .keys()
-            .any(|k| k.contains("training_data") && k.ends_with(".jpg"))
-    }
-}
-
 impl PredictionLog for RecordAfterStore<'_> {
     async fn started(&self, prediction_id: &str) {
-        while !self.image_stored() {
+        while !self.objects.image_stored() {
             tokio::task::yield_now().await;
         }
         self.recorded.lock().unwrap().push(prediction_id.to_owned());
@@ -445,4 +485,47 @@ async fn the_prediction_id_is_recorded_beside_the_storing_and_before_the_end() {
         .expect("storing waited for the record")
         .unwrap();
     assert_eq!(*log.recorded.lock().unwrap(), vec![image.prediction_id]);
+}
+
+#[tokio::test]
+async fn the_index_is_taken_beside_the_download() {
+    let mut service = service(Objects::default(), false);
+    service.generator.download_waits_for = Some(service.counter.0.clone());
+    let image = tokio::time::timeout(Duration::from_secs(5), run(&service))
+        .await
+        .expect("the index waited for the download")
+        .unwrap();
+    assert_eq!(image.index, 1);
+    assert_eq!(manifest_indices(&service), [1]);
+}
+
+#[tokio::test]
+async fn the_image_is_written_beside_the_manifest_read() {
+    let objects = Objects {
+        manifest_read_waits_for_image: true,
+        ..Objects::default()
+    };
+    let service = service(objects, false);
+    let image = tokio::time::timeout(Duration::from_secs(5), run(&service))
+        .await
+        .expect("the image's write waited for the manifest read")
+        .unwrap();
+    assert!(image.manifest_updated, "{:?}", image.manifest_error);
+    assert_eq!(manifest_indices(&service), [1]);
+}
+
+#[tokio::test]
+async fn an_output_refused_at_the_download_stores_and_lists_nothing() {
+    let mut service = service(Objects::default(), false);
+    service.generator.refuse_output = true;
+    let error = run(&service).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            GenerateError::Generation(GenerationError::BadOutput { .. })
+        ),
+        "{error:?}"
+    );
+    assert!(images(&service).is_empty());
+    assert!(!has_manifest(&service));
 }

@@ -29,7 +29,7 @@ pub use wire::{Prediction, problem_message, retry_hint};
 
 use crate::ports::{
     AtDeadline, GeneratedImage, GenerationError, GenerationRequest, ImageGenerator, InputImage,
-    StartedPrediction,
+    StartedPrediction, SucceededPrediction,
 };
 use crate::timing::{self, RemoteCallExt, random_up_to};
 
@@ -265,20 +265,19 @@ impl ReplicateClient {
         Ok(prediction)
     }
 
-    /// Downloads a succeeded prediction's output and checks it.
+    /// Downloads a succeeded prediction's output and checks it, retrying until `finish_by`.
     pub async fn download_output(
         &self,
-        prediction: &Prediction,
+        succeeded: &SucceededPrediction,
         finish_by: Instant,
     ) -> Result<Vec<u8>, GenerationError> {
-        let bad_output = |reason: String| GenerationError::BadOutput {
-            prediction_id: prediction.id.clone(),
-            reason,
-        };
-        let raw = prediction
-            .output_url()
-            .ok_or_else(|| bad_output("the prediction has no output URL".to_owned()))?;
-        let url = allowed_output_url(raw, &self.config.output_hosts).map_err(bad_output)?;
+        let prediction_id = &succeeded.prediction_id;
+        let url = allowed_output_url(&succeeded.output_url, &self.config.output_hosts).map_err(
+            |reason| GenerationError::BadOutput {
+                prediction_id: prediction_id.clone(),
+                reason,
+            },
+        )?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -292,30 +291,34 @@ impl ReplicateClient {
                 .await
             {
                 Ok(bytes) => return Ok(bytes),
-                Err(DownloadFailure::Refused(reason)) => return Err(bad_output(reason)),
+                Err(DownloadFailure::Refused(reason)) => {
+                    return Err(GenerationError::BadOutput {
+                        prediction_id: prediction_id.clone(),
+                        reason,
+                    });
+                }
                 Err(DownloadFailure::Transient(message))
                     if attempt < self.config.max_attempts
                         && Instant::now() + backoff(attempt) < finish_by =>
                 {
-                    tracing::warn!(prediction_id = %prediction.id, attempt, error = %message, "output download retried");
+                    tracing::warn!(%prediction_id, attempt, error = %message, "output download retried");
                     timing::pause_before_retry(backoff(attempt)).await;
                 }
                 Err(DownloadFailure::Transient(message)) => {
-                    return Err(unavailable(Some(&prediction.id), message));
+                    return Err(unavailable(Some(prediction_id), message));
                 }
             }
         }
     }
 
-    /// Waits for a created prediction and downloads its output. An error says what happened
-    /// and names the prediction.
-    pub async fn complete(
+    /// Waits for a created prediction until it succeeded, with an output URL from an allowed
+    /// host. An error says what happened and names the prediction.
+    pub async fn settle(
         &self,
         created: Prediction,
         deadline: Instant,
         at_deadline: AtDeadline,
-    ) -> Result<GeneratedImage, GenerationError> {
-        let started = Instant::now();
+    ) -> Result<SucceededPrediction, GenerationError> {
         let prediction = self.wait(created, deadline, at_deadline).await?;
         match prediction.status.as_str() {
             "succeeded" => {}
@@ -331,13 +334,17 @@ impl ReplicateClient {
                 });
             }
         }
-        let finish_by = deadline.max(Instant::now()) + DOWNLOAD_GRACE;
-        let bytes = self.download_output(&prediction, finish_by).await?;
-        tracing::info!(prediction_id = %prediction.id, bytes = bytes.len(), elapsed_ms = started.elapsed().as_millis() as u64, "prediction output downloaded");
-        Ok(GeneratedImage {
+        let bad_output = |reason: String| GenerationError::BadOutput {
+            prediction_id: prediction.id.clone(),
+            reason,
+        };
+        let raw = prediction
+            .output_url()
+            .ok_or_else(|| bad_output("the prediction has no output URL".to_owned()))?;
+        let url = allowed_output_url(raw, &self.config.output_hosts).map_err(bad_output)?;
+        Ok(SucceededPrediction {
             prediction_id: prediction.id,
-            model: self.config.model.clone(),
-            bytes,
+            output_url: url.into(),
         })
     }
 
@@ -552,12 +559,12 @@ impl ImageGenerator for ReplicateClient {
         started: StartedPrediction,
         deadline: Instant,
         at_deadline: AtDeadline,
-    ) -> Result<GeneratedImage, GenerationError> {
+    ) -> Result<SucceededPrediction, GenerationError> {
         let prediction = match serde_json::from_value::<Prediction>(started.state) {
             Ok(prediction) if prediction.id == started.prediction_id => prediction,
             _ => self.get(&started.prediction_id).await?,
         };
-        self.complete(prediction, deadline, at_deadline).await
+        self.settle(prediction, deadline, at_deadline).await
     }
 
     async fn resume(
@@ -565,13 +572,29 @@ impl ImageGenerator for ReplicateClient {
         prediction_id: &str,
         deadline: Instant,
         at_deadline: AtDeadline,
-    ) -> Result<GeneratedImage, GenerationError> {
+    ) -> Result<SucceededPrediction, GenerationError> {
         tracing::info!(
             prediction_id,
             "resuming a prediction paid for by an earlier run"
         );
         let prediction = self.get(prediction_id).await?;
-        self.complete(prediction, deadline, at_deadline).await
+        self.settle(prediction, deadline, at_deadline).await
+    }
+
+    async fn download(
+        &self,
+        succeeded: &SucceededPrediction,
+        deadline: Instant,
+    ) -> Result<GeneratedImage, GenerationError> {
+        let started = Instant::now();
+        let finish_by = deadline.max(started) + DOWNLOAD_GRACE;
+        let bytes = self.download_output(succeeded, finish_by).await?;
+        tracing::info!(prediction_id = %succeeded.prediction_id, bytes = bytes.len(), elapsed_ms = started.elapsed().as_millis() as u64, "prediction output downloaded");
+        Ok(GeneratedImage {
+            prediction_id: succeeded.prediction_id.clone(),
+            model: self.config.model.clone(),
+            bytes,
+        })
     }
 }
 
