@@ -15,11 +15,14 @@ mod config;
 mod output;
 mod wire;
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use bytes::Bytes;
 use reqwest::{StatusCode, Url, header};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 pub use config::{
     ApiToken, DEFAULT_BASE_URL, DEFAULT_MODEL, DEFAULT_OUTPUT_HOSTS, ReplicateConfig, TokenSource,
@@ -103,7 +106,9 @@ impl ReplicateClient {
         deadline: Instant,
     ) -> Result<Prediction, GenerationError> {
         let url = self.api_url(&format!("v1/models/{}/predictions", self.config.model))?;
-        let body = json!({ "input": model_input(request) });
+        // Serialized once for every attempt (a data URI may be 256 KiB).
+        let body = create_body(request)
+            .map_err(|error| unavailable(None, format!("the model input: {error}")))?;
         let token = self.token(None).await?;
         let mut attempt = 0;
         loop {
@@ -124,7 +129,8 @@ impl ReplicateClient {
                 .post(url.clone())
                 .bearer_auth(token.expose())
                 .header("Prefer", format!("wait={wait}"))
-                .json(&body)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
                 .timeout(remaining)
                 .send()
                 .remote_call("Replicate create")
@@ -598,29 +604,44 @@ impl ImageGenerator for ReplicateClient {
     }
 }
 
-/// The model's input for flux-kontext-pro.
-fn model_input(request: &GenerationRequest) -> Value {
+/// The model's input for flux-kontext-pro, borrowed from the request.
+#[derive(Debug, Serialize)]
+struct ModelInput<'a> {
+    prompt: &'a str,
+    /// A data URI (built here) or the photo's presigned URL.
+    input_image: Cow<'a, str>,
+    aspect_ratio: &'static str,
+    output_format: &'static str,
+    safety_tolerance: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+}
+
+/// The create request's body, `{"input": {...}}`, as JSON bytes.
+fn create_body(request: &GenerationRequest) -> Result<Bytes, serde_json::Error> {
+    #[derive(Serialize)]
+    struct CreateBody<'a> {
+        input: ModelInput<'a>,
+    }
     let input_image = match &request.input_image {
         InputImage::Inline {
             content_type,
             bytes,
-        } => format!(
+        } => Cow::Owned(format!(
             "data:{content_type};base64,{}",
             base64::engine::general_purpose::STANDARD.encode(bytes)
-        ),
-        InputImage::Url(url) => url.clone(),
+        )),
+        InputImage::Url(url) => Cow::Borrowed(url.as_str()),
     };
-    let mut input = json!({
-        "prompt": request.prompt,
-        "input_image": input_image,
-        "aspect_ratio": "match_input_image",
-        "output_format": "jpg",
-        "safety_tolerance": SAFETY_TOLERANCE,
-    });
-    if let Some(seed) = request.seed {
-        input["seed"] = json!(seed);
-    }
-    input
+    let input = ModelInput {
+        prompt: &request.prompt,
+        input_image,
+        aspect_ratio: "match_input_image",
+        output_format: "jpg",
+        safety_tolerance: SAFETY_TOLERANCE,
+        seed: request.seed,
+    };
+    serde_json::to_vec(&CreateBody { input }).map(Bytes::from)
 }
 
 fn uncertain(message: &str) -> GenerationError {
@@ -649,6 +670,13 @@ fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// The `input` of the create body for `request`.
+    fn model_input(request: &GenerationRequest) -> Value {
+        let body: Value = serde_json::from_slice(&create_body(request).unwrap()).unwrap();
+        body["input"].clone()
+    }
 
     fn request(input_image: InputImage) -> GenerationRequest {
         GenerationRequest {
