@@ -297,12 +297,12 @@ async fn an_input_image_url_is_fetched_by_the_model() {
 
 #[tokio::test]
 async fn a_refused_connection_is_retried_until_the_api_answers() {
-    let port = testkit::free_port();
+    let closed = testkit::ClosedPort::hold();
     let mut config = config(&ReplicateEmulator::start().await);
-    config.base_url = Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+    config.base_url = Url::parse(&closed.url()).unwrap();
     let late_start = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(400)).await;
-        ReplicateEmulator::start_on(port).await
+        ReplicateEmulator::start_on(closed.release()).await
     });
     let result = ReplicateClient::new(config)
         .unwrap()

@@ -496,8 +496,8 @@ async fn rate_limits_and_store_faults_are_503s_that_say_when_to_retry() {
     let replicate = ReplicateEmulator::start().await;
     let mut env = stack.moto.function_env();
     env.extend(replicate.function_env());
-    let closed = format!("http://127.0.0.1:{}", testkit::free_port());
-    testkit::set_env(&mut env, "AWS_ENDPOINT_URL", closed);
+    let closed = testkit::ClosedPort::hold();
+    testkit::set_env(&mut env, "AWS_ENDPOINT_URL", closed.url());
     let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
     let answer = function
         .invoke(&testkit::event("generate-single-http-v2.json"))

@@ -175,8 +175,8 @@ async fn refusals_are_json_errors() {
 async fn a_store_that_does_not_answer_is_a_503_without_internals() {
     let moto = Moto::start().await;
     let mut env = moto.function_env();
-    let closed = format!("http://127.0.0.1:{}", testkit::free_port());
-    testkit::set_env(&mut env, "AWS_ENDPOINT_URL", closed);
+    let closed = testkit::ClosedPort::hold();
+    testkit::set_env(&mut env, "AWS_ENDPOINT_URL", closed.url());
     let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
     let answer = function
         .invoke(&testkit::event("list-prompts-http-v2.json"))

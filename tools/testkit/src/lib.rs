@@ -74,6 +74,37 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// A loopback port held while this lives, bound but not listening: connections to it are
+/// refused, and no server another test starts meanwhile can take it (as it could a port that
+/// [`free_port`] found free a moment ago).
+pub struct ClosedPort {
+    socket: tokio::net::TcpSocket,
+    port: u16,
+}
+
+impl ClosedPort {
+    /// Holds a free loopback port.
+    pub fn hold() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket
+            .bind(([127, 0, 0, 1], 0).into())
+            .expect("a free loopback port");
+        let port = socket.local_addr().expect("its address").port();
+        Self { socket, port }
+    }
+
+    /// `http://127.0.0.1:{port}`, an endpoint that refuses every connection.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Lets go of the port, for a server to start on it now.
+    pub fn release(self) -> u16 {
+        drop(self.socket);
+        self.port
+    }
+}
+
 /// Where a child's log goes: the test's stderr when `TESTKIT_VERBOSE` is set, else nowhere.
 fn verbose_output() -> Stdio {
     if std::env::var_os("TESTKIT_VERBOSE").is_some() {
