@@ -13,7 +13,9 @@ use shared::domain::generate_single::{GenerateSingle, GenerationSettings};
 use shared::entry::config;
 use shared::entry::generate::GenerateFunction;
 
-#[tokio::main]
+// An execution environment runs one invocation at a time: one thread serves it, without the
+// hand-offs between worker threads (README, "Benchmark": less CPU and memory per request).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let table_name = config::table_name()?;

@@ -744,10 +744,16 @@ fn generation_table(sequential: &Sequential, concurrent: &Concurrent) -> String 
         )
     };
     format!(
-        "## generate-single, Replicate emulator answering at once ({} KiB photo inline, {} KiB output, idempotency key and daily caps on)\n\n{}\nCPU time of the function process (user + system from /proc, so with the SDKs' signing, hashing and parsing that the rows above count as waiting): {} per sequential generation (mean of {}).\n\nThroughput with {CONCURRENT_ENVIRONMENTS} execution environments side by side: {generated} generations in {wall:.2} s = **{throughput:.1} generations/s**. {failures} CPU used meanwhile: moto {moto:.1} s ({:.0}% of one core), the {CONCURRENT_ENVIRONMENTS} functions {functions:.1} s ({} per generation), their runtime emulators {emulators:.1} s.\n",
+        "## generate-single, Replicate emulator answering at once ({} KiB photo inline, {} KiB output, idempotency key and daily caps on)\n\n{}\n{} of the {} sequential generations were an actor's first image, which also seeds its counter (a listing and a put more). CPU time of the function process (user + system from /proc, so with the SDKs' signing, hashing and parsing that the rows above count as waiting): {} per sequential generation (mean of {}).\n\nThroughput with {CONCURRENT_ENVIRONMENTS} execution environments side by side: {generated} generations in {wall:.2} s = **{throughput:.1} generations/s**. {failures} CPU used meanwhile: moto {moto:.1} s ({:.0}% of one core), the {CONCURRENT_ENVIRONMENTS} functions {functions:.1} s ({} per generation), their runtime emulators {emulators:.1} s.\n",
         BASE_PHOTO_BYTES / 1024,
         OUTPUT_BYTES / 1024,
         table(&["measured", "n", "p50", "p99", "max"], &rows),
+        sequential
+            .runs
+            .iter()
+            .filter(|run| seeds_counter(run))
+            .count(),
+        sequential.runs.len(),
         ms(sequential.cpu_per_generation_us),
         sequential.runs.len(),
         100.0 * moto / wall,
@@ -755,16 +761,18 @@ fn generation_table(sequential: &Sequential, concurrent: &Concurrent) -> String 
     )
 }
 
+/// Whether a generation was its actor's first, which also seeds the actor's counter.
+fn seeds_counter(run: &Run) -> bool {
+    run.calls
+        .iter()
+        .any(|call| call.name.contains("counter seed"))
+}
+
 /// The remote calls of the median generation, in the order they started, with the calls each
 /// overlapped.
 fn critical_path(runs: &[Run]) -> String {
-    let seeds = |run: &Run| {
-        run.calls
-            .iter()
-            .any(|call| call.name.contains("counter seed"))
-    };
     // The steady state: an actor's later image (the first also seeds its counter).
-    let mut by_total: Vec<&Run> = runs.iter().filter(|run| !seeds(run)).collect();
+    let mut by_total: Vec<&Run> = runs.iter().filter(|run| !seeds_counter(run)).collect();
     by_total.sort_by_key(|run| run.total_us);
     let Some(run) = by_total.get(by_total.len() / 2) else {
         return String::new();
@@ -799,7 +807,7 @@ fn critical_path(runs: &[Run]) -> String {
             ]
         })
         .collect();
-    let seeded = runs.iter().filter(|run| seeds(run)).count();
+    let seeded = runs.iter().filter(|run| seeds_counter(run)).count();
     let header = [
         "call",
         "remote call",
