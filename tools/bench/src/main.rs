@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use stats::{Samples, mib, ms, table};
 use testkit::{LambdaEmulator, Moto, ReplicateEmulator, SeedProfile};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The base photo of the benchmark's actors: a typical phone portrait, sent inline.
 const BASE_PHOTO_BYTES: usize = 150 * 1024;
@@ -893,7 +894,7 @@ async fn comparison(
     let mut python = Vec::with_capacity(count);
     for i in 0..count {
         let started = Instant::now();
-        let status = tokio::process::Command::new("python3")
+        let mut script_run = tokio::process::Command::new("python3")
             .arg(&script)
             .args(["--actor-name", actor])
             .args([
@@ -910,12 +911,20 @@ async fn comparison(
             .env("BUCKET", testkit::BUCKET)
             .env("REPLICATE_BASE_URL", stack.replicate.base_url())
             .env("REPLICATE_API_TOKEN", ReplicateEmulator::TOKEN)
-            .stdout(Stdio::null())
-            .status()
-            .await
+            .stdout(Stdio::piped())
+            .spawn()
             .expect("python3 runs");
+        // Timed to its answer (its one line on stdout), as the Rust runs are: not its exit.
+        let mut answer = String::new();
+        if let Some(stdout) = script_run.stdout.take() {
+            let _ = BufReader::new(stdout).read_line(&mut answer).await;
+        }
         python.push(started.elapsed());
-        assert!(status.success(), "the seed's script failed: {status}");
+        let status = script_run.wait().await.expect("python3 ends");
+        assert!(
+            status.success() && answer.contains("\"success\": true"),
+            "the seed's script failed: {status} {answer}"
+        );
     }
     let _ = std::fs::remove_dir_all(&saves);
     let api = runtime_api::RuntimeApi::start().await;
