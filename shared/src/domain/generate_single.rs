@@ -158,9 +158,10 @@ pub struct GeneratedTrainingImage {
 /// How long the steps of a generation took, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepTimings {
-    /// The prediction, from its start to its output downloaded.
+    /// The prediction, from its start to its output downloaded (the first index is taken
+    /// meanwhile).
     pub predict_ms: u64,
-    /// The index and the image write.
+    /// The image write (and the new indices a taken name needs).
     pub store_ms: u64,
     /// The manifest update and the preview URL.
     pub manifest_ms: u64,
@@ -311,9 +312,12 @@ where
             };
             let ((image, predict_ms), index) =
                 join(download, self.take_index(&actor.actor_name)).await;
-            let mut image = image.inspect_err(|_| {
-                if let Ok(index) = &index {
+            let mut image = image.inspect_err(|_| match &index {
+                Ok(index) => {
                     tracing::warn!(actor = %actor_id, index, prediction_id = %succeeded.prediction_id, "output not fetched: its index stays unused");
+                }
+                Err(error) => {
+                    tracing::warn!(actor = %actor_id, prediction_id = %succeeded.prediction_id, %error, "no index taken either");
                 }
             })?;
             let not_stored = |source| GenerateError::NotStored {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use serde_json::{Value, json};
 
@@ -43,9 +43,11 @@ struct Objects {
     /// Reads of the manifest that fail before one succeeds.
     failing_manifest_reads: AtomicU32,
     failing_presign: bool,
-    /// Manifest reads wait until an image is stored: a run that wrote the image only after
-    /// the manifest read would never finish.
-    manifest_read_waits_for_image: bool,
+    /// The manifest read and the image write meet: the read waits until an image is stored,
+    /// and the image write until a manifest read has begun, so a run that did one only after
+    /// the other would never finish.
+    manifest_read_meets_image_write: bool,
+    manifest_read_begun: AtomicBool,
 }
 
 fn fault() -> StoreError {
@@ -101,7 +103,8 @@ impl ObjectStore for Objects {
     }
 
     async fn read_versioned(&self, key: &str) -> Result<Option<VersionedObject>, StoreError> {
-        while self.manifest_read_waits_for_image && !self.image_stored() {
+        self.manifest_read_begun.store(true, Ordering::SeqCst);
+        while self.manifest_read_meets_image_write && !self.image_stored() {
             tokio::task::yield_now().await;
         }
         let failing = &self.failing_manifest_reads;
@@ -128,6 +131,12 @@ impl ObjectStore for Objects {
         condition: WriteCondition,
         written_by: Option<&str>,
     ) -> Result<WriteOutcome, StoreError> {
+        while self.manifest_read_meets_image_write
+            && written_by.is_some()
+            && !self.manifest_read_begun.load(Ordering::SeqCst)
+        {
+            tokio::task::yield_now().await;
+        }
         let mut stored = self.stored.lock().unwrap();
         let current = stored.get(key).map(|(_, etag, _)| etag.to_string());
         let holds = match &condition {
@@ -162,11 +171,20 @@ impl Objects {
 
 /// The last index taken, shared so that a fake generator can watch it.
 #[derive(Default)]
-struct Counter(Arc<Mutex<Option<u64>>>);
+struct Counter {
+    last: Arc<Mutex<Option<u64>>>,
+    /// Indices are given only once this is set (a download has begun).
+    waits_for: Option<Arc<AtomicBool>>,
+}
 
 impl IndexCounter for Counter {
     async fn take_next(&self, _: &str) -> Result<Option<u64>, StoreError> {
-        let mut last = self.0.lock().unwrap();
+        while let Some(begun) = &self.waits_for
+            && !begun.load(Ordering::SeqCst)
+        {
+            tokio::task::yield_now().await;
+        }
+        let mut last = self.last.lock().unwrap();
         Ok(last.as_mut().map(|n| {
             *n += 1;
             *n
@@ -174,7 +192,7 @@ impl IndexCounter for Counter {
     }
 
     async fn seed(&self, _: &str, highest: u64) -> Result<(), StoreError> {
-        self.0.lock().unwrap().get_or_insert(highest);
+        self.last.lock().unwrap().get_or_insert(highest);
         Ok(())
     }
 }
@@ -184,8 +202,9 @@ struct Generator {
     fail: bool,
     /// The prediction succeeds but its output is refused at the download.
     refuse_output: bool,
-    /// Downloads wait until this counter has given an index: a run that took the index only
-    /// after the download would never finish.
+    /// Set once a download begins.
+    download_begun: Arc<AtomicBool>,
+    /// Downloads wait until this counter has given an index.
     download_waits_for: Option<Arc<Mutex<Option<u64>>>>,
 }
 
@@ -235,6 +254,7 @@ impl ImageGenerator for Generator {
         succeeded: &SucceededPrediction,
         _: Instant,
     ) -> Result<GeneratedImage, GenerationError> {
+        self.download_begun.store(true, Ordering::SeqCst);
         if let Some(counter) = &self.download_waits_for {
             while counter.lock().unwrap().is_none_or(|index| index == 0) {
                 tokio::task::yield_now().await;
@@ -280,6 +300,7 @@ fn service(objects: Objects, fail: bool) -> Service {
             calls: AtomicU32::new(0),
             fail,
             refuse_output: false,
+            download_begun: Arc::default(),
             download_waits_for: None,
         },
         clock: InstantClock,
@@ -390,7 +411,7 @@ async fn a_failed_prediction_takes_no_index_and_stores_nothing() {
     ));
     assert!(images(&service).is_empty());
     assert_eq!(
-        *service.counter.0.lock().unwrap(),
+        *service.counter.last.lock().unwrap(),
         None,
         "an index was taken"
     );
@@ -487,10 +508,13 @@ async fn the_prediction_id_is_recorded_beside_the_storing_and_before_the_end() {
     assert_eq!(*log.recorded.lock().unwrap(), vec![image.prediction_id]);
 }
 
+/// The download waits for an index and the counter for a download to begin: a run that did
+/// one only after the other would never finish.
 #[tokio::test]
 async fn the_index_is_taken_beside_the_download() {
     let mut service = service(Objects::default(), false);
-    service.generator.download_waits_for = Some(service.counter.0.clone());
+    service.generator.download_waits_for = Some(service.counter.last.clone());
+    service.counter.waits_for = Some(service.generator.download_begun.clone());
     let image = tokio::time::timeout(Duration::from_secs(5), run(&service))
         .await
         .expect("the index waited for the download")
@@ -502,7 +526,7 @@ async fn the_index_is_taken_beside_the_download() {
 #[tokio::test]
 async fn the_image_is_written_beside_the_manifest_read() {
     let objects = Objects {
-        manifest_read_waits_for_image: true,
+        manifest_read_meets_image_write: true,
         ..Objects::default()
     };
     let service = service(objects, false);
