@@ -911,6 +911,8 @@ async fn comparison(
             .env("BUCKET", testkit::BUCKET)
             .env("REPLICATE_BASE_URL", stack.replicate.base_url())
             .env("REPLICATE_API_TOKEN", ReplicateEmulator::TOKEN)
+            // Its answer reaches the pipe when printed, not at the interpreter's exit.
+            .env("PYTHONUNBUFFERED", "1")
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs");
