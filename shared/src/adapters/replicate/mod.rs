@@ -278,12 +278,8 @@ impl ReplicateClient {
         finish_by: Instant,
     ) -> Result<Vec<u8>, GenerationError> {
         let prediction_id = &succeeded.prediction_id;
-        let url = allowed_output_url(&succeeded.output_url, &self.config.output_hosts).map_err(
-            |reason| GenerationError::BadOutput {
-                prediction_id: prediction_id.clone(),
-                reason,
-            },
-        )?;
+        let url = allowed_output_url(&succeeded.output_url, &self.config.output_hosts)
+            .map_err(|reason| bad_output(prediction_id, reason))?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -298,10 +294,7 @@ impl ReplicateClient {
             {
                 Ok(bytes) => return Ok(bytes),
                 Err(DownloadFailure::Refused(reason)) => {
-                    return Err(GenerationError::BadOutput {
-                        prediction_id: prediction_id.clone(),
-                        reason,
-                    });
+                    return Err(bad_output(prediction_id, reason));
                 }
                 Err(DownloadFailure::Transient(message))
                     if attempt < self.config.max_attempts
@@ -340,14 +333,14 @@ impl ReplicateClient {
                 });
             }
         }
-        let bad_output = |reason: String| GenerationError::BadOutput {
-            prediction_id: prediction.id.clone(),
-            reason,
-        };
-        let raw = prediction
-            .output_url()
-            .ok_or_else(|| bad_output("the prediction has no output URL".to_owned()))?;
-        let url = allowed_output_url(raw, &self.config.output_hosts).map_err(bad_output)?;
+        let raw = prediction.output_url().ok_or_else(|| {
+            bad_output(
+                &prediction.id,
+                "the prediction has no output URL".to_owned(),
+            )
+        })?;
+        let url = allowed_output_url(raw, &self.config.output_hosts)
+            .map_err(|reason| bad_output(&prediction.id, reason))?;
         Ok(SucceededPrediction {
             prediction_id: prediction.id,
             output_url: url.into(),
@@ -642,6 +635,13 @@ fn create_body(request: &GenerationRequest) -> Result<Bytes, serde_json::Error> 
         seed: request.seed,
     };
     serde_json::to_vec(&CreateBody { input }).map(Bytes::from)
+}
+
+fn bad_output(prediction_id: &str, reason: String) -> GenerationError {
+    GenerationError::BadOutput {
+        prediction_id: prediction_id.to_owned(),
+        reason,
+    }
 }
 
 fn uncertain(message: &str) -> GenerationError {
