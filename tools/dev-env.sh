@@ -1,12 +1,28 @@
 # Sourced by the tools/ scripts: installs the Python-packaged tools the local stack and the
 # tests need (moto server, cargo-lambda, cfn-lint, aws-sam-cli with the Lambda runtime
-# interface emulator) when they are missing, and puts them on PATH.
+# interface emulator, schemathesis) into the project's own virtual environment, `.venv/`
+# (ignored by git), and puts it first on PATH. The user's own Python is never touched: pip
+# runs only inside the environment, and only when tools/requirements-dev.txt changed since
+# the last install.
 
-python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tools/requirements-dev.txt
-PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
-AWS_LAMBDA_RIE="$(python3 -c 'import os, samcli; print(os.path.dirname(samcli.__file__))')/local/rapid/aws-lambda-rie-x86_64"
-export PATH AWS_LAMBDA_RIE
+PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VIRTUAL_ENV="$PROJECT_ROOT/.venv"
+if [ ! -x "$VIRTUAL_ENV/bin/python3" ]; then
+    echo "creating the project's Python environment in .venv/" >&2
+    python3 -m venv "$VIRTUAL_ENV"
+fi
+requirements="$PROJECT_ROOT/tools/requirements-dev.txt"
+installed_stamp="$VIRTUAL_ENV/.requirements-dev.txt"
+if ! cmp -s "$requirements" "$installed_stamp"; then
+    echo "installing tools/requirements-dev.txt into .venv/" >&2
+    "$VIRTUAL_ENV/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$installed_stamp"
+fi
+PATH="$VIRTUAL_ENV/bin:$PATH"
+AWS_LAMBDA_RIE="$("$VIRTUAL_ENV/bin/python3" -c 'import os, samcli; print(os.path.dirname(samcli.__file__))')/local/rapid/aws-lambda-rie-x86_64"
+export PATH VIRTUAL_ENV AWS_LAMBDA_RIE
 export SAM_CLI_TELEMETRY=0
+unset PYTHONHOME
 
 # A TCP port that was free on 127.0.0.1 a moment ago.
 free_port() {
