@@ -466,11 +466,12 @@ pub enum SpendRefusal {
 
 /// Admits generations against the kill switch and the daily caps, counting each admitted one.
 pub trait SpendGuard: Send + Sync {
-    /// Counts one generation for `actor_id`, or says why not.
+    /// Counts one generation for the actor named `actor_name` (the folder it writes), or
+    /// says why not.
     fn admit(
         &self,
-        actor_id: &ActorId,
+        actor_name: &str,
     ) -> impl Future<Output = Result<Result<(), SpendRefusal>, StoreError>> + Send;
     /// Gives back one admitted generation that paid for nothing.
-    fn refund(&self, actor_id: &ActorId) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn refund(&self, actor_name: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

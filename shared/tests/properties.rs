@@ -4,7 +4,10 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use shared::domain::actor::ActorId;
-use shared::domain::generation::{GenerateBody, base_image_key, index_of_key, training_folder};
+use shared::domain::base_photo::BaseImagePrefixes;
+use shared::domain::generation::{
+    GenerateBody, RequestError, index_of_key, resolve_actor, training_folder,
+};
 use shared::domain::manifest::{ManifestEntry, append_entry};
 use shared::domain::prompts::PRESETS;
 
@@ -53,6 +56,39 @@ fn follows_identifier_rule(value: &str) -> bool {
         && !value.contains("..")
 }
 
+/// The key a base photo path names when the key rule accepts it, written independently of
+/// the code under test: in our bucket, no empty, `.` or `..` segment, an image extension.
+fn expected_key(path: &str) -> Option<String> {
+    let key = match path.strip_prefix("s3://") {
+        Some(rest) => {
+            let (bucket, key) = rest.split_once('/')?;
+            if bucket != BUCKET {
+                return None;
+            }
+            key
+        }
+        None => path.trim_start_matches('/'),
+    };
+    let segments_ok = key
+        .split('/')
+        .all(|s| !s.is_empty() && s != "." && s != "..");
+    let extension = key.rsplit_once('.')?.1.to_ascii_lowercase();
+    let image = ["jpg", "jpeg", "png", "webp"].contains(&extension.as_str());
+    (segments_ok && image).then(|| key.to_owned())
+}
+
+/// Whether `alice` may use `key` under the default prefixes: her own training images, a
+/// photo in her base-images folder, or her base photo file itself.
+fn alice_may_use(key: &str) -> bool {
+    if key.starts_with("system_actors/training_data/alice/")
+        || key.starts_with("system_actors/base_images/alice/")
+    {
+        return true;
+    }
+    key.strip_prefix("system_actors/base_images/alice.")
+        .is_some_and(|extension| !extension.contains('.') && !extension.contains('/'))
+}
+
 proptest! {
     #![proptest_config(config())]
 
@@ -86,11 +122,27 @@ proptest! {
     }
 
     #[test]
-    fn accepted_base_image_keys_stay_under_system_actors(path in "(s3://[a-z-]{1,20}/)?/?[a-z_./]{0,60}\\.(jpg|png|txt)") {
-        if let Ok(key) = base_image_key(&path, BUCKET) {
-            prop_assert!(key.starts_with("system_actors/"));
-            prop_assert!(key.split('/').all(|s| !s.is_empty() && s != "." && s != ".."));
-            prop_assert!(!key.ends_with(".txt"));
+    fn a_base_photo_is_accepted_exactly_when_it_is_the_actors(
+        path in "(s3://story-boards-assets/|s3://other-bucket/|/)?(system_actors/base_images/|system_actors/training_data/|system_actors/|private/)(alice|bob|alice_2|alice[.]v2)(/|/[.][.]/|//|_[0-9])?([a-z]{1,6})?[.](jpg|JPEG|png|webp|txt)",
+    ) {
+        let checked = GenerateBody::from_json(json!({"prompt": "x", "base_image_path": path}))
+            .and_then(|body| body.check(BUCKET));
+        let resolved = checked.clone().and_then(|checked| {
+            resolve_actor(&ActorId::parse("alice").unwrap(), &checked, None, BUCKET, &BaseImagePrefixes::default())
+        });
+        let expected = expected_key(&path);
+        prop_assert_eq!(checked.is_ok(), expected.is_some(), "{:?}: {:?}", path, checked);
+        match (&expected, &resolved) {
+            (Some(key), Ok(actor)) => {
+                prop_assert!(alice_may_use(key), "{} accepted for alice", key);
+                prop_assert_eq!(&actor.base_image_key, key);
+                prop_assert_eq!(actor.actor_name.as_str(), "alice");
+            }
+            (Some(key), Err(RequestError::BaseImageNotAllowed { .. })) => {
+                prop_assert!(!alice_may_use(key), "{} refused for alice", key);
+            }
+            (None, Err(RequestError::BadBaseImagePath { .. } | RequestError::BaseImageNotAllowed { .. })) => {}
+            (expected, resolved) => prop_assert!(false, "{:?}: expected {:?}, got {:?}", path, expected, resolved),
         }
     }
 

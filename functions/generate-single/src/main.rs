@@ -42,6 +42,7 @@ async fn main() -> Result<(), Error> {
             settings: GenerationSettings {
                 bucket,
                 max_base_image_bytes: config::max_base_image_bytes()?,
+                base_image_prefixes: config::base_image_prefixes()?,
             },
         },
         idempotency: DynamoDbIdempotency::new(dynamodb.clone(), table_name.clone()),

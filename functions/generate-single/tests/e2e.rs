@@ -244,14 +244,14 @@ async fn malformed_requests_get_4xx_and_touch_nothing() {
     let stack = stack().await;
     testkit::put_object(
         &stack.sdk,
-        "system_actors/base_images/notes.jpg",
+        "system_actors/base_images/0000_european_16_male/notes.jpg",
         b"not an image at all".to_vec(),
         "image/jpeg",
     )
     .await;
     testkit::put_object(
         &stack.sdk,
-        "system_actors/base_images/huge.jpg",
+        "system_actors/base_images/0000_european_16_male/huge.jpg",
         vec![0xFF; 10 * 1024 * 1024 + 1],
         "image/jpeg",
     )
@@ -304,13 +304,13 @@ async fn malformed_requests_get_4xx_and_touch_nothing() {
         ),
         (
             with_json(json!({"prompt_id": "bw_charcoal", "base_image_path": "private/photo.jpg"})),
-            400,
+            422,
         ),
         (
             with_json(
                 json!({"prompt_id": "bw_charcoal", "base_image_path": "s3://another-bucket/system_actors/a.jpg"}),
             ),
-            400,
+            422,
         ),
         (
             with_json(
@@ -320,19 +320,19 @@ async fn malformed_requests_get_4xx_and_touch_nothing() {
         ),
         (
             with_json(
-                json!({"prompt_id": "bw_charcoal", "base_image_path": "system_actors/base_images/missing.jpg"}),
+                json!({"prompt_id": "bw_charcoal", "base_image_path": "system_actors/base_images/0000_european_16_male/missing.jpg"}),
             ),
             404,
         ),
         (
             with_json(
-                json!({"prompt_id": "bw_charcoal", "base_image_path": "system_actors/base_images/notes.jpg"}),
+                json!({"prompt_id": "bw_charcoal", "base_image_path": "system_actors/base_images/0000_european_16_male/notes.jpg"}),
             ),
             422,
         ),
         (
             with_json(
-                json!({"prompt_id": "bw_charcoal", "base_image_path": "system_actors/base_images/huge.jpg"}),
+                json!({"prompt_id": "bw_charcoal", "base_image_path": "system_actors/base_images/0000_european_16_male/huge.jpg"}),
             ),
             422,
         ),

@@ -1,6 +1,7 @@
 //! DynamoDB adapter for the spend guard: the kill switch (item `pk = CONTROL`,
 //! `sk = KILL_SWITCH`, `enabled` anything but `false`) and the daily caps, counted atomically
-//! per UTC day in `pk = BUDGET#{yyyy-mm-dd}`, `sk = SERVICE` and `sk = ACTOR#{actorId}`
+//! per UTC day in `pk = BUDGET#{yyyy-mm-dd}`, `sk = SERVICE` and `sk = ACTOR#{actor_name}`
+//! (the folder written, whichever actor id the request came by)
 //! (`used`, with an `expiration` two days on for TTL clean-up). With caps, one transaction
 //! checks the switch and counts the generation: one round trip, and no generation counted
 //! while it is on.
@@ -14,7 +15,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem,
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
-use crate::domain::actor::ActorId;
 use crate::ports::{SpendGuard, SpendRefusal, StoreError};
 use crate::timing::{self, RemoteCallExt, random_up_to};
 
@@ -94,8 +94,8 @@ fn today() -> (String, i64) {
 }
 
 impl DynamoDbSpendGuard {
-    /// The capped counters for `actor_id`: sort key, the scope said in a refusal, the cap.
-    fn counters(&self, actor_id: &ActorId) -> Vec<(String, String, u64)> {
+    /// The capped counters for `actor_name`: sort key, the scope said in a refusal, the cap.
+    fn counters(&self, actor_name: &str) -> Vec<(String, String, u64)> {
         [
             (
                 String::from("SERVICE"),
@@ -103,8 +103,8 @@ impl DynamoDbSpendGuard {
                 self.caps.service,
             ),
             (
-                format!("ACTOR#{actor_id}"),
-                format!("for actor {actor_id}"),
+                format!("ACTOR#{actor_name}"),
+                format!("for actor {actor_name}"),
                 self.caps.per_actor,
             ),
         ]
@@ -223,11 +223,11 @@ enum TransactFailure {
 const TRANSACTION_ATTEMPTS: u32 = 6;
 
 impl SpendGuard for DynamoDbSpendGuard {
-    async fn admit(&self, actor_id: &ActorId) -> Result<Result<(), SpendRefusal>, StoreError> {
+    async fn admit(&self, actor_name: &str) -> Result<Result<(), SpendRefusal>, StoreError> {
         if self.switched_off {
             return Ok(Err(SpendRefusal::Disabled));
         }
-        let counters = self.counters(actor_id);
+        let counters = self.counters(actor_name);
         let zero_cap = counters.iter().find(|(_, _, cap)| *cap == 0);
         if counters.is_empty() || zero_cap.is_some() {
             if self.kill_switch_on().await? {
@@ -269,8 +269,8 @@ impl SpendGuard for DynamoDbSpendGuard {
         Err(fault("no attempt was made".to_owned()))
     }
 
-    async fn refund(&self, actor_id: &ActorId) -> Result<(), StoreError> {
-        let counters = self.counters(actor_id);
+    async fn refund(&self, actor_name: &str) -> Result<(), StoreError> {
+        let counters = self.counters(actor_name);
         if counters.is_empty() {
             return Ok(());
         }

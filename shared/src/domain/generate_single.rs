@@ -20,6 +20,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::actor::{ActorId, choose_descriptor};
+use super::base_photo::BaseImagePrefixes;
 use super::generation::{
     GenerateBody, PromptChoice, RequestError, ResolvedActor, image_filename, image_type,
     index_of_key, manifest_key, resolve_actor, training_folder,
@@ -85,6 +86,8 @@ pub struct GenerationSettings {
     pub bucket: String,
     /// The largest base photo accepted, in bytes.
     pub max_base_image_bytes: u64,
+    /// Where an actor's base photos may be, besides its profile's own.
+    pub base_image_prefixes: BaseImagePrefixes,
 }
 
 /// Why a generation did not produce a stored image.
@@ -200,22 +203,33 @@ where
         body: &GenerateBody,
     ) -> Result<PreparedGeneration, GenerateError> {
         let checked = body.check(&self.settings.bucket)?;
-        // A photo named in the body is read beside the profile; else the profile names it.
+        // A photo named in the body is read beside the profile when it is allowed for the only
+        // name the request can succeed under (the body's, else the id); any other key is read
+        // only once the profile has allowed it, so a refused key is never read.
+        let name_if_allowed = checked.actor_name.as_deref().unwrap_or(actor_id.as_str());
+        let early_key = checked.base_image_key.as_deref().filter(|key| {
+            self.settings
+                .base_image_prefixes
+                .allows(name_if_allowed, key)
+        });
         let body_photo = async {
-            match &checked.base_image_key {
-                Some(key) => self
-                    .objects
-                    .read_start(key, INLINE_READ_BYTES)
-                    .await
-                    .map(Some),
+            match early_key {
+                Some(key) => self.objects.read_start(key, INLINE_READ_BYTES).await,
                 None => Ok(None),
             }
         };
         let (profile, body_photo) = join(self.profiles.profile(actor_id), body_photo).await;
         let profile = profile?;
-        let actor = resolve_actor(actor_id, &checked, profile.as_ref(), &self.settings.bucket)?;
-        let photo = match body_photo? {
-            Some(photo) => photo,
+        let actor = resolve_actor(
+            actor_id,
+            &checked,
+            profile.as_ref(),
+            &self.settings.bucket,
+            &self.settings.base_image_prefixes,
+        )?;
+        // The early read, when there was one, is of the resolved key: the body's.
+        let photo = match early_key {
+            Some(_) => body_photo?,
             None => {
                 self.objects
                     .read_start(&actor.base_image_key, INLINE_READ_BYTES)

@@ -307,6 +307,7 @@ fn service(objects: Objects, fail: bool) -> Service {
         settings: GenerationSettings {
             bucket: BUCKET.to_owned(),
             max_base_image_bytes: 1024,
+            base_image_prefixes: Default::default(),
         },
     }
 }

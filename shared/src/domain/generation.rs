@@ -5,11 +5,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use super::actor::{ActorId, Descriptor, validate_identifier};
+use super::actor::{ActorId, ActorProfile, Descriptor, validate_identifier};
+use super::base_photo::BaseImagePrefixes;
 use super::prompts::{PromptCategory, preset};
 
-/// The prefix every base photo lives under.
-pub const SYSTEM_ACTORS_PREFIX: &str = "system_actors/";
 /// The prefix of every actor's training data.
 pub const TRAINING_DATA_PREFIX: &str = "system_actors/training_data/";
 /// The longest custom prompt, in Unicode characters.
@@ -17,7 +16,7 @@ pub const MAX_PROMPT_CHARS: usize = 1_000;
 /// The largest seed accepted (the largest integer a JavaScript client sends exactly).
 pub const MAX_SEED: u64 = (1 << 53) - 1;
 /// Extensions a base photo may have.
-const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
+pub const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
 
 /// Why a request is refused before anything happens.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -31,18 +30,25 @@ pub enum RequestError {
     /// `prompt_id` names no preset.
     #[error("unknown prompt_id {0:?}")]
     UnknownPromptId(String),
-    /// The body's `actor_name` is not the profile's.
-    #[error("actor_name {given:?} does not match the actor's profile ({profile:?})")]
+    /// The body's `actor_name` is not the actor's (its profile's, else its id).
+    #[error("actor_name {given:?} is not this actor's name ({actor_name:?})")]
     ActorNameMismatch {
         /// What the body said.
         given: String,
-        /// What the profile says.
-        profile: String,
+        /// The actor's name.
+        actor_name: String,
     },
-    /// Neither the body nor a profile names the actor.
-    #[error("actor {0} has no profile; send actor_name and base_image_path")]
+    /// Neither the body nor a profile names the actor's base photo.
+    #[error("actor {0} has no profile with a base photo; send base_image_path")]
     UnknownActor(String),
-    /// The base photo path breaks the rules (prefix, bucket, `..`, extension).
+    /// The base photo is not one this actor may use. The message says where its photos may
+    /// be, never whether the key exists.
+    #[error("base_image_path is not a photo this actor may use{}", describe_allowed(.allowed))]
+    BaseImageNotAllowed {
+        /// The actor's allowed prefixes.
+        allowed: Vec<String>,
+    },
+    /// The base photo path breaks the key rule (`..`, empty segments, extension).
     #[error("base_image_path {path:?}: {reason}")]
     BadBaseImagePath {
         /// The path as given.
@@ -193,6 +199,17 @@ impl GenerateBody {
     }
 }
 
+/// Where a refused base photo may be instead, for the refusal's message.
+fn describe_allowed(allowed: &[String]) -> String {
+    if allowed.is_empty() {
+        return String::new();
+    }
+    format!(
+        ": send the profile's photo or a key under {}",
+        allowed.join(" or ")
+    )
+}
+
 fn check_custom_prompt(text: &str) -> Result<String, RequestError> {
     let text = text.trim();
     if text.is_empty() {
@@ -217,8 +234,9 @@ fn check_custom_prompt(text: &str) -> Result<String, RequestError> {
     Ok(text.to_owned())
 }
 
-/// The key of a base photo given as a key or as `s3://bucket/key`: in the configured bucket,
-/// under `system_actors/`, with no empty, `.` or `..` segment and an image extension.
+/// The key of a base photo given as a key or as `s3://bucket/key`: in the configured bucket
+/// (another bucket is not allowed), with no empty, `.` or `..` segment and an image
+/// extension. Whose photo it may be is [`BaseImagePrefixes`]' rule.
 pub fn base_image_key(path: &str, bucket: &str) -> Result<String, RequestError> {
     let bad = |reason| RequestError::BadBaseImagePath {
         path: path.to_owned(),
@@ -230,7 +248,9 @@ pub fn base_image_key(path: &str, bucket: &str) -> Result<String, RequestError> 
                 .split_once('/')
                 .ok_or_else(|| bad("no key after the bucket"))?;
             if path_bucket != bucket {
-                return Err(bad("names another bucket"));
+                return Err(RequestError::BaseImageNotAllowed {
+                    allowed: Vec::new(),
+                });
             }
             key
         }
@@ -238,9 +258,6 @@ pub fn base_image_key(path: &str, bucket: &str) -> Result<String, RequestError> 
     };
     if key.len() > 1_024 {
         return Err(bad("is longer than 1024 bytes"));
-    }
-    if !key.starts_with(SYSTEM_ACTORS_PREFIX) {
-        return Err(bad("must be under system_actors/"));
     }
     if key
         .split('/')
@@ -271,35 +288,44 @@ pub struct ResolvedActor {
     pub base_image_key: String,
 }
 
-/// The body's name and photo where given, else the profile's; a body name that differs from
-/// the profile's is refused.
+/// The actor's name and base photo. The name is the profile's, else the actor's id; a body
+/// name that differs is refused, so no caller writes into another actor's folder. The photo
+/// is the body's when it is the profile's own or under one of the actor's allowed prefixes,
+/// else the profile's.
 pub fn resolve_actor(
     actor_id: &ActorId,
     body: &CheckedBody,
-    profile: Option<&super::actor::ActorProfile>,
+    profile: Option<&ActorProfile>,
     bucket: &str,
+    prefixes: &BaseImagePrefixes,
 ) -> Result<ResolvedActor, RequestError> {
-    let profile_name = profile.and_then(|p| p.actor_name.clone());
-    let actor_name = match (&body.actor_name, profile_name) {
-        (Some(given), Some(profile)) if *given != profile => {
-            return Err(RequestError::ActorNameMismatch {
-                given: given.clone(),
-                profile,
+    let actor_name = match profile.and_then(|p| p.actor_name.as_deref()) {
+        Some(name) => {
+            validate_identifier("actor name", name)?;
+            name.to_owned()
+        }
+        None => actor_id.as_str().to_owned(),
+    };
+    if let Some(given) = body
+        .actor_name
+        .as_ref()
+        .filter(|given| **given != actor_name)
+    {
+        return Err(RequestError::ActorNameMismatch {
+            given: given.clone(),
+            actor_name,
+        });
+    }
+    let profile_photo = profile.and_then(|p| p.base_image_key.as_deref());
+    let base_image_key = match (&body.base_image_key, profile_photo) {
+        (Some(key), _) if prefixes.allows(&actor_name, key) => key.clone(),
+        (Some(key), Some(own)) if base_image_key(own, bucket).as_ref() == Ok(key) => key.clone(),
+        (Some(_), _) => {
+            return Err(RequestError::BaseImageNotAllowed {
+                allowed: prefixes.for_actor(&actor_name),
             });
         }
-        (Some(given), _) => given.clone(),
-        (None, Some(profile)) => {
-            validate_identifier("actor name", &profile)?;
-            profile
-        }
-        (None, None) => return Err(RequestError::UnknownActor(actor_id.to_string())),
-    };
-    let base_image_key = match (
-        &body.base_image_key,
-        profile.and_then(|p| p.base_image_key.as_deref()),
-    ) {
-        (Some(key), _) => key.clone(),
-        (None, Some(key)) => base_image_key(key, bucket)?,
+        (None, Some(own)) => base_image_key(own, bucket)?,
         (None, None) => return Err(RequestError::UnknownActor(actor_id.to_string())),
     };
     Ok(ResolvedActor {
@@ -414,7 +440,6 @@ mod tests {
             json!({"prompt": "x", "actor_name": "../etc"}),
             json!({"prompt": "x", "actor_name": 5}),
             json!({"prompt": "x", "base_image_path": "system_actors/../secret.jpg"}),
-            json!({"prompt": "x", "base_image_path": "other/photo.jpg"}),
             json!({"prompt": "x", "base_image_path": "s3://another-bucket/system_actors/a.jpg"}),
             json!({"prompt": "x", "base_image_path": "system_actors/notes.txt"}),
             json!({"prompt": "x", "base_image_path": "system_actors//a.jpg"}),
@@ -423,32 +448,108 @@ mod tests {
         }
     }
 
+    fn resolve(
+        actor: &str,
+        request: Value,
+        profile: Option<&ActorProfile>,
+    ) -> Result<ResolvedActor, RequestError> {
+        resolve_actor(
+            &ActorId::parse(actor).unwrap(),
+            &body(request).unwrap(),
+            profile,
+            BUCKET,
+            &BaseImagePrefixes::default(),
+        )
+    }
+
     #[test]
     fn the_profile_fills_in_and_a_different_name_is_refused() {
-        let actor = ActorId::parse("a1").unwrap();
-        let profile = crate::domain::actor::ActorProfile {
+        let profile = ActorProfile {
             actor_name: Some("actor_one".to_owned()),
             sex: None,
             base_image_key: Some("system_actors/base/a1.png".to_owned()),
         };
-        let from_profile = resolve_actor(
-            &actor,
-            &body(json!({"prompt": "x"})).unwrap(),
-            Some(&profile),
-            BUCKET,
-        )
-        .unwrap();
+        let from_profile = resolve("a1", json!({"prompt": "x"}), Some(&profile)).unwrap();
         assert_eq!(from_profile.actor_name, "actor_one");
         assert_eq!(from_profile.base_image_key, "system_actors/base/a1.png");
-        let mismatch = body(json!({"prompt": "x", "actor_name": "someone_else"})).unwrap();
+        // The profile's own photo is allowed outside the prefixes, in either form.
+        let own = json!({"prompt": "x", "base_image_path": "s3://story-boards-assets/system_actors/base/a1.png"});
+        assert!(resolve("a1", own, Some(&profile)).is_ok());
+        let mismatch = json!({"prompt": "x", "actor_name": "someone_else"});
         assert!(matches!(
-            resolve_actor(&actor, &mismatch, Some(&profile), BUCKET),
+            resolve("a1", mismatch, Some(&profile)),
             Err(RequestError::ActorNameMismatch { .. })
         ));
+        // The id is not the name when the profile says otherwise.
         assert!(matches!(
-            resolve_actor(&actor, &body(json!({"prompt": "x"})).unwrap(), None, BUCKET),
-            Err(RequestError::UnknownActor(_))
+            resolve(
+                "a1",
+                json!({"prompt": "x", "actor_name": "a1"}),
+                Some(&profile)
+            ),
+            Err(RequestError::ActorNameMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn without_a_profile_name_the_actor_is_its_id() {
+        let photo = "system_actors/base_images/a1.jpg";
+        let nameless = ActorProfile {
+            sex: Some("male".to_owned()),
+            ..ActorProfile::default()
+        };
+        for profile in [None, Some(&nameless)] {
+            let resolved = resolve(
+                "a1",
+                json!({"prompt": "x", "base_image_path": photo}),
+                profile,
+            )
+            .unwrap();
+            assert_eq!(resolved.actor_name, "a1");
+            let named = json!({"prompt": "x", "actor_name": "a1", "base_image_path": photo});
+            assert_eq!(resolve("a1", named, profile).unwrap().actor_name, "a1");
+            let other = json!({"prompt": "x", "actor_name": "a2", "base_image_path": photo});
+            assert!(matches!(
+                resolve("a1", other, profile),
+                Err(RequestError::ActorNameMismatch { .. })
+            ));
+            assert!(matches!(
+                resolve("a1", json!({"prompt": "x"}), profile),
+                Err(RequestError::UnknownActor(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_photo_outside_the_actors_prefixes_is_not_allowed() {
+        for path in [
+            "system_actors/base_images/a2.jpg",
+            "system_actors/training_data/a2/a2_1.jpg",
+            "system_actors/base_images/a1_2.jpg",
+            "elsewhere/a1.jpg",
+            "s3://another-bucket/system_actors/base_images/a1.jpg",
+        ] {
+            let request = json!({"prompt": "x", "base_image_path": path});
+            let refused = GenerateBody::from_json(request)
+                .unwrap()
+                .check(BUCKET)
+                .and_then(|checked| {
+                    resolve_actor(
+                        &ActorId::parse("a1").unwrap(),
+                        &checked,
+                        None,
+                        BUCKET,
+                        &BaseImagePrefixes::default(),
+                    )
+                });
+            assert!(
+                matches!(refused, Err(RequestError::BaseImageNotAllowed { .. })),
+                "{path}: {refused:?}"
+            );
+        }
+        let own =
+            json!({"prompt": "x", "base_image_path": "system_actors/training_data/a1/a1_3.jpg"});
+        assert!(resolve("a1", own, None).is_ok());
     }
 
     #[test]

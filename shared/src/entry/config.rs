@@ -7,6 +7,7 @@ use thiserror::Error;
 use crate::adapters::replicate::{ApiToken, TokenSource};
 use crate::adapters::spend::DailyCaps;
 use crate::adapters::ssm::SecureParameter;
+use crate::domain::base_photo::BaseImagePrefixes;
 
 /// A configuration the function cannot start with.
 #[derive(Debug, Error)]
@@ -40,6 +41,18 @@ pub fn max_base_image_bytes() -> Result<u64, ConfigError> {
             .parse()
             .map_err(|_| ConfigError::Invalid("MAX_BASE_IMAGE_BYTES")),
         _ => Ok(10 * 1024 * 1024),
+    }
+}
+
+/// Where an actor's base photos may be besides its profile's (`BASE_IMAGE_PREFIXES`, a
+/// comma-separated list of prefixes that may hold `{actor_name}`; by default the actor's
+/// `system_actors/base_images/{actor_name}` and its own training images).
+pub fn base_image_prefixes() -> Result<BaseImagePrefixes, ConfigError> {
+    match std::env::var("BASE_IMAGE_PREFIXES") {
+        Ok(value) if !value.trim().is_empty() => {
+            BaseImagePrefixes::parse(&value).ok_or(ConfigError::Invalid("BASE_IMAGE_PREFIXES"))
+        }
+        _ => Ok(BaseImagePrefixes::default()),
     }
 }
 

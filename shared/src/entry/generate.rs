@@ -238,7 +238,7 @@ where
         };
         let prepare_ms = elapsed_ms(prepare_started);
         let Some(key) = job.key.as_deref() else {
-            let result = match self.admit(&job.actor_id).await {
+            let result = match self.admit(&prepared.actor.actor_name).await {
                 Ok(()) => {
                     metrics.budget_counted();
                     self.service
@@ -280,7 +280,7 @@ where
                 )
                 .await
                 .map_err(ApiError::from),
-            None => match self.admit(&job.actor_id).await {
+            None => match self.admit(&prepared.actor.actor_name).await {
                 Ok(()) => {
                     admitted = true;
                     metrics.budget_counted();
@@ -305,7 +305,7 @@ where
                 }
             }
             Err(error) => match self.settle_failure(key, error, resume.as_deref()).await {
-                Ok(Settled::Released) if admitted => self.refund(&job.actor_id).await,
+                Ok(Settled::Released) if admitted => self.refund(&prepared.actor.actor_name).await,
                 Ok(_) => {}
                 Err(error) => tracing::error!(%error, "idempotency record not settled"),
             },
@@ -348,14 +348,14 @@ where
     }
 
     /// Gives back a generation counted by the spend guard that paid for nothing.
-    async fn refund(&self, actor_id: &ActorId) {
-        if let Err(error) = self.spend.refund(actor_id).await {
+    async fn refund(&self, actor_name: &str) {
+        if let Err(error) = self.spend.refund(actor_name).await {
             tracing::warn!(%error, "budget not refunded");
         }
     }
 
-    async fn admit(&self, actor_id: &ActorId) -> Result<(), ApiError> {
-        match self.spend.admit(actor_id).await {
+    async fn admit(&self, actor_name: &str) -> Result<(), ApiError> {
+        match self.spend.admit(actor_name).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(refusal)) => Err(ApiError::Spend(refusal)),
             Err(error) => Err(error.into()),

@@ -110,6 +110,7 @@ impl ApiError {
                     StatusCode::NOT_FOUND
                 }
                 RequestError::ActorNameMismatch { .. }
+                | RequestError::BaseImageNotAllowed { .. }
                 | RequestError::BaseImageNotAnImage(_)
                 | RequestError::BaseImageTooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             },
@@ -152,6 +153,7 @@ impl ApiError {
                 RequestError::UnknownPromptId(_) => "unknown_prompt_id",
                 RequestError::BadBaseImagePath { .. } => "invalid_base_image_path",
                 RequestError::ActorNameMismatch { .. } => "actor_name_mismatch",
+                RequestError::BaseImageNotAllowed { .. } => "base_image_not_allowed",
                 RequestError::UnknownActor(_) => "actor_not_found",
                 RequestError::BaseImageNotFound(_) => "base_image_not_found",
                 RequestError::BaseImageNotAnImage(_) => "base_image_not_an_image",
