@@ -37,6 +37,11 @@ pub struct Faults {
     pub retry_after_header: bool,
     /// The next N creates answer 503.
     pub unavailable_creates: u32,
+    /// The next N creates are refused with `reject_status`, creating nothing (a bad token, no
+    /// credit, the model's input validation).
+    pub reject_creates: u32,
+    /// The status of those refusals: 401, 402 or 422 (the default).
+    pub reject_status: Option<u16>,
     /// The next N reads of a prediction answer 500.
     pub failing_polls: u32,
     /// Delay of every API answer, in milliseconds.
@@ -387,6 +392,26 @@ async fn create(
                 "Service Unavailable",
                 "try again later",
             );
+        }
+        if inner.faults.reject_creates > 0 {
+            inner.faults.reject_creates -= 1;
+            let status = inner
+                .faults
+                .reject_status
+                .and_then(|status| StatusCode::from_u16(status).ok())
+                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let (title, detail) = match status.as_u16() {
+                401 => (
+                    "Unauthenticated",
+                    "You did not pass a valid authentication token",
+                ),
+                402 => (
+                    "Insufficient credit",
+                    "You have insufficient credit to run this model",
+                ),
+                _ => ("Input validation failed", "input.seed: must be an integer"),
+            };
+            return problem(status, title, detail);
         }
     }
     let input = match serde_json::from_slice::<Value>(&body) {
