@@ -177,6 +177,22 @@ fn describe(prediction_id: &Option<String>) -> String {
 }
 
 impl GenerationError {
+    /// Whether the failure certainly paid for nothing: the API refused the create or was
+    /// never reached, so no prediction exists. A create whose answer was lost, and anything
+    /// after a prediction was made, may have been paid for.
+    pub fn paid_nothing(&self) -> bool {
+        match self {
+            Self::RateLimited { .. } | Self::Rejected { .. } => true,
+            Self::Unavailable { prediction_id, .. } | Self::TimedOut { prediction_id } => {
+                prediction_id.is_none()
+            }
+            Self::Uncertain { .. }
+            | Self::Failed { .. }
+            | Self::Canceled { .. }
+            | Self::BadOutput { .. } => false,
+        }
+    }
+
     /// The prediction this error is about, when one was created.
     pub fn prediction_id(&self) -> Option<&str> {
         match self {
@@ -464,6 +480,16 @@ pub enum SpendRefusal {
     },
 }
 
+/// A generation the spend guard counted: the UTC day and the actor it was counted for, so
+/// that a refund gives the unit back where it was taken, even after midnight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    /// The day counted, `yyyy-mm-dd` (UTC).
+    pub day: String,
+    /// The actor's name (the folder the generation writes).
+    pub actor_name: String,
+}
+
 /// Admits generations against the kill switch and the daily caps, counting each admitted one.
 pub trait SpendGuard: Send + Sync {
     /// Counts one generation for the actor named `actor_name` (the folder it writes), or
@@ -471,7 +497,7 @@ pub trait SpendGuard: Send + Sync {
     fn admit(
         &self,
         actor_name: &str,
-    ) -> impl Future<Output = Result<Result<(), SpendRefusal>, StoreError>> + Send;
-    /// Gives back one admitted generation that paid for nothing.
-    fn refund(&self, actor_name: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<Result<Admission, SpendRefusal>, StoreError>> + Send;
+    /// Gives back one admitted generation that paid for nothing, on the day it was counted.
+    fn refund(&self, admission: &Admission) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

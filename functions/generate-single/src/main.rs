@@ -51,6 +51,7 @@ async fn main() -> Result<(), Error> {
             table_name,
             config::daily_caps()?,
             config::generation_disabled()?,
+            SystemClock,
         ),
     };
     let function = &function;

@@ -4,7 +4,8 @@
 //! (the folder written, whichever actor id the request came by)
 //! (`used`, with an `expiration` two days on for TTL clean-up). With caps, one transaction
 //! checks the switch and counts the generation: one round trip, and no generation counted
-//! while it is on.
+//! while it is on. The day comes from the clock port at admission and travels with the
+//! [`Admission`], so a refund after midnight goes back to the day that was counted.
 
 use std::time::SystemTime;
 
@@ -15,7 +16,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem,
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
-use crate::ports::{SpendGuard, SpendRefusal, StoreError};
+use crate::adapters::clock::SystemClock;
+use crate::ports::{Admission, Clock, SpendGuard, SpendRefusal, StoreError};
 use crate::timing::{self, RemoteCallExt, random_up_to};
 
 /// The daily caps, from the template's parameters; `None` is no cap.
@@ -29,27 +31,31 @@ pub struct DailyCaps {
 
 /// The kill switch and daily caps in the service's table.
 #[derive(Debug, Clone)]
-pub struct DynamoDbSpendGuard {
+pub struct DynamoDbSpendGuard<K = SystemClock> {
     client: Client,
     table_name: String,
     caps: DailyCaps,
     switched_off: bool,
+    clock: K,
 }
 
-impl DynamoDbSpendGuard {
+impl<K: Clock> DynamoDbSpendGuard<K> {
     /// A guard over `table_name` with these caps; `switched_off` is the kill switch set in
-    /// the function's configuration (the table's item is the other one).
+    /// the function's configuration (the table's item is the other one). `clock` says which
+    /// UTC day a generation is counted on.
     pub fn new(
         client: Client,
         table_name: impl Into<String>,
         caps: DailyCaps,
         switched_off: bool,
+        clock: K,
     ) -> Self {
         Self {
             client,
             table_name: table_name.into(),
             caps,
             switched_off,
+            clock,
         }
     }
 
@@ -83,17 +89,21 @@ impl DynamoDbSpendGuard {
     }
 }
 
-/// Today's UTC date and the epoch second two days on.
-fn today() -> (String, i64) {
-    let now = DateTime::from(SystemTime::now());
-    let date = now
-        .fmt(Format::DateTime)
-        .map(|text| text.chars().take(10).collect())
-        .unwrap_or_else(|_| "unknown-day".to_owned());
-    (date, now.secs() + 2 * 86_400)
+/// The UTC day (`yyyy-mm-dd`) of an RFC 3339 timestamp in UTC.
+fn day_of(rfc3339: &str) -> String {
+    rfc3339.chars().take(10).collect()
 }
 
-impl DynamoDbSpendGuard {
+/// The epoch second at which a day's counters may be cleaned up: two days on from the day's
+/// start, whenever it is written (a late refund does not make it live longer).
+fn expiration_of(day: &str) -> i64 {
+    DateTime::from_str(&format!("{day}T00:00:00Z"), Format::DateTime)
+        .map(|start| start.secs())
+        .unwrap_or_else(|_| DateTime::from(SystemTime::now()).secs())
+        + 2 * 86_400
+}
+
+impl<K: Clock> DynamoDbSpendGuard<K> {
     /// The capped counters for `actor_name`: sort key, the scope said in a refusal, the cap.
     fn counters(&self, actor_name: &str) -> Vec<(String, String, u64)> {
         [
@@ -118,10 +128,11 @@ impl DynamoDbSpendGuard {
     async fn count(
         &self,
         counters: &[(String, String, u64)],
+        date: &str,
         delta: i64,
         capped: bool,
     ) -> Result<(), TransactFailure> {
-        let (date, expiration) = today();
+        let expiration = expiration_of(date);
         let mut transaction = self.client.transact_write_items();
         if capped {
             let switch_off = ConditionCheck::builder()
@@ -222,11 +233,15 @@ enum TransactFailure {
 /// How many times a budget transaction is tried when others conflict with it.
 const TRANSACTION_ATTEMPTS: u32 = 6;
 
-impl SpendGuard for DynamoDbSpendGuard {
-    async fn admit(&self, actor_name: &str) -> Result<Result<(), SpendRefusal>, StoreError> {
+impl<K: Clock> SpendGuard for DynamoDbSpendGuard<K> {
+    async fn admit(&self, actor_name: &str) -> Result<Result<Admission, SpendRefusal>, StoreError> {
         if self.switched_off {
             return Ok(Err(SpendRefusal::Disabled));
         }
+        let admission = Admission {
+            day: day_of(&self.clock.now_rfc3339()),
+            actor_name: actor_name.to_owned(),
+        };
         let counters = self.counters(actor_name);
         let zero_cap = counters.iter().find(|(_, _, cap)| *cap == 0);
         if counters.is_empty() || zero_cap.is_some() {
@@ -238,7 +253,7 @@ impl SpendGuard for DynamoDbSpendGuard {
                     scope: scope.clone(),
                     cap: *cap,
                 }),
-                None => Ok(()),
+                None => Ok(admission),
             });
         }
         let fault = |detail: String| StoreError {
@@ -246,8 +261,8 @@ impl SpendGuard for DynamoDbSpendGuard {
             detail,
         };
         for attempt in 1..=TRANSACTION_ATTEMPTS {
-            match self.count(&counters, 1, true).await {
-                Ok(()) => return Ok(Ok(())),
+            match self.count(&counters, &admission.day, 1, true).await {
+                Ok(()) => return Ok(Ok(admission)),
                 Err(TransactFailure::SwitchedOff) => return Ok(Err(SpendRefusal::Disabled)),
                 Err(TransactFailure::CapReached(position)) => {
                     let (_, scope, cap) = &counters[position.min(counters.len() - 1)];
@@ -269,13 +284,13 @@ impl SpendGuard for DynamoDbSpendGuard {
         Err(fault("no attempt was made".to_owned()))
     }
 
-    async fn refund(&self, actor_name: &str) -> Result<(), StoreError> {
-        let counters = self.counters(actor_name);
+    async fn refund(&self, admission: &Admission) -> Result<(), StoreError> {
+        let counters = self.counters(&admission.actor_name);
         if counters.is_empty() {
             return Ok(());
         }
         for _ in 0..TRANSACTION_ATTEMPTS {
-            match self.count(&counters, -1, false).await {
+            match self.count(&counters, &admission.day, -1, false).await {
                 Ok(()) => return Ok(()),
                 Err(TransactFailure::Conflict) => {
                     timing::pause_before_retry(std::time::Duration::from_millis(30)).await

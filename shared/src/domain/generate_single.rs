@@ -112,6 +112,17 @@ pub enum GenerateError {
     },
 }
 
+impl GenerateError {
+    /// Whether the generation certainly paid for nothing, so its budget unit goes back.
+    pub fn paid_nothing(&self) -> bool {
+        match self {
+            Self::Request(_) | Self::Store(_) => true,
+            Self::Generation(error) => error.paid_nothing(),
+            Self::NotStored { .. } => false,
+        }
+    }
+}
+
 /// A stored image, as the web UI's answer and the manifest describe it.
 #[derive(Debug, Clone, Serialize)]
 pub struct GeneratedTrainingImage {

@@ -19,11 +19,13 @@ use sha2::{Digest, Sha256};
 use super::http::{ActorRoute, ApiError, json_response};
 use super::metrics::InvocationMetrics;
 use crate::domain::actor::ActorId;
-use crate::domain::generate_single::{GenerateSingle, GeneratedTrainingImage, NotRecorded, Start};
+use crate::domain::generate_single::{
+    GenerateError, GenerateSingle, GeneratedTrainingImage, NotRecorded, Start,
+};
 use crate::domain::generation::{GenerateBody, RequestError};
 use crate::ports::{
-    ActorProfiles, Clock, GenerationError, IdempotencyBegin, IdempotencyStore, ImageGenerator,
-    IndexCounter, ObjectStore, PredictionLog, SpendGuard,
+    ActorProfiles, Admission, Clock, GenerationError, IdempotencyBegin, IdempotencyStore,
+    ImageGenerator, IndexCounter, ObjectStore, PredictionLog, SpendGuard,
 };
 use crate::timing::{self, InvocationTimings, elapsed_ms, epoch_ms, timed};
 
@@ -92,16 +94,6 @@ impl<I: IdempotencyStore> PredictionLog for KeyLog<'_, I> {
     fn resumable(&self) -> bool {
         true
     }
-}
-
-/// How a failed run left its idempotency record.
-enum Settled {
-    /// Its answer is stored for repeats.
-    Kept,
-    /// Its paid prediction is kept for the next repeat to resume.
-    Interrupted,
-    /// The key is free again: nothing was paid.
-    Released,
 }
 
 /// Runs a store write up to 3 times, pausing 50 ms then 100 ms between tries.
@@ -229,7 +221,8 @@ where
         }
     }
 
-    /// Runs one job under its key and the spend guard.
+    /// Runs one job under its key and the spend guard. Whatever the key does, a generation
+    /// that was counted and certainly paid for nothing gives its unit back.
     async fn run_job(&self, job: &Job, metrics: &mut InvocationMetrics) -> Answer {
         let prepare_started = Instant::now();
         let prepared = match self.service.prepare(&job.actor_id, &job.body).await {
@@ -237,14 +230,16 @@ where
             Err(error) => return Answer::Fresh(Err(error.into())),
         };
         let prepare_ms = elapsed_ms(prepare_started);
+        let actor_name = prepared.actor.actor_name.as_str();
         let Some(key) = job.key.as_deref() else {
-            let result = match self.admit(&prepared.actor.actor_name).await {
-                Ok(()) => {
-                    metrics.budget_counted();
-                    self.service
+            let result = match self.admit(actor_name, metrics).await {
+                Ok(admission) => {
+                    let outcome = self
+                        .service
                         .execute(&prepared, job.deadline, Start::New(&NotRecorded))
-                        .await
-                        .map_err(ApiError::from)
+                        .await;
+                    self.refund_if_unpaid(&admission, &outcome).await;
+                    outcome.map_err(ApiError::from)
                 }
                 Err(error) => Err(error),
             };
@@ -269,7 +264,6 @@ where
             }
             Ok(IdempotencyBegin::Owned { resume }) => resume,
         };
-        let mut admitted = false;
         let result = match &resume {
             Some(prediction_id) => self
                 .service
@@ -280,18 +274,18 @@ where
                 )
                 .await
                 .map_err(ApiError::from),
-            None => match self.admit(&prepared.actor.actor_name).await {
-                Ok(()) => {
-                    admitted = true;
-                    metrics.budget_counted();
+            None => match self.admit(actor_name, metrics).await {
+                Ok(admission) => {
                     let log = KeyLog {
                         store: &self.idempotency,
                         key,
                     };
-                    self.service
+                    let outcome = self
+                        .service
                         .execute(&prepared, job.deadline, Start::New(&log))
-                        .await
-                        .map_err(ApiError::from)
+                        .await;
+                    self.refund_if_unpaid(&admission, &outcome).await;
+                    outcome.map_err(ApiError::from)
                 }
                 Err(error) => Err(error),
             },
@@ -304,11 +298,11 @@ where
                     tracing::error!(%error, "the answer was not stored on the idempotency record");
                 }
             }
-            Err(error) => match self.settle_failure(key, error, resume.as_deref()).await {
-                Ok(Settled::Released) if admitted => self.refund(&prepared.actor.actor_name).await,
-                Ok(_) => {}
-                Err(error) => tracing::error!(%error, "idempotency record not settled"),
-            },
+            Err(error) => {
+                if let Err(error) = self.settle_failure(key, error, resume.as_deref()).await {
+                    tracing::error!(%error, "idempotency record not settled");
+                }
+            }
         }
         Answer::Fresh(result)
     }
@@ -321,7 +315,7 @@ where
         key: &str,
         error: &ApiError,
         resumed: Option<&str>,
-    ) -> Result<Settled, crate::ports::StoreError> {
+    ) -> Result<(), crate::ports::StoreError> {
         let status = error.status();
         let final_answer = (status.is_client_error() && !matches!(error, ApiError::Spend(_)))
             || matches!(
@@ -332,31 +326,47 @@ where
             );
         if final_answer {
             let body = error.body().to_string();
-            retried(|| self.idempotency.complete(key, status.as_u16(), &body)).await?;
-            return Ok(Settled::Kept);
+            return retried(|| self.idempotency.complete(key, status.as_u16(), &body)).await;
         }
         match error.prediction_id().or(resumed) {
             Some(prediction_id) => {
-                retried(|| self.idempotency.interrupt(key, Some(prediction_id))).await?;
-                Ok(Settled::Interrupted)
+                retried(|| self.idempotency.interrupt(key, Some(prediction_id))).await
             }
-            None => {
-                self.idempotency.release(key).await?;
-                Ok(Settled::Released)
+            None => self.idempotency.release(key).await,
+        }
+    }
+
+    /// Gives back the unit of a generation that certainly paid for nothing, on the day it
+    /// was counted.
+    async fn refund_if_unpaid<T>(&self, admission: &Admission, outcome: &Result<T, GenerateError>) {
+        let Err(error) = outcome else {
+            return;
+        };
+        if !error.paid_nothing() {
+            return;
+        }
+        let refunded = retried(|| self.spend.refund(admission)).await;
+        match refunded {
+            Ok(()) => {
+                tracing::info!(actor_name = %admission.actor_name, day = %admission.day, %error, "budget refunded: nothing was paid")
+            }
+            Err(refund_error) => {
+                tracing::warn!(actor_name = %admission.actor_name, day = %admission.day, error = %refund_error, "budget not refunded")
             }
         }
     }
 
-    /// Gives back a generation counted by the spend guard that paid for nothing.
-    async fn refund(&self, actor_name: &str) {
-        if let Err(error) = self.spend.refund(actor_name).await {
-            tracing::warn!(%error, "budget not refunded");
-        }
-    }
-
-    async fn admit(&self, actor_name: &str) -> Result<(), ApiError> {
+    /// Counts the generation against the kill switch and the caps.
+    async fn admit(
+        &self,
+        actor_name: &str,
+        metrics: &mut InvocationMetrics,
+    ) -> Result<Admission, ApiError> {
         match self.spend.admit(actor_name).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(admission)) => {
+                metrics.budget_counted();
+                Ok(admission)
+            }
             Ok(Err(refusal)) => Err(ApiError::Spend(refusal)),
             Err(error) => Err(error.into()),
         }
