@@ -476,6 +476,38 @@ async fn the_token_comes_from_an_ssm_secure_string_when_not_in_the_environment()
 }
 
 #[tokio::test]
+async fn a_rotated_ssm_token_is_read_again_after_a_401_without_a_cold_start() {
+    let stack = GenerationStack::start().await;
+    let parameter = "/training-image-service/replicate-api-token";
+    testkit::put_secure_parameter(&stack.sdk, parameter, "r8_revoked_token").await;
+    let mut env: Vec<(String, String)> = stack
+        .function_env()
+        .into_iter()
+        .filter(|(key, _)| key != "REPLICATE_API_TOKEN")
+        .collect();
+    testkit::set_env(&mut env, "REPLICATE_API_TOKEN_PARAMETER", parameter);
+    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
+    let event = testkit::event("generate-single-http-v2.json");
+
+    // The parameter holds a revoked token: read again once, still refused, no retry loop.
+    let (status, body) = status_and_body(&function.invoke(&event).await);
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "model_rejected_request");
+    assert_eq!(stack.replicate.counts().await.unauthorized, 1);
+
+    // The operator rotates the token; the warm environment still holds the old one.
+    testkit::put_secure_parameter(&stack.sdk, parameter, ReplicateEmulator::TOKEN).await;
+    let (status, body) = status_and_body(&function.invoke(&event).await);
+    assert_eq!(status, 200, "{body}");
+    let counts = stack.replicate.counts().await;
+    assert_eq!(
+        counts.unauthorized, 2,
+        "one 401 with the cached token, then the new one"
+    );
+    assert_eq!(counts.predictions_created, 1);
+}
+
+#[tokio::test]
 async fn rate_limits_and_store_faults_are_503s_that_say_when_to_retry() {
     let stack = stack().await;
     stack
