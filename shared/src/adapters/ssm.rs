@@ -1,9 +1,11 @@
-//! SSM Parameter Store adapter: a SecureString read once per execution environment, on first
-//! use (not at start, so a cold start pays nothing for it), and cached.
+//! SSM Parameter Store adapter: a SecureString read on first use (not at start, so a cold
+//! start pays nothing for it) and cached for the execution environment, read again only when
+//! the caller finds the cached value stale (a rotated token).
+
+use std::sync::RwLock;
 
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::error::DisplayErrorContext;
-use tokio::sync::OnceCell;
 
 use crate::ports::StoreError;
 use crate::timing::RemoteCallExt;
@@ -12,7 +14,7 @@ use crate::timing::RemoteCallExt;
 pub struct SecureParameter {
     client: Client,
     name: String,
-    value: OnceCell<String>,
+    value: RwLock<Option<String>>,
 }
 
 impl SecureParameter {
@@ -21,39 +23,57 @@ impl SecureParameter {
         Self {
             client,
             name: name.into(),
-            value: OnceCell::new(),
+            value: RwLock::new(None),
         }
     }
 
     /// The decrypted value; read from SSM the first time only. A failed read is not cached.
     pub async fn value(&self) -> Result<String, StoreError> {
-        let value = self
-            .value
-            .get_or_try_init(|| async {
-                let output = self
-                    .client
-                    .get_parameter()
-                    .name(&self.name)
-                    .with_decryption(true)
-                    .send()
-                    .remote_call("SSM GetParameter")
-                    .await
-                    .map_err(|error| StoreError {
-                        operation: "SSM GetParameter",
-                        detail: DisplayErrorContext(error).to_string(),
-                    })?;
-                output
-                    .parameter()
-                    .and_then(|parameter| parameter.value())
-                    .filter(|value| !value.is_empty())
-                    .map(str::to_owned)
-                    .ok_or_else(|| StoreError {
-                        operation: "SSM GetParameter",
-                        detail: format!("parameter {} has no value", self.name),
-                    })
-            })
-            .await?;
-        Ok(value.clone())
+        if let Some(value) = self.cached() {
+            return Ok(value);
+        }
+        self.read().await
+    }
+
+    /// The value read again from SSM, unless the cache already holds another value than
+    /// `stale` (someone refreshed it meanwhile).
+    pub async fn refresh(&self, stale: &str) -> Result<String, StoreError> {
+        match self.cached() {
+            Some(value) if value != stale => Ok(value),
+            _ => self.read().await,
+        }
+    }
+
+    fn cached(&self) -> Option<String> {
+        self.value.read().ok().and_then(|value| value.clone())
+    }
+
+    async fn read(&self) -> Result<String, StoreError> {
+        let output = self
+            .client
+            .get_parameter()
+            .name(&self.name)
+            .with_decryption(true)
+            .send()
+            .remote_call("SSM GetParameter")
+            .await
+            .map_err(|error| StoreError {
+                operation: "SSM GetParameter",
+                detail: DisplayErrorContext(error).to_string(),
+            })?;
+        let value = output
+            .parameter()
+            .and_then(|parameter| parameter.value())
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError {
+                operation: "SSM GetParameter",
+                detail: format!("parameter {} has no value", self.name),
+            })?;
+        if let Ok(mut cache) = self.value.write() {
+            *cache = Some(value.clone());
+        }
+        Ok(value)
     }
 }
 
@@ -61,7 +81,7 @@ impl std::fmt::Debug for SecureParameter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecureParameter")
             .field("name", &self.name)
-            .field("cached", &self.value.initialized())
+            .field("cached", &self.cached().is_some())
             .finish_non_exhaustive()
     }
 }

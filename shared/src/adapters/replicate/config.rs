@@ -54,6 +54,23 @@ impl From<ApiToken> for TokenSource {
 }
 
 impl TokenSource {
+    /// A token to use instead of `stale`, which the API refused (401): the parameter read
+    /// again, when it now holds another value. `None` when there is nothing newer (a static
+    /// token, an unchanged or unreadable parameter).
+    pub(super) async fn replacement(&self, stale: &ApiToken) -> Option<ApiToken> {
+        let Self::Parameter(parameter) = self else {
+            return None;
+        };
+        match parameter.refresh(stale.expose()).await {
+            Ok(value) if value != stale.expose() => Some(ApiToken::new(value)),
+            Ok(_) => None,
+            Err(error) => {
+                tracing::warn!(%error, "the Replicate token could not be read again");
+                None
+            }
+        }
+    }
+
     /// The token, reading the parameter on first use.
     pub(super) async fn token(&self) -> Result<ApiToken, String> {
         match self {

@@ -109,7 +109,8 @@ impl ReplicateClient {
         // Serialized once for every attempt (a data URI may be 256 KiB).
         let body = create_body(request)
             .map_err(|error| unavailable(None, format!("the model input: {error}")))?;
-        let token = self.token(None).await?;
+        let mut token = self.token(None).await?;
+        let mut token_replaced = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -169,6 +170,22 @@ impl ReplicateClient {
                             hint,
                         ),
                         StatusCode::SERVICE_UNAVAILABLE => (unavailable(None, message), hint),
+                        // Nothing was made: the token may have been rotated since it was
+                        // read. Read it again, once, and send the create with the new one.
+                        StatusCode::UNAUTHORIZED if !token_replaced => {
+                            token_replaced = true;
+                            if let Some(replacement) = self.config.token.replacement(&token).await {
+                                tracing::warn!(
+                                    "401 with the cached Replicate token; using the one read again"
+                                );
+                                token = replacement;
+                                continue;
+                            }
+                            return Err(GenerationError::Rejected {
+                                status: status.as_u16(),
+                                message,
+                            });
+                        }
                         status if status.is_server_error() => {
                             // The request reached the API: a prediction may exist. Not retried.
                             return Err(uncertain(&format!(
@@ -435,8 +452,14 @@ impl ReplicateClient {
             message: error.to_string(),
         })?;
         if !status.is_success() {
+            // A 401 is worth another read only once the token was read again and changed
+            // (rotated): the next read sends the new one.
+            let rotated = status == StatusCode::UNAUTHORIZED
+                && self.config.token.replacement(&token).await.is_some();
             return Err(ReadFailure {
-                retryable: status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS,
+                retryable: status.is_server_error()
+                    || status == StatusCode::TOO_MANY_REQUESTS
+                    || rotated,
                 message: problem_message(status.as_u16(), &text),
             });
         }
