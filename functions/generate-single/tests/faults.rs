@@ -192,10 +192,11 @@ async fn a_timeout_at_create_is_never_paid_again() {
         again["error"]["code"], "prediction_uncertain",
         "the stored answer: {again}"
     );
+    let counts = stack.replicate.counts().await;
+    assert_eq!(counts.create_requests, 1, "the repeat sent a second create");
     assert_eq!(
-        stack.replicate.counts().await.create_requests,
-        1,
-        "the repeat sent a second create"
+        counts.predictions_created, 1,
+        "the slow create made (and billed) a prediction whose answer was lost"
     );
     assert_invariants(&stack, &[first, again], 1).await;
 }
