@@ -46,7 +46,8 @@ pub struct Faults {
     pub failing_polls: u32,
     /// Delay of every API answer, in milliseconds.
     pub latency_ms: u64,
-    /// Extra delay of the creates only (a create that times out), in milliseconds.
+    /// Extra delay of the creates' answers only, in milliseconds, after the prediction is
+    /// made (and billed): a create that times out has still cost money, as on Replicate.
     pub create_latency_ms: u64,
     /// Extra delay of the reads only (a poll that times out), in milliseconds.
     pub poll_latency_ms: u64,
@@ -364,7 +365,7 @@ async fn create(
     body: Bytes,
 ) -> Response {
     shared.lock().counts.create_requests += 1;
-    latency(&shared, |f| f.create_latency_ms).await;
+    latency(&shared, |_| 0).await;
     if let Some(refused) = unauthorized(&shared, &headers) {
         return refused;
     }
@@ -483,6 +484,10 @@ async fn create(
         inner.predictions.insert(id.clone(), stored);
         id
     };
+    let answer_delay = shared.lock().faults.create_latency_ms;
+    if answer_delay > 0 {
+        tokio::time::sleep(Duration::from_millis(answer_delay)).await;
+    }
     if let Some(wait) = prefer_wait(&headers) {
         let until = Instant::now() + wait;
         loop {
