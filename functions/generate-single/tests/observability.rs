@@ -162,3 +162,73 @@ async fn json_logs_and_one_emf_line_per_invocation() {
         (Some(3), Some(3))
     );
 }
+
+/// TRACE set outside the template (the console, `RUST_LOG`) never reaches the SDK's or
+/// hyper's events: at TRACE they print request and response bodies (presigned URLs, the
+/// photo's base64). DEBUG still does.
+#[tokio::test]
+async fn trace_set_outside_the_template_is_capped_at_debug() {
+    let stack = GenerationStack::start().await;
+    let photo = testkit::sample_jpeg(48, 48);
+    testkit::put_object(
+        &stack.sdk,
+        testkit::SAMPLE_ACTOR.base_image_key,
+        photo.clone(),
+        "image/jpeg",
+    )
+    .await;
+    let photo_base64 = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&photo)
+    };
+    for (variable, value) in [
+        ("AWS_LAMBDA_LOG_LEVEL", "TRACE"),
+        (
+            "RUST_LOG",
+            "trace,aws_smithy_runtime::client=trace,hyper=trace",
+        ),
+    ] {
+        let mut env = stack.function_env();
+        env.push(("AWS_LAMBDA_LOG_FORMAT".to_owned(), "JSON".to_owned()));
+        env.push((variable.to_owned(), value.to_owned()));
+        let log =
+            std::env::temp_dir().join(format!("log-level-{}-{variable}.log", std::process::id()));
+        let _ = std::fs::remove_file(&log);
+        let function = LambdaEmulator::start_logging(Path::new(BOOTSTRAP), &env, Some(&log)).await;
+        let answer = function
+            .invoke(&testkit::event("generate-single-http-v2.json"))
+            .await;
+        assert_eq!(answer["statusCode"], 200, "{answer}");
+        let text = std::fs::read_to_string(&log).expect("captured log");
+        drop(function);
+        let _ = std::fs::remove_file(&log);
+        let levels: Vec<&str> = text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter_map(|line| {
+                line["level"].as_str().map(|level| match level {
+                    "TRACE" => "TRACE",
+                    "DEBUG" => "DEBUG",
+                    _ => "other",
+                })
+            })
+            .collect();
+        assert!(
+            !levels.contains(&"TRACE"),
+            "{variable}={value}: {} TRACE lines",
+            levels.iter().filter(|l| **l == "TRACE").count()
+        );
+        assert!(
+            levels.contains(&"DEBUG"),
+            "{variable}={value}: no DEBUG line"
+        );
+        assert!(
+            !text.contains("X-Amz-Signature"),
+            "a presigned URL is in the log"
+        );
+        assert!(
+            !text.contains(&photo_base64[..64]),
+            "the photo is in the log"
+        );
+    }
+}
