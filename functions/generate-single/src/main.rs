@@ -17,7 +17,7 @@ use shared::entry::generate::GenerateFunction;
 // hand-offs between worker threads (README, "Benchmark": less CPU and memory per request).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    shared::entry::logging::init();
     let table_name = config::table_name()?;
     let bucket = config::required_env("AWS_SYSTEM_ACTORS_BUCKET")?;
     let sdk_config = load_sdk_config().await;

@@ -10,7 +10,7 @@ use shared::entry::{config, list_prompts};
 // hand-offs between worker threads (README, "Benchmark": less CPU and memory per request).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    shared::entry::logging::init();
     let table_name = config::table_name()?;
     let sdk_config = load_sdk_config().await;
     let profiles = CachedActorProfiles::new(

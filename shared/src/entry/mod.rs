@@ -4,4 +4,5 @@ pub mod config;
 pub mod generate;
 pub mod http;
 pub mod list_prompts;
+pub mod logging;
 pub mod metrics;
