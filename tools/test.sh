@@ -16,6 +16,8 @@ echo "== cargo test"
 cargo test --workspace --locked
 echo "== cfn-lint"
 cfn-lint template.yaml
+echo "== template checks (alarms reach a person, money metrics alarmed, no TRACE)"
+python3 tools/check_template.py template.yaml
 echo "== sam validate --lint"
 AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1} sam validate --lint
 echo "== smoke test through cargo lambda watch/invoke"

@@ -232,3 +232,74 @@ async fn trace_set_outside_the_template_is_capped_at_debug() {
         );
     }
 }
+
+/// The money metrics an alarm watches, one EMF line per invocation: a prediction paid for
+/// whose image was not stored, a create whose outcome is unknown, and a 200 whose manifest
+/// was not updated.
+#[tokio::test]
+async fn money_outcomes_are_metrics_an_alarm_can_watch() {
+    let stack = GenerationStack::start().await;
+    let log = std::env::temp_dir().join(format!("money-metrics-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let function =
+        LambdaEmulator::start_logging(Path::new(BOOTSTRAP), &stack.function_env(), Some(&log))
+            .await;
+    let event = testkit::event("generate-single-http-v2.json");
+    let mut expected = Vec::new();
+
+    stack
+        .replicate
+        .set_faults(json!({"output_not_jpeg": true}))
+        .await;
+    assert_eq!(function.invoke(&event).await["statusCode"], 502);
+    expected.push(("ImagesPaidNotStored", "output_refused"));
+
+    stack
+        .replicate
+        .set_faults(json!({"reject_creates": 1, "reject_status": 500}))
+        .await;
+    assert_eq!(function.invoke(&event).await["statusCode"], 502);
+    expected.push(("PredictionsUncertain", "prediction_uncertain"));
+
+    stack.replicate.set_faults(json!({})).await;
+    testkit::put_object(
+        &stack.sdk,
+        "system_actors/training_data/0000_european_16_male/response.json",
+        b"{not json".to_vec(),
+        "application/json",
+    )
+    .await;
+    let answer = function.invoke(&event).await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    expected.push(("ManifestNotUpdated", "none"));
+
+    let text = std::fs::read_to_string(&log).expect("captured log");
+    drop(function);
+    let _ = std::fs::remove_file(&log);
+    let emf: Vec<Value> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line.get("_aws").is_some())
+        .collect();
+    assert_eq!(emf.len(), expected.len(), "{emf:#?}");
+    let money = [
+        "ImagesPaidNotStored",
+        "PredictionsUncertain",
+        "ManifestNotUpdated",
+    ];
+    for (line, (metric, reason)) in emf.iter().zip(&expected) {
+        assert_eq!(line["FailureReason"], *reason, "{line}");
+        let declared: Vec<&str> = line
+            .pointer("/_aws/CloudWatchMetrics/0/Metrics")
+            .and_then(Value::as_array)
+            .expect("metrics")
+            .iter()
+            .filter_map(|m| m["Name"].as_str())
+            .collect();
+        for name in money {
+            assert!(declared.contains(&name), "{name} not declared: {line}");
+            let value = if name == *metric { 1 } else { 0 };
+            assert_eq!(line[name], value, "{name} in {line}");
+        }
+    }
+}
