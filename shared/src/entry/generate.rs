@@ -503,6 +503,9 @@ fn generated(
         "image generated"
     );
     metrics.generated(timings.predict_ms);
+    if !image.manifest_updated {
+        metrics.manifest_not_updated();
+    }
     serde_json::to_value(image).unwrap_or_else(|error| {
         json!({"success": true, "index": image.index, "s3_key": image.s3_key, "encoding_error": error.to_string()})
     })

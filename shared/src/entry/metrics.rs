@@ -1,5 +1,7 @@
 //! One CloudWatch embedded-metric-format (EMF) line per invocation: generations, failures by
-//! reason, the Replicate predict time, the end-to-end latency and the budget used.
+//! reason, the Replicate predict time, the end-to-end latency, the budget used, and the three
+//! money outcomes the template alarms on: images paid for but not stored, predictions whose
+//! outcome is uncertain, and stored images the manifest does not list.
 
 use serde_json::{Value, json};
 
@@ -17,7 +19,16 @@ pub struct InvocationMetrics {
     failure_reason: Option<&'static str>,
     predict_ms: Option<u64>,
     budget_used: u64,
+    images_paid_not_stored: u64,
+    predictions_uncertain: u64,
+    manifests_not_updated: u64,
 }
+
+/// The error codes of a prediction paid for whose image was not stored: the store failed,
+/// or the output was refused.
+const PAID_NOT_STORED_CODES: [&str; 2] = ["image_not_stored", "output_refused"];
+/// The error code of a create whose outcome is unknown (a prediction may exist).
+const UNCERTAIN_CODE: &str = "prediction_uncertain";
 
 impl InvocationMetrics {
     /// Metrics of an invocation of `function`.
@@ -38,6 +49,17 @@ impl InvocationMetrics {
     pub fn failed(&mut self, code: &'static str) {
         self.failures += 1;
         self.failure_reason.get_or_insert(code);
+        if PAID_NOT_STORED_CODES.contains(&code) {
+            self.images_paid_not_stored += 1;
+        }
+        if code == UNCERTAIN_CODE {
+            self.predictions_uncertain += 1;
+        }
+    }
+
+    /// An image was stored but the manifest does not list it (`manifest_updated: false`).
+    pub fn manifest_not_updated(&mut self) {
+        self.manifests_not_updated += 1;
     }
 
     /// The spend guard counted one generation.
@@ -52,6 +74,9 @@ impl InvocationMetrics {
             json!({"Name": "Failures", "Unit": "Count"}),
             json!({"Name": "EndToEndLatency", "Unit": "Milliseconds"}),
             json!({"Name": "BudgetUsed", "Unit": "Count"}),
+            json!({"Name": "ImagesPaidNotStored", "Unit": "Count"}),
+            json!({"Name": "PredictionsUncertain", "Unit": "Count"}),
+            json!({"Name": "ManifestNotUpdated", "Unit": "Count"}),
         ];
         if self.predict_ms.is_some() {
             metrics.push(json!({"Name": "ReplicatePredictTime", "Unit": "Milliseconds"}));
@@ -72,6 +97,9 @@ impl InvocationMetrics {
             "Failures": self.failures,
             "EndToEndLatency": end_to_end_ms,
             "BudgetUsed": self.budget_used,
+            "ImagesPaidNotStored": self.images_paid_not_stored,
+            "PredictionsUncertain": self.predictions_uncertain,
+            "ManifestNotUpdated": self.manifests_not_updated,
         });
         if let Some(predict_ms) = self.predict_ms {
             document["ReplicatePredictTime"] = json!(predict_ms);
@@ -95,7 +123,19 @@ mod tests {
         metrics.budget_counted();
         metrics.generated(1200);
         metrics.failed("prediction_failed");
+        metrics.failed("output_refused");
+        metrics.failed("prediction_uncertain");
+        metrics.manifest_not_updated();
         let document = metrics.document("r1", 1500, 7);
+        assert_eq!(
+            (
+                &document["ImagesPaidNotStored"],
+                &document["PredictionsUncertain"],
+                &document["ManifestNotUpdated"],
+                &document["Failures"]
+            ),
+            (&json!(1), &json!(1), &json!(1), &json!(3))
+        );
         assert_eq!(document["_aws"]["Timestamp"], 7);
         let declared: Vec<&str> = document["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()

@@ -410,6 +410,7 @@ async fn create(
                     "Insufficient credit",
                     "You have insufficient credit to run this model",
                 ),
+                500.. => ("Internal Server Error", "an unexpected error occurred"),
                 _ => ("Input validation failed", "input.seed: must be an integer"),
             };
             return problem(status, title, detail);
