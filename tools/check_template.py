@@ -14,11 +14,15 @@ MONEY_METRICS = ("ImagesPaidNotStored", "PredictionsUncertain", "ManifestNotUpda
 NAMESPACE = "TrainingImageService"
 
 
-def refs_topic(actions, topic_names):
-    """Whether an alarm's actions name the alarm topic (a Ref, an If of Refs, or a Ref to
-    the condition-chosen parameter)."""
-    text = repr(actions)
-    return any(name in text for name in topic_names)
+def notifies_alarm_topic(actions):
+    """Whether an alarm's actions are exactly the alarm topic in use: the stack's own topic
+    when it creates one, else the existing one (`Fn::If [CreateAlarmTopic, Ref AlarmTopic,
+    Ref AlarmTopicArn]`). A bare Ref to AlarmTopicArn would be an empty action by default,
+    and a bare Ref to AlarmTopic would name a topic that does not exist with AlarmTopicArn."""
+    expected = {"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}
+    return isinstance(actions, list) and len(actions) >= 1 and all(
+        action == expected for action in actions
+    )
 
 
 def main(path):
@@ -51,11 +55,9 @@ def main(path):
         for name, r in resources.items()
         if r.get("Type") == "AWS::CloudWatch::Alarm"
     }
-    topic_names = topics + ["AlarmTopicArn"]
     for name, alarm in alarms.items():
-        actions = alarm.get("AlarmActions")
-        if not actions or not refs_topic(actions, topic_names):
-            failures.append(f"alarm {name} has no action on the alarm topic")
+        if not notifies_alarm_topic(alarm.get("AlarmActions")):
+            failures.append(f"alarm {name} has no action on the alarm topic in use")
     for metric in MONEY_METRICS:
         watched = [
             name

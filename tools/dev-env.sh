@@ -5,11 +5,18 @@
 # runs only inside the environment, and only when tools/requirements-dev.txt changed since
 # the last install.
 
+unset PYTHONHOME
 PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VIRTUAL_ENV="$PROJECT_ROOT/.venv"
-if [ ! -x "$VIRTUAL_ENV/bin/python3" ]; then
+# A half-made environment (a `venv` that failed before pip was in) is made again.
+if [ ! -x "$VIRTUAL_ENV/bin/pip" ]; then
     echo "creating the project's Python environment in .venv/" >&2
-    python3 -m venv "$VIRTUAL_ENV"
+    rm -rf "$VIRTUAL_ENV"
+    if ! python3 -m venv "$VIRTUAL_ENV"; then
+        rm -rf "$VIRTUAL_ENV"
+        echo "python3 -m venv failed: install Python's venv module (on Debian: apt-get install python3-venv)" >&2
+        return 1 2>/dev/null || exit 1
+    fi
 fi
 requirements="$PROJECT_ROOT/tools/requirements-dev.txt"
 installed_stamp="$VIRTUAL_ENV/.requirements-dev.txt"
@@ -22,7 +29,6 @@ PATH="$VIRTUAL_ENV/bin:$PATH"
 AWS_LAMBDA_RIE="$("$VIRTUAL_ENV/bin/python3" -c 'import os, samcli; print(os.path.dirname(samcli.__file__))')/local/rapid/aws-lambda-rie-x86_64"
 export PATH VIRTUAL_ENV AWS_LAMBDA_RIE
 export SAM_CLI_TELEMETRY=0
-unset PYTHONHOME
 
 # A TCP port that was free on 127.0.0.1 a moment ago.
 free_port() {
