@@ -216,3 +216,32 @@ async fn the_per_actor_cap_counts_the_folder_written_not_the_path() {
     assert_eq!(answer["error"]["code"], "budget_exhausted");
     assert_eq!(stack.replicate.counts().await.predictions_created, 1);
 }
+
+#[tokio::test]
+async fn a_key_another_actor_owns_is_never_read() {
+    let stack = GenerationStack::start().await;
+    let proxy = testkit::FaultProxy::start(stack.moto.endpoint()).await;
+    // Every read of the sample actor's photo is answered by the proxy and counted.
+    proxy.inject(testkit::FaultRule {
+        method: lambda_http::http::Method::GET,
+        path_contains: SAMPLE_ACTOR.base_image_key.to_owned(),
+        body_contains: None,
+        status: 404,
+        content_type: "application/xml",
+        body: "<Error><Code>NoSuchKey</Code></Error>".to_owned(),
+        times: 100,
+    });
+    let mut env = stack.function_env();
+    testkit::set_env(&mut env, "AWS_ENDPOINT_URL", proxy.endpoint());
+    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
+    for body in [
+        // The body claims the other actor's name, whose prefixes would allow the key.
+        json!({"actor_name": SAMPLE_ACTOR.actor_name, "base_image_path": SAMPLE_ACTOR.base_image_key, "prompt_id": "bw_charcoal"}),
+        json!({"actor_name": NEWCOMER, "base_image_path": SAMPLE_ACTOR.base_image_key, "prompt_id": "bw_charcoal"}),
+    ] {
+        let (status, answer) =
+            status_and_body(&function.invoke(&request_for(NEWCOMER, &body)).await);
+        assert_eq!(status, 422, "{answer}");
+    }
+    assert_eq!(proxy.injected(), 0, "a refused key was read");
+}
