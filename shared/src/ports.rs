@@ -193,6 +193,27 @@ impl GenerationError {
         }
     }
 
+    /// The error of a step that ran after `prediction_id` was created: it names the
+    /// prediction even where the adapter could not (a malformed id, a read that failed), so
+    /// it is never taken for a failure that paid nothing.
+    pub fn after_create(self, prediction_id: &str) -> Self {
+        match self {
+            Self::Unavailable {
+                prediction_id: None,
+                message,
+            } => Self::Unavailable {
+                prediction_id: Some(prediction_id.to_owned()),
+                message,
+            },
+            Self::TimedOut {
+                prediction_id: None,
+            } => Self::TimedOut {
+                prediction_id: Some(prediction_id.to_owned()),
+            },
+            other => other,
+        }
+    }
+
     /// The prediction this error is about, when one was created.
     pub fn prediction_id(&self) -> Option<&str> {
         match self {
@@ -488,6 +509,8 @@ pub struct Admission {
     pub day: String,
     /// The actor's name (the folder the generation writes).
     pub actor_name: String,
+    /// Names the one refund this admission may get, however often it is tried.
+    pub refund_token: String,
 }
 
 /// Admits generations against the kill switch and the daily caps, counting each admitted one.

@@ -17,6 +17,11 @@ async fn json_logs_and_one_emf_line_per_invocation() {
     let mut env = stack.function_env();
     env.push(("AWS_LAMBDA_LOG_FORMAT".to_owned(), "JSON".to_owned()));
     env.push(("DAILY_GENERATION_CAP".to_owned(), "100".to_owned()));
+    // The deployed name, as Lambda sets it: the metrics' dimension, so stacks do not mix.
+    env.push((
+        "AWS_LAMBDA_FUNCTION_NAME".to_owned(),
+        "staging-generate-single".to_owned(),
+    ));
     let log = std::env::temp_dir().join(format!("observability-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
     let function = LambdaEmulator::start_logging(Path::new(BOOTSTRAP), &env, Some(&log)).await;
@@ -136,7 +141,7 @@ async fn json_logs_and_one_emf_line_per_invocation() {
                 "{name} declared but not set: {line}"
             );
         }
-        assert_eq!(line["Function"], "generate-single");
+        assert_eq!(line["Function"], "staging-generate-single");
         assert!(line["requestId"].as_str().is_some_and(|id| !id.is_empty()));
         assert!(line["EndToEndLatency"].is_number());
     }

@@ -123,17 +123,23 @@ impl<K: Clock> DynamoDbSpendGuard<K> {
         .collect()
     }
 
-    /// One transaction adding `delta` to each counter; when `capped`, only while each is
-    /// under its cap and the kill switch is off.
+    /// One transaction on each counter of `date`: an admission adds one while each is under
+    /// its cap and the kill switch is off; a refund (its token given) takes one back while
+    /// there is one to take, idempotently: every attempt of one refund sends the same
+    /// `ClientRequestToken`, so a retry after a lost reply gives nothing back twice.
     async fn count(
         &self,
         counters: &[(String, String, u64)],
         date: &str,
-        delta: i64,
-        capped: bool,
+        refund_token: Option<&str>,
     ) -> Result<(), TransactFailure> {
+        let capped = refund_token.is_none();
+        let delta = if capped { 1 } else { -1 };
         let expiration = expiration_of(date);
-        let mut transaction = self.client.transact_write_items();
+        let mut transaction = self
+            .client
+            .transact_write_items()
+            .set_client_request_token(refund_token.map(str::to_owned));
         if capped {
             let switch_off = ConditionCheck::builder()
                 .table_name(&self.table_name)
@@ -156,11 +162,15 @@ impl<K: Clock> DynamoDbSpendGuard<K> {
                 .update_expression("ADD used :delta SET expiration = :exp")
                 .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
                 .expression_attribute_values(":exp", AttributeValue::N(expiration.to_string()));
-            if capped {
-                update = update
+            update = if capped {
+                update
                     .condition_expression("attribute_not_exists(used) OR used < :cap")
-                    .expression_attribute_values(":cap", AttributeValue::N(cap.to_string()));
-            }
+                    .expression_attribute_values(":cap", AttributeValue::N(cap.to_string()))
+            } else {
+                update
+                    .condition_expression("used >= :one")
+                    .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            };
             let update = update
                 .build()
                 .map_err(|error| TransactFailure::Fault(error.to_string()))?;
@@ -241,6 +251,11 @@ impl<K: Clock> SpendGuard for DynamoDbSpendGuard<K> {
         let admission = Admission {
             day: day_of(&self.clock.now_rfc3339()),
             actor_name: actor_name.to_owned(),
+            refund_token: format!(
+                "{:016x}{:016x}",
+                random_up_to(u64::MAX),
+                random_up_to(u64::MAX)
+            ),
         };
         let counters = self.counters(actor_name);
         let zero_cap = counters.iter().find(|(_, _, cap)| *cap == 0);
@@ -261,7 +276,7 @@ impl<K: Clock> SpendGuard for DynamoDbSpendGuard<K> {
             detail,
         };
         for attempt in 1..=TRANSACTION_ATTEMPTS {
-            match self.count(&counters, &admission.day, 1, true).await {
+            match self.count(&counters, &admission.day, None).await {
                 Ok(()) => return Ok(Ok(admission)),
                 Err(TransactFailure::SwitchedOff) => return Ok(Err(SpendRefusal::Disabled)),
                 Err(TransactFailure::CapReached(position)) => {
@@ -290,7 +305,10 @@ impl<K: Clock> SpendGuard for DynamoDbSpendGuard<K> {
             return Ok(());
         }
         for _ in 0..TRANSACTION_ATTEMPTS {
-            match self.count(&counters, &admission.day, -1, false).await {
+            match self
+                .count(&counters, &admission.day, Some(&admission.refund_token))
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(TransactFailure::Conflict) => {
                     timing::pause_before_retry(std::time::Duration::from_millis(30)).await

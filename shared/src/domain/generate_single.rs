@@ -214,14 +214,20 @@ where
         body: &GenerateBody,
     ) -> Result<PreparedGeneration, GenerateError> {
         let checked = body.check(&self.settings.bucket)?;
-        // A photo named in the body is read beside the profile when it is allowed for the only
-        // name the request can succeed under (the body's, else the id); any other key is read
-        // only once the profile has allowed it, so a refused key is never read.
-        let name_if_allowed = checked.actor_name.as_deref().unwrap_or(actor_id.as_str());
+        // A photo named in the body is read beside the profile only when it is allowed for
+        // the actor's id, and the body claims no other name: the usual case (actors named by
+        // their id). Any other key is read once the profile has allowed it, so a key refused
+        // for the actor is never read on a caller's word.
+        let claims_another_name = checked
+            .actor_name
+            .as_deref()
+            .is_some_and(|name| name != actor_id.as_str());
         let early_key = checked.base_image_key.as_deref().filter(|key| {
-            self.settings
-                .base_image_prefixes
-                .allows(name_if_allowed, key)
+            !claims_another_name
+                && self
+                    .settings
+                    .base_image_prefixes
+                    .allows(actor_id.as_str(), key)
         });
         let body_photo = async {
             match early_key {
@@ -319,20 +325,26 @@ where
                     };
                     // The receiver lives until the run ends: a send cannot fail.
                     let _ = id_sender.send(started.prediction_id.clone());
+                    let prediction_id = started.prediction_id.clone();
                     self.generator
                         .finish(started, deadline, at_deadline)
-                        .await?
+                        .await
+                        .map_err(|error| error.after_create(&prediction_id))?
                 }
-                Start::Resume(prediction_id) => {
-                    self.generator
-                        .resume(prediction_id, deadline, AtDeadline::KeepRunning)
-                        .await?
-                }
+                Start::Resume(prediction_id) => self
+                    .generator
+                    .resume(prediction_id, deadline, AtDeadline::KeepRunning)
+                    .await
+                    .map_err(|error| error.after_create(prediction_id))?,
             };
             // The prediction has succeeded, so its index is taken beside the download
             // (invariant 2): only an output refused or lost now leaves a gap in the numbers.
             let download = async {
-                let image = self.generator.download(&succeeded, deadline).await;
+                let image = self
+                    .generator
+                    .download(&succeeded, deadline)
+                    .await
+                    .map_err(|error| error.after_create(&succeeded.prediction_id));
                 (image, elapsed_ms(predict_started))
             };
             let ((image, predict_ms), index) =

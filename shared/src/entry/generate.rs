@@ -167,7 +167,7 @@ where
         {
             Ok(response) => response,
             Err(error) => {
-                metrics.failed(error.code());
+                metrics.failed(&error);
                 error.into_response()
             }
         };
@@ -345,7 +345,8 @@ where
         if !error.paid_nothing() {
             return;
         }
-        let refunded = retried(|| self.spend.refund(admission)).await;
+        // The guard retries conflicts itself, under one idempotency token.
+        let refunded = self.spend.refund(admission).await;
         match refunded {
             Ok(()) => {
                 tracing::info!(actor_name = %admission.actor_name, day = %admission.day, %error, "budget refunded: nothing was paid")
@@ -387,7 +388,7 @@ where
         let event = match parse_direct_event(body) {
             Ok(event) => event,
             Err(error) => {
-                metrics.failed(error.code());
+                metrics.failed(&error);
                 return Err(invocation_error(&error).into());
             }
         };
@@ -404,7 +405,7 @@ where
             return match answer {
                 Answer::Fresh(Ok(value)) => Ok(json_response(StatusCode::OK, &value)),
                 Answer::Fresh(Err(error)) => {
-                    metrics.failed(error.code());
+                    metrics.failed(&error);
                     Err(invocation_error(&error).into())
                 }
                 Answer::Replayed { status, body } if status < 300 => Ok(json_response(
@@ -419,7 +420,7 @@ where
             let mut result = if function_deadline.saturating_duration_since(Instant::now())
                 < MIN_JOB_TIME
             {
-                metrics.failed("not_started");
+                metrics.failed_with("not_started");
                 json!({"success": false, "error": {"code": "not_started", "message": "not enough time left in this invocation"}})
             } else {
                 match self
@@ -438,7 +439,7 @@ where
                     }
                     Ok(Answer::Fresh(Err(error))) | Err(error) => {
                         ran += usize::from(!error.is_refusal());
-                        metrics.failed(error.code());
+                        metrics.failed(&error);
                         error.body()
                     }
                 }

@@ -185,6 +185,27 @@ impl ApiError {
         )
     }
 
+    /// Whether a prediction was made (and may be billed) but no image was stored: the store
+    /// failed, the output was refused, or it could not be read or fetched.
+    pub fn paid_not_stored(&self) -> bool {
+        matches!(
+            self,
+            Self::NotStored { .. }
+                | Self::Generation(
+                    GenerationError::BadOutput { .. }
+                        | GenerationError::Unavailable {
+                            prediction_id: Some(_),
+                            ..
+                        }
+                )
+        )
+    }
+
+    /// Whether a create reached the API and its answer was lost: a prediction may exist.
+    pub fn outcome_uncertain(&self) -> bool {
+        matches!(self, Self::Generation(GenerationError::Uncertain { .. }))
+    }
+
     /// The paid prediction this error is about, if any.
     pub fn prediction_id(&self) -> Option<&str> {
         match self {

@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use super::http::ApiError;
 use crate::timing::epoch_ms;
 
 /// The metrics namespace.
@@ -13,7 +14,7 @@ pub const NAMESPACE: &str = "TrainingImageService";
 /// What one invocation did, for its metrics line.
 #[derive(Debug, Clone, Default)]
 pub struct InvocationMetrics {
-    function: &'static str,
+    function: String,
     generations: u64,
     failures: u64,
     failure_reason: Option<&'static str>,
@@ -24,15 +25,15 @@ pub struct InvocationMetrics {
     manifests_not_updated: u64,
 }
 
-/// The error codes of a prediction paid for whose image was not stored: the store failed,
-/// or the output was refused.
-const PAID_NOT_STORED_CODES: [&str; 2] = ["image_not_stored", "output_refused"];
-/// The error code of a create whose outcome is unknown (a prediction may exist).
-const UNCERTAIN_CODE: &str = "prediction_uncertain";
-
 impl InvocationMetrics {
-    /// Metrics of an invocation of `function`.
-    pub fn new(function: &'static str) -> Self {
+    /// Metrics of an invocation of the deployed function (its `AWS_LAMBDA_FUNCTION_NAME`, so
+    /// that two stacks in one account and region have their own metrics and alarms), or of
+    /// `local_name` where Lambda sets no name.
+    pub fn new(local_name: &'static str) -> Self {
+        let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+            .ok()
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| local_name.to_owned());
         Self {
             function,
             ..Self::default()
@@ -45,16 +46,18 @@ impl InvocationMetrics {
         self.predict_ms = Some(self.predict_ms.unwrap_or(0).max(predict_ms));
     }
 
-    /// A job failed with this error code (the first one names the reason).
-    pub fn failed(&mut self, code: &'static str) {
+    /// A job failed with this error (the first one names the reason), counted among the
+    /// money outcomes when it is one.
+    pub fn failed(&mut self, error: &ApiError) {
+        self.failed_with(error.code());
+        self.images_paid_not_stored += u64::from(error.paid_not_stored());
+        self.predictions_uncertain += u64::from(error.outcome_uncertain());
+    }
+
+    /// A job failed with this code and touched no money (e.g. `not_started`).
+    pub fn failed_with(&mut self, code: &'static str) {
         self.failures += 1;
         self.failure_reason.get_or_insert(code);
-        if PAID_NOT_STORED_CODES.contains(&code) {
-            self.images_paid_not_stored += 1;
-        }
-        if code == UNCERTAIN_CODE {
-            self.predictions_uncertain += 1;
-        }
     }
 
     /// An image was stored but the manifest does not list it (`manifest_updated: false`).
@@ -116,15 +119,24 @@ impl InvocationMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::GenerationError;
 
     #[test]
     fn the_document_declares_what_it_carries() {
         let mut metrics = InvocationMetrics::new("generate-single");
         metrics.budget_counted();
         metrics.generated(1200);
-        metrics.failed("prediction_failed");
-        metrics.failed("output_refused");
-        metrics.failed("prediction_uncertain");
+        metrics.failed(&ApiError::Generation(GenerationError::Failed {
+            prediction_id: "p1".to_owned(),
+            message: "NSFW".to_owned(),
+        }));
+        metrics.failed(&ApiError::Generation(GenerationError::Unavailable {
+            prediction_id: Some("p2".to_owned()),
+            message: "the output download kept failing".to_owned(),
+        }));
+        metrics.failed(&ApiError::Generation(GenerationError::Uncertain {
+            message: "timed out after sending".to_owned(),
+        }));
         metrics.manifest_not_updated();
         let document = metrics.document("r1", 1500, 7);
         assert_eq!(

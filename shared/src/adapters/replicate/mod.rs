@@ -228,10 +228,18 @@ impl ReplicateClient {
     /// Reads a prediction by id.
     pub async fn get(&self, prediction_id: &str) -> Result<Prediction, GenerationError> {
         let url = self.prediction_url(prediction_id, None)?;
-        self.read(&url, self.config.request_timeout)
-            .remote_call("Replicate get")
-            .await
-            .map_err(|failure| unavailable(Some(prediction_id), failure.message))
+        let read = || {
+            self.read(&url, self.config.request_timeout)
+                .remote_call("Replicate get")
+        };
+        let first = match read().await {
+            Err(failure) if failure.retryable => {
+                tracing::warn!(prediction_id, error = %failure.message, "read failed; reading once more");
+                read().await
+            }
+            first => first,
+        };
+        first.map_err(|failure| unavailable(Some(prediction_id), failure.message))
     }
 
     /// Polls until the prediction is terminal or the deadline comes; then cancels it and
@@ -546,8 +554,9 @@ impl ReplicateClient {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !valid_id {
+            // A prediction was made (its create answered), whatever its id looks like.
             return Err(unavailable(
-                None,
+                Some(prediction_id),
                 "the API returned a malformed prediction id".to_owned(),
             ));
         }
