@@ -289,9 +289,11 @@ where
                 log.started(&prediction_id).await;
             }
         };
+        // The run's state lives on the heap: inline, it made the future of a direct batch
+        // job overflow the 8 MiB main-thread stack of the unoptimised build.
         let (_, stored) = join(
             record,
-            self.generate_and_store(prepared, deadline, start, id_sender),
+            Box::pin(self.generate_and_store(prepared, deadline, start, id_sender)),
         )
         .await;
         stored
