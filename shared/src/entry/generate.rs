@@ -20,7 +20,7 @@ use super::http::{ActorRoute, ApiError, json_response};
 use super::metrics::InvocationMetrics;
 use crate::domain::actor::ActorId;
 use crate::domain::generate_single::{
-    GenerateError, GenerateSingle, GeneratedTrainingImage, NotRecorded, Start,
+    GenerateError, GenerateSingle, GeneratedTrainingImage, NotRecorded, PreparedGeneration, Start,
 };
 use crate::domain::generation::{GenerateBody, RequestError};
 use crate::ports::{
@@ -230,19 +230,10 @@ where
             Err(error) => return Answer::Fresh(Err(error.into())),
         };
         let prepare_ms = elapsed_ms(prepare_started);
-        let actor_name = prepared.actor.actor_name.as_str();
         let Some(key) = job.key.as_deref() else {
-            let result = match self.admit(actor_name, metrics).await {
-                Ok(admission) => {
-                    let outcome = self
-                        .service
-                        .execute(&prepared, job.deadline, Start::New(&NotRecorded))
-                        .await;
-                    self.refund_if_unpaid(&admission, &outcome).await;
-                    outcome.map_err(ApiError::from)
-                }
-                Err(error) => Err(error),
-            };
+            let result = self
+                .run_counted(&prepared, job.deadline, &NotRecorded, metrics)
+                .await;
             return Answer::Fresh(result.map(|image| generated(&image, prepare_ms, metrics)));
         };
         let payload_hash = payload_hash(&job.actor_id, &job.body);
@@ -274,21 +265,14 @@ where
                 )
                 .await
                 .map_err(ApiError::from),
-            None => match self.admit(actor_name, metrics).await {
-                Ok(admission) => {
-                    let log = KeyLog {
-                        store: &self.idempotency,
-                        key,
-                    };
-                    let outcome = self
-                        .service
-                        .execute(&prepared, job.deadline, Start::New(&log))
-                        .await;
-                    self.refund_if_unpaid(&admission, &outcome).await;
-                    outcome.map_err(ApiError::from)
-                }
-                Err(error) => Err(error),
-            },
+            None => {
+                let log = KeyLog {
+                    store: &self.idempotency,
+                    key,
+                };
+                self.run_counted(&prepared, job.deadline, &log, metrics)
+                    .await
+            }
         };
         let result = result.map(|image| generated(&image, prepare_ms, metrics));
         match &result {
@@ -338,7 +322,29 @@ where
 
     /// Gives back the unit of a generation that certainly paid for nothing, on the day it
     /// was counted.
-    async fn refund_if_unpaid<T>(&self, admission: &Admission, outcome: &Result<T, GenerateError>) {
+    /// A new prediction counted by the spend guard: admitted, run (its id told to `log`),
+    /// and its unit given back when it certainly paid for nothing.
+    async fn run_counted(
+        &self,
+        prepared: &PreparedGeneration,
+        deadline: Instant,
+        log: &impl PredictionLog,
+        metrics: &mut InvocationMetrics,
+    ) -> Result<GeneratedTrainingImage, ApiError> {
+        let admission = self.admit(&prepared.actor.actor_name, metrics).await?;
+        let outcome = self
+            .service
+            .execute(prepared, deadline, Start::New(log))
+            .await;
+        self.refund_if_unpaid(&admission, &outcome).await;
+        outcome.map_err(ApiError::from)
+    }
+
+    async fn refund_if_unpaid(
+        &self,
+        admission: &Admission,
+        outcome: &Result<GeneratedTrainingImage, GenerateError>,
+    ) {
         let Err(error) = outcome else {
             return;
         };
