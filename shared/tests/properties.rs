@@ -5,9 +5,9 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use shared::domain::actor::ActorId;
 use shared::domain::base_photo::BaseImagePrefixes;
-use shared::domain::generation::{
-    GenerateBody, RequestError, index_of_key, resolve_actor, training_folder,
-};
+use shared::domain::naming::{index_of_key, training_folder};
+use shared::domain::request::{RequestError, resolve_actor};
+use shared::entry::generate_single::wire::GenerateSingleBody;
 use shared::domain::manifest::{ManifestEntry, append_entry};
 use shared::domain::prompts::PRESETS;
 
@@ -147,7 +147,7 @@ proptest! {
 
     #[test]
     fn a_body_parses_exactly_when_it_is_an_object_with_well_typed_fields(body in any_body()) {
-        let parsed = GenerateBody::from_json(body.clone());
+        let parsed = GenerateSingleBody::from_json(body.clone());
         prop_assert_eq!(parsed.is_ok(), well_typed(&body), "{} -> {:?}", body, parsed);
         if let Ok(parsed) = parsed {
             prop_assert_eq!(parsed.prompt_id.as_deref(), body.get("prompt_id").and_then(Value::as_str));
@@ -164,7 +164,7 @@ proptest! {
         extra in "[a-z]{1,8}",
     ) {
         let body = json!({"prompt_id": PRESETS[preset].id, "seed": seed, extra: "ignored"});
-        let checked = GenerateBody::from_json(body).and_then(|b| b.check(BUCKET));
+        let checked = GenerateSingleBody::from_json(body).and_then(|b| b.check(BUCKET));
         prop_assert!(checked.is_ok(), "{checked:?}");
     }
 
@@ -181,7 +181,7 @@ proptest! {
     fn a_base_photo_is_accepted_exactly_when_it_is_the_actors(
         path in "(s3://story-boards-assets/|s3://other-bucket/|/)?(system_actors/base_images/|system_actors/training_data/|system_actors/|private/)(alice|bob|alice_2|alice[.]v2)(/|/[.][.]/|//|_[0-9])?([a-z]{1,6})?[.](jpg|JPEG|png|webp|txt)",
     ) {
-        let checked = GenerateBody::from_json(json!({"prompt": "x", "base_image_path": path}))
+        let checked = GenerateSingleBody::from_json(json!({"prompt": "x", "base_image_path": path}))
             .and_then(|body| body.check(BUCKET));
         let resolved = checked.clone().and_then(|checked| {
             resolve_actor(&ActorId::parse("alice").unwrap(), &checked, None, BUCKET, &BaseImagePrefixes::default())

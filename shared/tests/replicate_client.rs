@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use reqwest::Url;
 use serde_json::json;
 use shared::adapters::replicate::{ApiToken, ReplicateClient, ReplicateConfig, is_jpeg};
-use shared::ports::{GenerationError, GenerationRequest, ImageGenerator, InputImage};
+use shared::ports::{
+    AtDeadline, GeneratedImage, ImageGenerator, InputImage, PredictionError, PredictionRequest,
+};
 use testkit::{ReplicateCounts, ReplicateEmulator};
 
 const POLL: Duration = Duration::from_millis(50);
@@ -27,14 +29,36 @@ fn client(emulator: &ReplicateEmulator) -> ReplicateClient {
     ReplicateClient::new(config(emulator)).unwrap()
 }
 
-fn request() -> GenerationRequest {
-    GenerationRequest {
+fn request() -> PredictionRequest {
+    PredictionRequest {
         prompt: "Redraw this photo as a charcoal drawing of the person.".to_owned(),
         input_image: InputImage::Inline {
             content_type: "image/jpeg".to_owned(),
             bytes: testkit::sample_jpeg(64, 48),
         },
         seed: Some(42),
+    }
+}
+
+/// A whole generation through the port, as a fresh run makes it: start, wait (canceled at
+/// the deadline), download.
+trait Generate {
+    async fn generate(
+        &self,
+        request: &PredictionRequest,
+        deadline: Instant,
+    ) -> Result<GeneratedImage, PredictionError>;
+}
+
+impl Generate for ReplicateClient {
+    async fn generate(
+        &self,
+        request: &PredictionRequest,
+        deadline: Instant,
+    ) -> Result<GeneratedImage, PredictionError> {
+        let started = self.start(request, deadline).await?;
+        let succeeded = self.finish(started, deadline, AtDeadline::Cancel).await?;
+        self.download(&succeeded, deadline).await
     }
 }
 
@@ -46,7 +70,7 @@ fn in_secs(seconds: u64) -> Instant {
 async fn generate_with(
     faults: serde_json::Value,
 ) -> (
-    Result<shared::ports::GeneratedImage, GenerationError>,
+    Result<GeneratedImage, PredictionError>,
     ReplicateCounts,
 ) {
     let emulator = ReplicateEmulator::start().await;
@@ -120,7 +144,7 @@ async fn rate_limit_longer_than_the_deadline_is_returned_with_its_hint() {
         "it waited for a hopeless retry"
     );
     match result {
-        Err(GenerationError::RateLimited { retry_after, .. }) => {
+        Err(PredictionError::RateLimited { retry_after, .. }) => {
             assert_eq!(retry_after, Some(Duration::from_secs(30)));
         }
         other => panic!("expected RateLimited, got {other:?}"),
@@ -152,7 +176,7 @@ async fn a_failing_poll_is_retried_then_succeeds() {
 async fn a_failed_prediction_returns_the_models_message() {
     let (result, counts) = generate_with(json!({"fail_with": "NSFW content detected"})).await;
     match result {
-        Err(GenerationError::Failed {
+        Err(PredictionError::Failed {
             message,
             prediction_id,
         }) => {
@@ -175,7 +199,7 @@ async fn unauthorized_and_invalid_input_are_not_retried() {
         .generate(&request(), in_secs(10))
         .await;
     assert!(
-        matches!(&result, Err(GenerationError::Rejected { status: 401, message }) if message.contains("authentication")),
+        matches!(&result, Err(PredictionError::Rejected { status: 401, message }) if message.contains("authentication")),
         "{result:?}"
     );
     let counts = emulator.counts().await;
@@ -185,7 +209,7 @@ async fn unauthorized_and_invalid_input_are_not_retried() {
     invalid.prompt = String::new();
     let result = client(&emulator).generate(&invalid, in_secs(10)).await;
     assert!(
-        matches!(&result, Err(GenerationError::Rejected { status: 422, message }) if message.contains("prompt")),
+        matches!(&result, Err(PredictionError::Rejected { status: 422, message }) if message.contains("prompt")),
         "{result:?}"
     );
     let counts = emulator.counts().await;
@@ -201,7 +225,7 @@ async fn a_prediction_that_never_finishes_is_canceled_at_the_deadline() {
     let late = Instant::now().saturating_duration_since(deadline);
     assert!(late <= MAX_POLL, "returned {late:?} after the deadline");
     assert!(
-        matches!(&result, Err(GenerationError::TimedOut { prediction_id: Some(id) }) if id.starts_with("emu")),
+        matches!(&result, Err(PredictionError::TimedOut { prediction_id: Some(id) }) if id.starts_with("emu")),
         "{result:?}"
     );
     let counts = emulator.counts().await;
@@ -244,7 +268,7 @@ async fn assert_output_refused(
         .generate(&request(), in_secs(10))
         .await;
     match result {
-        Err(GenerationError::BadOutput {
+        Err(PredictionError::BadOutput {
             prediction_id,
             reason: got,
         }) => {

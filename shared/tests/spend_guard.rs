@@ -28,6 +28,10 @@ impl Clock for SetClock {
         self.0.lock().unwrap().clone()
     }
 
+    fn now(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+
     async fn sleep(&self, duration: Duration) {
         tokio::time::sleep(duration).await;
     }

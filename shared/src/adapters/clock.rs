@@ -1,6 +1,6 @@
 //! The system clock.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
@@ -19,6 +19,10 @@ impl Clock for SystemClock {
         whole_seconds
             .fmt(Format::DateTime)
             .unwrap_or_else(|_| now.secs().to_string())
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
     }
 
     async fn sleep(&self, duration: Duration) {

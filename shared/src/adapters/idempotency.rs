@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::ports::{IdempotencyBegin, IdempotencyStore, StoreError};
+use crate::ports::{IdempotencyBegin, IdempotencyStore, StoreError, StoredAnswer};
 use crate::timing::{RemoteCallExt, epoch_ms as now_ms};
 
 /// How long a record answers repeats.
@@ -154,10 +154,10 @@ impl IdempotencyStore for DynamoDbIdempotency {
             return Ok(IdempotencyBegin::PayloadMismatch);
         }
         if text(&existing, "status") == Some(COMPLETED) {
-            return Ok(IdempotencyBegin::Completed {
+            return Ok(IdempotencyBegin::Completed(StoredAnswer {
                 status: number(&existing, "response_status").unwrap_or(200) as u16,
                 body: text(&existing, "response_body").unwrap_or("{}").to_owned(),
-            });
+            }));
         }
         let held_until = number(&existing, "in_progress_expiry").unwrap_or(u64::MAX);
         if held_until > now {
@@ -202,7 +202,7 @@ impl IdempotencyStore for DynamoDbIdempotency {
         Ok(())
     }
 
-    async fn complete(&self, key: &str, status: u16, body: &str) -> Result<(), StoreError> {
+    async fn complete(&self, key: &str, answer: &StoredAnswer) -> Result<(), StoreError> {
         let expiration = (now_ms() + RECORD_LIFETIME.as_millis() as u64) / 1000;
         self.client
             .update_item()
@@ -214,8 +214,8 @@ impl IdempotencyStore for DynamoDbIdempotency {
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":completed", s(COMPLETED))
-            .expression_attribute_values(":code", n(u64::from(status)))
-            .expression_attribute_values(":body", s(body))
+            .expression_attribute_values(":code", n(u64::from(answer.status)))
+            .expression_attribute_values(":body", s(&answer.body))
             .expression_attribute_values(":exp", n(expiration))
             .send()
             .remote_call("DynamoDB UpdateItem (idempotency complete)")

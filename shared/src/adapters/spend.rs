@@ -18,7 +18,8 @@ use aws_smithy_types::date_time::Format;
 
 use crate::adapters::clock::SystemClock;
 use crate::ports::{Admission, Clock, SpendGuard, SpendRefusal, StoreError};
-use crate::timing::{self, RemoteCallExt, random_up_to};
+use crate::retry::{Backoff, random_number};
+use crate::timing::{self, RemoteCallExt};
 
 /// The daily caps, from the template's parameters; `None` is no cap.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -240,9 +241,6 @@ enum TransactFailure {
     Fault(String),
 }
 
-/// How many times a budget transaction is tried when others conflict with it.
-const TRANSACTION_ATTEMPTS: u32 = 6;
-
 impl<K: Clock> SpendGuard for DynamoDbSpendGuard<K> {
     async fn admit(&self, actor_name: &str) -> Result<Result<Admission, SpendRefusal>, StoreError> {
         if self.switched_off {
@@ -253,8 +251,8 @@ impl<K: Clock> SpendGuard for DynamoDbSpendGuard<K> {
             actor_name: actor_name.to_owned(),
             refund_token: format!(
                 "{:016x}{:016x}",
-                random_up_to(u64::MAX),
-                random_up_to(u64::MAX)
+                random_number(u64::MAX),
+                random_number(u64::MAX)
             ),
         };
         let counters = self.counters(actor_name);
@@ -275,7 +273,8 @@ impl<K: Clock> SpendGuard for DynamoDbSpendGuard<K> {
             operation: "DynamoDB TransactWriteItems (budget)",
             detail,
         };
-        for attempt in 1..=TRANSACTION_ATTEMPTS {
+        let policy = Backoff::BUDGET_CONFLICT;
+        for attempt in 1..=policy.attempts {
             match self.count(&counters, &admission.day, None).await {
                 Ok(()) => return Ok(Ok(admission)),
                 Err(TransactFailure::SwitchedOff) => return Ok(Err(SpendRefusal::Disabled)),
@@ -286,9 +285,8 @@ impl<K: Clock> SpendGuard for DynamoDbSpendGuard<K> {
                         cap: *cap,
                     }));
                 }
-                Err(TransactFailure::Conflict) if attempt < TRANSACTION_ATTEMPTS => {
-                    let pause = random_up_to(20 << attempt);
-                    timing::pause_before_retry(std::time::Duration::from_millis(pause)).await;
+                Err(TransactFailure::Conflict) if policy.allows_another(attempt) => {
+                    timing::pause_before_retry(policy.delay(attempt)).await;
                 }
                 Err(TransactFailure::Conflict) => {
                     return Err(fault("conflicting transactions kept winning".to_owned()));
@@ -304,14 +302,15 @@ impl<K: Clock> SpendGuard for DynamoDbSpendGuard<K> {
         if counters.is_empty() {
             return Ok(());
         }
-        for _ in 0..TRANSACTION_ATTEMPTS {
+        let policy = Backoff::REFUND_CONFLICT;
+        for attempt in 1..=policy.attempts {
             match self
                 .count(&counters, &admission.day, Some(&admission.refund_token))
                 .await
             {
                 Ok(()) => return Ok(()),
                 Err(TransactFailure::Conflict) => {
-                    timing::pause_before_retry(std::time::Duration::from_millis(30)).await
+                    timing::pause_before_retry(policy.delay(attempt)).await
                 }
                 Err(
                     TransactFailure::SwitchedOff

@@ -3,7 +3,8 @@
 //! of the allowed prefixes with the actor's name filled in. Anything else is refused with one
 //! answer, whether the object exists or not, so the refusal tells nothing about the bucket.
 
-use super::generation::IMAGE_EXTENSIONS;
+/// Extensions a base photo may have.
+pub const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
 
 /// Where a prefix puts the actor's name.
 pub const ACTOR_NAME_PLACEHOLDER: &str = "{actor_name}";
@@ -73,6 +74,19 @@ fn under_prefix(prefix: &str, key: &str) -> bool {
     })
 }
 
+/// What kind of image the bytes start like, by their magic numbers.
+pub fn image_type(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +130,13 @@ mod tests {
         assert!(prefixes.allows("bob", "shared/any.jpg"));
         assert!(!prefixes.allows("bob", "system_actors/base_images/bob.jpg"));
         assert_eq!(BaseImagePrefixes::parse(" , "), None);
+    }
+
+    #[test]
+    fn image_types_by_magic() {
+        assert_eq!(image_type(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
+        assert_eq!(image_type(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
+        assert_eq!(image_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(image_type(b"hello world!"), None);
     }
 }

@@ -1,9 +1,9 @@
-//! The domain: what the service knows about actors and prompts, with no AWS or HTTP in it.
+//! The domain: what the service knows about actors, prompts, requests, names and manifests,
+//! as plain rules with no AWS, HTTP, Lambda or async runtime in them.
 
 pub mod actor;
 pub mod base_photo;
-pub mod generate_single;
-pub mod generation;
 pub mod manifest;
+pub mod naming;
 pub mod prompts;
-pub mod training_prompts;
+pub mod request;

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::adapters::replicate::{ApiToken, TokenSource};
+use reqwest::Url;
+
+use crate::adapters::replicate::{ApiToken, ReplicateConfig, TokenSource, parse_hosts};
 use crate::adapters::spend::DailyCaps;
 use crate::adapters::ssm::SecureParameter;
 use crate::domain::base_photo::BaseImagePrefixes;
@@ -109,5 +111,111 @@ pub fn generation_disabled() -> Result<bool, ConfigError> {
             _ => Err(ConfigError::Invalid("GENERATION_DISABLED")),
         },
         Err(_) => Ok(false),
+    }
+}
+
+/// The Replicate client's settings: `REPLICATE_BASE_URL`, `REPLICATE_MODEL` and
+/// `REPLICATE_OUTPUT_HOSTS` over the defaults.
+pub fn replicate_config(token: TokenSource) -> Result<ReplicateConfig, ConfigError> {
+    replicate_config_from(token, |name| std::env::var(name).ok())
+}
+
+/// Reads the settings through `var`, which looks a variable up by name. Blank values count
+/// as unset.
+fn replicate_config_from(
+    token: TokenSource,
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<ReplicateConfig, ConfigError> {
+    let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
+    let mut config = ReplicateConfig::new(token);
+    if let Some(base) = var("REPLICATE_BASE_URL") {
+        config.base_url = Url::parse(&base)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+            .ok_or(ConfigError::Invalid("REPLICATE_BASE_URL"))?;
+    }
+    if let Some(model) = var("REPLICATE_MODEL") {
+        let valid = model.split('/').count() == 2 && model.split('/').all(|p| !p.is_empty());
+        if !valid {
+            return Err(ConfigError::Invalid("REPLICATE_MODEL"));
+        }
+        config.model = model;
+    }
+    if let Some(hosts) = var("REPLICATE_OUTPUT_HOSTS") {
+        config.output_hosts = parse_hosts(&hosts);
+    }
+    Ok(config)
+}
+
+/// How the functions log: `AWS_LAMBDA_LOG_LEVEL` (else `RUST_LOG`, else INFO) and
+/// `AWS_LAMBDA_LOG_FORMAT` (`JSON` for one JSON object per line).
+pub fn log_settings() -> LogSettings {
+    LogSettings {
+        level: std::env::var("AWS_LAMBDA_LOG_LEVEL")
+            .or_else(|_| std::env::var("RUST_LOG"))
+            .ok(),
+        directives: std::env::var("RUST_LOG").ok(),
+        json: std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")),
+    }
+}
+
+/// The logging settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogSettings {
+    /// The level (`debug`), as set.
+    pub level: Option<String>,
+    /// Filter directives (`info,shared=debug`), as `RUST_LOG` sets them.
+    pub directives: Option<String>,
+    /// Whether lines are JSON.
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<ReplicateConfig, ConfigError> {
+        replicate_config_from(ApiToken::new("r8_x").into(), |name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_need_only_the_token() {
+        let config = from(&[("REPLICATE_MODEL", " ")]).unwrap();
+        assert_eq!(config.base_url.as_str(), "https://api.replicate.com/");
+        assert_eq!(config.model, "black-forest-labs/flux-kontext-pro");
+        assert_eq!(config.output_hosts, ["replicate.delivery"]);
+        assert!(
+            !format!("{config:?}").contains("r8_x"),
+            "the token leaked into Debug"
+        );
+    }
+
+    #[test]
+    fn overrides_are_read_and_checked() {
+        let config = from(&[
+            ("REPLICATE_BASE_URL", "http://127.0.0.1:8080"),
+            ("REPLICATE_MODEL", "owner/model"),
+            ("REPLICATE_OUTPUT_HOSTS", " Replicate.Delivery, 127.0.0.1 ,"),
+        ])
+        .unwrap();
+        assert_eq!(config.base_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(config.model, "owner/model");
+        assert_eq!(config.output_hosts, ["replicate.delivery", "127.0.0.1"]);
+        for (name, bad) in [
+            ("REPLICATE_BASE_URL", "ftp://x"),
+            ("REPLICATE_BASE_URL", "not a url"),
+            ("REPLICATE_MODEL", "no-slash"),
+            ("REPLICATE_MODEL", "a/b/c"),
+        ] {
+            let result = from(&[(name, bad)]);
+            assert!(
+                matches!(result, Err(ConfigError::Invalid(n)) if n == name),
+                "{name}={bad}"
+            );
+        }
     }
 }

@@ -9,15 +9,15 @@ use serde_json::json;
 use thiserror::Error;
 
 use crate::domain::actor::{ActorId, ValidationError};
-use crate::domain::generate_single::GenerateError;
-use crate::domain::generation::RequestError;
-use crate::ports::{GenerationError, SpendRefusal, StoreError};
+use crate::domain::request::RequestError;
+use crate::ports::{PredictionError, SpendRefusal, StoreError};
+use crate::usecases::UseCaseError;
 
 /// Everything an API request can fail with. [`ApiError::status`] and [`ApiError::code`] are
-/// the only mapping from errors to HTTP.
+/// the only mapping from errors to HTTP (and to direct invocations' error types).
 #[derive(Debug, Error)]
 pub enum ApiError {
-    /// The caller sent something the domain refuses.
+    /// The caller sent an identifier the domain refuses.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     /// No route of this function matches the path.
@@ -31,57 +31,29 @@ pub enum ApiError {
         /// The methods the route serves, as the `Allow` header says them.
         allowed: &'static str,
     },
-    /// A store the request needs did not answer.
-    #[error("a backing store is unavailable; try again shortly")]
-    StoreUnavailable(#[from] StoreError),
     /// The request body is larger than the cap.
     #[error("the request body is larger than {limit} bytes")]
     BodyTooLarge {
         /// The cap, in bytes.
         limit: usize,
     },
-    /// The generation request was refused before anything happened.
-    #[error(transparent)]
-    Request(#[from] RequestError),
-    /// The image model did not produce an image.
-    #[error(transparent)]
-    Generation(#[from] GenerationError),
     /// The `Idempotency-Key` (or `idempotency_key`) is not 1 to 255 printable ASCII characters.
     #[error("the idempotency key must be 1 to 255 printable ASCII characters")]
     InvalidIdempotencyKey,
-    /// A run with this idempotency key is still in progress.
-    #[error("a request with this idempotency key is still running; try again shortly")]
-    IdempotencyInProgress,
-    /// The idempotency key was used with another payload.
-    #[error("this idempotency key was used with another request body")]
-    IdempotencyKeyReused,
-    /// The spend guard refused the generation.
+    /// The use case did not end with a stored image.
     #[error(transparent)]
-    Spend(SpendRefusal),
-    /// The image was paid for but could not be stored.
-    #[error("prediction {prediction_id} succeeded but its image could not be stored")]
-    NotStored {
-        /// The paid prediction.
-        prediction_id: String,
-        /// What failed.
-        source: StoreError,
-    },
+    UseCase(#[from] UseCaseError),
 }
 
-impl From<GenerateError> for ApiError {
-    fn from(error: GenerateError) -> Self {
-        match error {
-            GenerateError::Request(error) => Self::Request(error),
-            GenerateError::Store(error) => Self::StoreUnavailable(error),
-            GenerateError::Generation(error) => Self::Generation(error),
-            GenerateError::NotStored {
-                prediction_id,
-                source,
-            } => Self::NotStored {
-                prediction_id,
-                source,
-            },
-        }
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> Self {
+        Self::UseCase(error.into())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        Self::UseCase(error.into())
     }
 }
 
@@ -89,48 +61,11 @@ impl ApiError {
     /// The HTTP status for this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Invalid(_) => StatusCode::BAD_REQUEST,
+            Self::Invalid(_) | Self::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
             Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            // Paid for (or maybe started): a blind retry could pay again, so no 503.
-            Self::NotStored { .. } => StatusCode::BAD_GATEWAY,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
-            Self::IdempotencyInProgress => StatusCode::CONFLICT,
-            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Spend(SpendRefusal::Disabled) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Spend(SpendRefusal::Exhausted { .. }) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Request(error) => match error {
-                RequestError::Malformed(_)
-                | RequestError::Identifier(_)
-                | RequestError::UnknownPromptId(_)
-                | RequestError::BadBaseImagePath { .. } => StatusCode::BAD_REQUEST,
-                RequestError::UnknownActor(_) | RequestError::BaseImageNotFound(_) => {
-                    StatusCode::NOT_FOUND
-                }
-                RequestError::ActorNameMismatch { .. }
-                | RequestError::BaseImageNotAllowed { .. }
-                | RequestError::BaseImageNotAnImage(_)
-                | RequestError::BaseImageTooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            },
-            Self::Generation(error) => match error {
-                GenerationError::RateLimited { .. }
-                | GenerationError::Unavailable {
-                    prediction_id: None,
-                    ..
-                } => StatusCode::SERVICE_UNAVAILABLE,
-                GenerationError::Unavailable { .. } | GenerationError::Uncertain { .. } => {
-                    StatusCode::BAD_GATEWAY
-                }
-                GenerationError::Rejected { status: 422, .. }
-                | GenerationError::Failed { .. }
-                | GenerationError::Canceled { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-                GenerationError::Rejected { .. } | GenerationError::BadOutput { .. } => {
-                    StatusCode::BAD_GATEWAY
-                }
-                GenerationError::TimedOut { .. } => StatusCode::GATEWAY_TIMEOUT,
-            },
+            Self::UseCase(error) => status_of(error),
         }
     }
 
@@ -140,88 +75,36 @@ impl ApiError {
             Self::Invalid(_) => "invalid_request",
             Self::RouteNotFound(_) => "route_not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
-            Self::StoreUnavailable(_) => "store_unavailable",
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::InvalidIdempotencyKey => "invalid_idempotency_key",
-            Self::IdempotencyInProgress => "idempotency_in_progress",
-            Self::IdempotencyKeyReused => "idempotency_key_reused",
-            Self::Spend(SpendRefusal::Disabled) => "generation_disabled",
-            Self::Spend(SpendRefusal::Exhausted { .. }) => "budget_exhausted",
-            Self::NotStored { .. } => "image_not_stored",
-            Self::Request(error) => match error {
-                RequestError::Malformed(_) | RequestError::Identifier(_) => "invalid_request",
-                RequestError::UnknownPromptId(_) => "unknown_prompt_id",
-                RequestError::BadBaseImagePath { .. } => "invalid_base_image_path",
-                RequestError::ActorNameMismatch { .. } => "actor_name_mismatch",
-                RequestError::BaseImageNotAllowed { .. } => "base_image_not_allowed",
-                RequestError::UnknownActor(_) => "actor_not_found",
-                RequestError::BaseImageNotFound(_) => "base_image_not_found",
-                RequestError::BaseImageNotAnImage(_) => "base_image_not_an_image",
-                RequestError::BaseImageTooLarge { .. } => "base_image_too_large",
-            },
-            Self::Generation(error) => match error {
-                GenerationError::RateLimited { .. } => "rate_limited",
-                GenerationError::Rejected { .. } => "model_rejected_request",
-                GenerationError::Failed { .. } => "prediction_failed",
-                GenerationError::Canceled { .. } => "prediction_canceled",
-                GenerationError::TimedOut { .. } => "generation_timeout",
-                GenerationError::Unavailable { .. } => "model_unavailable",
-                GenerationError::BadOutput { .. } => "output_refused",
-                GenerationError::Uncertain { .. } => "prediction_uncertain",
-            },
+            Self::UseCase(error) => code_of(error),
         }
     }
 
     /// Whether the request was refused before anything ran (validation, routing, size).
     pub fn is_refusal(&self) -> bool {
-        matches!(
-            self,
-            Self::Invalid(_)
-                | Self::RouteNotFound(_)
-                | Self::MethodNotAllowed { .. }
-                | Self::BodyTooLarge { .. }
-                | Self::InvalidIdempotencyKey
-                | Self::Request(_)
-        )
-    }
-
-    /// Whether a prediction was made (and may be billed) but no image was stored: the store
-    /// failed, the output was refused, or it could not be read or fetched.
-    pub fn paid_not_stored(&self) -> bool {
-        matches!(
-            self,
-            Self::NotStored { .. }
-                | Self::Generation(
-                    GenerationError::BadOutput { .. }
-                        | GenerationError::Unavailable {
-                            prediction_id: Some(_),
-                            ..
-                        }
-                )
-        )
-    }
-
-    /// Whether a create reached the API and its answer was lost: a prediction may exist.
-    pub fn outcome_uncertain(&self) -> bool {
-        matches!(self, Self::Generation(GenerationError::Uncertain { .. }))
-    }
-
-    /// The paid prediction this error is about, if any.
-    pub fn prediction_id(&self) -> Option<&str> {
         match self {
-            Self::Generation(error) => error.prediction_id(),
-            Self::NotStored { prediction_id, .. } => Some(prediction_id),
+            Self::UseCase(error) => error.is_refusal(),
+            _ => true,
+        }
+    }
+
+    /// The use case's error, when the request got that far.
+    pub fn use_case(&self) -> Option<&UseCaseError> {
+        match self {
+            Self::UseCase(error) => Some(error),
             _ => None,
         }
     }
 
+    /// The paid prediction this error is about, if any.
+    pub fn prediction_id(&self) -> Option<&str> {
+        self.use_case().and_then(UseCaseError::prediction_id)
+    }
+
     /// The JSON body: `{"success": false, "error": {"code", "message"[, "prediction_id"]}}`.
     pub fn body(&self) -> serde_json::Value {
-        let mut error = json!({ "code": self.code(), "message": self.to_string() });
-        if let Some(prediction_id) = self.prediction_id() {
-            error["prediction_id"] = json!(prediction_id);
-        }
-        json!({ "success": false, "error": error })
+        error_body(self.code(), self, self.prediction_id())
     }
 
     /// The JSON error response: `{"success": false, "error": {"code", "message"}}`. Faults are
@@ -229,7 +112,9 @@ impl ApiError {
     pub fn into_response(self) -> Response<Body> {
         let status = self.status();
         match &self {
-            Self::StoreUnavailable(fault) | Self::NotStored { source: fault, .. } => {
+            Self::UseCase(
+                UseCaseError::Store(fault) | UseCaseError::NotStored { source: fault, .. },
+            ) => {
                 tracing::error!(operation = fault.operation, detail = %fault.detail, prediction_id = self.prediction_id(), "store fault");
             }
             _ if status.is_server_error() => {
@@ -243,20 +128,25 @@ impl ApiError {
             Self::MethodNotAllowed { allowed, .. } => {
                 headers.insert(ALLOW, HeaderValue::from_static(allowed));
             }
-            Self::StoreUnavailable(_)
-            | Self::Generation(GenerationError::Unavailable {
-                prediction_id: None,
-                ..
-            }) => {
+            Self::UseCase(
+                UseCaseError::Store(_)
+                | UseCaseError::Prediction(PredictionError::Unavailable {
+                    prediction_id: None,
+                    ..
+                }),
+            ) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            Self::IdempotencyInProgress => {
+            Self::UseCase(UseCaseError::KeyInProgress) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("2"));
             }
-            Self::Spend(SpendRefusal::Exhausted { .. }) => {
+            Self::UseCase(UseCaseError::Spend(SpendRefusal::Exhausted { .. })) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(seconds_to_utc_midnight()));
             }
-            Self::Generation(GenerationError::RateLimited { retry_after, .. }) => {
+            Self::UseCase(UseCaseError::Prediction(PredictionError::RateLimited {
+                retry_after,
+                ..
+            })) => {
                 let seconds = retry_after
                     .map_or(5, |d| d.as_secs_f64().ceil() as u64)
                     .max(1);
@@ -268,10 +158,99 @@ impl ApiError {
     }
 }
 
+/// The HTTP status of a use case's error.
+pub fn status_of(error: &UseCaseError) -> StatusCode {
+    match error {
+        UseCaseError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        // Paid for (or maybe started): a blind retry could pay again, so no 503.
+        UseCaseError::NotStored { .. } => StatusCode::BAD_GATEWAY,
+        UseCaseError::KeyInProgress => StatusCode::CONFLICT,
+        UseCaseError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        UseCaseError::Spend(SpendRefusal::Disabled) => StatusCode::SERVICE_UNAVAILABLE,
+        UseCaseError::Spend(SpendRefusal::Exhausted { .. }) => StatusCode::TOO_MANY_REQUESTS,
+        UseCaseError::Refused(error) => match error {
+            RequestError::Malformed(_)
+            | RequestError::Identifier(_)
+            | RequestError::UnknownPromptId(_)
+            | RequestError::BadBaseImagePath { .. } => StatusCode::BAD_REQUEST,
+            RequestError::UnknownActor(_) | RequestError::BaseImageNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            RequestError::ActorNameMismatch { .. }
+            | RequestError::BaseImageNotAllowed { .. }
+            | RequestError::BaseImageNotAnImage(_)
+            | RequestError::BaseImageTooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        },
+        UseCaseError::Prediction(error) => match error {
+            PredictionError::RateLimited { .. }
+            | PredictionError::Unavailable {
+                prediction_id: None,
+                ..
+            } => StatusCode::SERVICE_UNAVAILABLE,
+            PredictionError::Unavailable { .. } | PredictionError::Uncertain { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
+            PredictionError::Rejected { status: 422, .. }
+            | PredictionError::Failed { .. }
+            | PredictionError::Canceled { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            PredictionError::Rejected { .. } | PredictionError::BadOutput { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
+            PredictionError::TimedOut { .. } => StatusCode::GATEWAY_TIMEOUT,
+        },
+    }
+}
+
+/// The code of a use case's error.
+pub fn code_of(error: &UseCaseError) -> &'static str {
+    match error {
+        UseCaseError::Store(_) => "store_unavailable",
+        UseCaseError::NotStored { .. } => "image_not_stored",
+        UseCaseError::KeyInProgress => "idempotency_in_progress",
+        UseCaseError::KeyReused => "idempotency_key_reused",
+        UseCaseError::Spend(SpendRefusal::Disabled) => "generation_disabled",
+        UseCaseError::Spend(SpendRefusal::Exhausted { .. }) => "budget_exhausted",
+        UseCaseError::Refused(error) => match error {
+            RequestError::Malformed(_) | RequestError::Identifier(_) => "invalid_request",
+            RequestError::UnknownPromptId(_) => "unknown_prompt_id",
+            RequestError::BadBaseImagePath { .. } => "invalid_base_image_path",
+            RequestError::ActorNameMismatch { .. } => "actor_name_mismatch",
+            RequestError::BaseImageNotAllowed { .. } => "base_image_not_allowed",
+            RequestError::UnknownActor(_) => "actor_not_found",
+            RequestError::BaseImageNotFound(_) => "base_image_not_found",
+            RequestError::BaseImageNotAnImage(_) => "base_image_not_an_image",
+            RequestError::BaseImageTooLarge { .. } => "base_image_too_large",
+        },
+        UseCaseError::Prediction(error) => match error {
+            PredictionError::RateLimited { .. } => "rate_limited",
+            PredictionError::Rejected { .. } => "model_rejected_request",
+            PredictionError::Failed { .. } => "prediction_failed",
+            PredictionError::Canceled { .. } => "prediction_canceled",
+            PredictionError::TimedOut { .. } => "generation_timeout",
+            PredictionError::Unavailable { .. } => "model_unavailable",
+            PredictionError::BadOutput { .. } => "output_refused",
+            PredictionError::Uncertain { .. } => "prediction_uncertain",
+        },
+    }
+}
+
 /// Seconds from now to the next 00:00 UTC, when the daily caps reset.
 fn seconds_to_utc_midnight() -> u64 {
     let now = crate::timing::epoch_ms() / 1000;
     86_400 - now % 86_400
+}
+
+/// An error's JSON body: `{"success": false, "error": {"code", "message"[, "prediction_id"]}}`.
+pub fn error_body(
+    code: &str,
+    message: &impl std::fmt::Display,
+    prediction_id: Option<&str>,
+) -> serde_json::Value {
+    let mut error = json!({ "code": code, "message": message.to_string() });
+    if let Some(prediction_id) = prediction_id {
+        error["prediction_id"] = json!(prediction_id);
+    }
+    json!({ "success": false, "error": error })
 }
 
 /// A JSON response with this status and body.

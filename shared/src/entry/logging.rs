@@ -8,6 +8,8 @@
 use std::str::FromStr;
 
 use tracing::{Level, Metadata};
+
+use super::config::LogSettings;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::{LevelFilter, filter_fn};
 use tracing_subscriber::prelude::*;
@@ -26,22 +28,21 @@ fn is_own(target: &str) -> bool {
 }
 
 /// Installs the subscriber, writing to standard output (CloudWatch Logs).
-pub fn init() {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .ok()
-        .and_then(|text| LevelFilter::from_str(&text).ok())
+pub fn init(settings: &LogSettings) {
+    let level = settings
+        .level
+        .as_deref()
+        .and_then(|text| LevelFilter::from_str(text).ok())
         .unwrap_or(LevelFilter::INFO);
     let levels = EnvFilter::builder()
         .with_default_directive(level.into())
-        .from_env_lossy();
+        .parse_lossy(settings.directives.as_deref().unwrap_or_default());
     let cap = filter_fn(within_cap);
     let lines = tracing_subscriber::fmt::layer()
         .with_target(false)
         .without_time();
     let registry = tracing_subscriber::registry().with(levels).with(cap);
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    if json {
+    if settings.json {
         registry.with(lines.json()).init();
     } else {
         registry.with(lines).init();

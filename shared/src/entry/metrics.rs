@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::http::ApiError;
 use crate::timing::epoch_ms;
+use crate::usecases::UseCaseError;
 
 /// The metrics namespace.
 pub const NAMESPACE: &str = "TrainingImageService";
@@ -50,8 +51,11 @@ impl InvocationMetrics {
     /// money outcomes when it is one.
     pub fn failed(&mut self, error: &ApiError) {
         self.failed_with(error.code());
-        self.images_paid_not_stored += u64::from(error.paid_not_stored());
-        self.predictions_uncertain += u64::from(error.outcome_uncertain());
+        let use_case = error.use_case();
+        self.images_paid_not_stored +=
+            u64::from(use_case.is_some_and(UseCaseError::paid_not_stored));
+        self.predictions_uncertain +=
+            u64::from(use_case.is_some_and(UseCaseError::outcome_uncertain));
     }
 
     /// A job failed with this code and touched no money (e.g. `not_started`).
@@ -119,22 +123,26 @@ impl InvocationMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::GenerationError;
+    use crate::ports::PredictionError;
+
+    fn failed_prediction(error: PredictionError) -> ApiError {
+        ApiError::UseCase(UseCaseError::Prediction(error))
+    }
 
     #[test]
     fn the_document_declares_what_it_carries() {
         let mut metrics = InvocationMetrics::new("generate-single");
         metrics.budget_counted();
         metrics.generated(1200);
-        metrics.failed(&ApiError::Generation(GenerationError::Failed {
+        metrics.failed(&failed_prediction(PredictionError::Failed {
             prediction_id: "p1".to_owned(),
             message: "NSFW".to_owned(),
         }));
-        metrics.failed(&ApiError::Generation(GenerationError::Unavailable {
+        metrics.failed(&failed_prediction(PredictionError::Unavailable {
             prediction_id: Some("p2".to_owned()),
             message: "the output download kept failing".to_owned(),
         }));
-        metrics.failed(&ApiError::Generation(GenerationError::Uncertain {
+        metrics.failed(&failed_prediction(PredictionError::Uncertain {
             message: "timed out after sending".to_owned(),
         }));
         metrics.manifest_not_updated();

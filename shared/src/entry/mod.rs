@@ -1,8 +1,11 @@
-//! Entry: what turns Lambda events into domain calls and domain results into responses.
+//! Entry: what turns Lambda events into use-case calls and their results into responses.
+//! [`compose`] builds each function from its configuration; the rest parses and answers.
 
+pub mod compose;
 pub mod config;
-pub mod generate;
+pub mod generate_single;
 pub mod http;
-pub mod list_prompts;
+pub mod invocation_error;
 pub mod logging;
 pub mod metrics;
+pub mod training_prompts;

@@ -1,4 +1,4 @@
-//! The Replicate client's settings, from the environment.
+//! The Replicate client's settings (read from the environment by `entry::config`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -7,7 +7,6 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::adapters::ssm::SecureParameter;
-use crate::entry::config::ConfigError;
 
 /// The default API base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.replicate.com";
@@ -111,7 +110,7 @@ pub struct ReplicateConfig {
 }
 
 impl ReplicateConfig {
-    /// Settings with the defaults of DESIGN.md for everything but the token.
+    /// Settings with the defaults of docs/design.md for everything but the token.
     pub fn new(token: impl Into<TokenSource>) -> Self {
         Self {
             base_url: Url::parse(DEFAULT_BASE_URL).expect("the default base URL parses"),
@@ -126,95 +125,12 @@ impl ReplicateConfig {
             max_attempts: 5,
         }
     }
-
-    /// Reads `REPLICATE_BASE_URL`, `REPLICATE_MODEL` and `REPLICATE_OUTPUT_HOSTS` from the
-    /// process environment.
-    pub fn from_env(token: TokenSource) -> Result<Self, ConfigError> {
-        Self::from_vars(token, |name| std::env::var(name).ok())
-    }
-
-    /// Reads the settings through `var`, which looks a variable up by name. Blank values count
-    /// as unset.
-    pub fn from_vars(
-        token: TokenSource,
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
-        let mut config = Self::new(token);
-        if let Some(base) = var("REPLICATE_BASE_URL") {
-            config.base_url = Url::parse(&base)
-                .ok()
-                .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
-                .ok_or(ConfigError::Invalid("REPLICATE_BASE_URL"))?;
-        }
-        if let Some(model) = var("REPLICATE_MODEL") {
-            let valid = model.split('/').count() == 2 && model.split('/').all(|p| !p.is_empty());
-            if !valid {
-                return Err(ConfigError::Invalid("REPLICATE_MODEL"));
-            }
-            config.model = model;
-        }
-        if let Some(hosts) = var("REPLICATE_OUTPUT_HOSTS") {
-            config.output_hosts = parse_hosts(&hosts);
-        }
-        Ok(config)
-    }
 }
 
 /// Splits a comma-separated host list, trimmed and lowercased.
-fn parse_hosts(list: &str) -> Vec<String> {
+pub fn parse_hosts(list: &str) -> Vec<String> {
     list.split(',')
         .map(|host| host.trim().trim_end_matches('.').to_ascii_lowercase())
         .filter(|host| !host.is_empty())
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn from(vars: &[(&str, &str)]) -> Result<ReplicateConfig, ConfigError> {
-        ReplicateConfig::from_vars(ApiToken::new("r8_x").into(), |name| {
-            vars.iter()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| (*value).to_owned())
-        })
-    }
-
-    #[test]
-    fn defaults_need_only_the_token() {
-        let config = from(&[("REPLICATE_MODEL", " ")]).unwrap();
-        assert_eq!(config.base_url.as_str(), "https://api.replicate.com/");
-        assert_eq!(config.model, "black-forest-labs/flux-kontext-pro");
-        assert_eq!(config.output_hosts, ["replicate.delivery"]);
-        assert!(
-            !format!("{config:?}").contains("r8_x"),
-            "the token leaked into Debug"
-        );
-    }
-
-    #[test]
-    fn overrides_are_read_and_checked() {
-        let config = from(&[
-            ("REPLICATE_BASE_URL", "http://127.0.0.1:8080"),
-            ("REPLICATE_MODEL", "owner/model"),
-            ("REPLICATE_OUTPUT_HOSTS", " Replicate.Delivery, 127.0.0.1 ,"),
-        ])
-        .unwrap();
-        assert_eq!(config.base_url.as_str(), "http://127.0.0.1:8080/");
-        assert_eq!(config.model, "owner/model");
-        assert_eq!(config.output_hosts, ["replicate.delivery", "127.0.0.1"]);
-        for (name, bad) in [
-            ("REPLICATE_BASE_URL", "ftp://x"),
-            ("REPLICATE_BASE_URL", "not a url"),
-            ("REPLICATE_MODEL", "no-slash"),
-            ("REPLICATE_MODEL", "a/b/c"),
-        ] {
-            let result = from(&[(name, bad)]);
-            assert!(
-                matches!(result, Err(ConfigError::Invalid(n)) if n == name),
-                "{name}={bad}"
-            );
-        }
-    }
 }

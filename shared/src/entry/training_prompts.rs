@@ -1,12 +1,12 @@
-//! The list-prompts function: `GET /api/actors/{actorId}/training-prompts`.
+//! The training-prompts function: `GET /api/actors/{actorId}/training-prompts`.
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use super::http::{ActorRoute, ApiError, json_response};
-use crate::domain::training_prompts::training_prompts;
 use crate::ports::ActorProfiles;
 use crate::timing::timed;
+use crate::usecases::training_prompts::training_prompts;
 
 /// The route this function serves.
 pub const ROUTE: ActorRoute = ActorRoute {

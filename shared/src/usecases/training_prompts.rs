@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use super::actor::{ActorId, Descriptor, DescriptorSource, choose_descriptor};
-use super::prompts::{PRESETS, PromptCategory, PromptPreset};
+use crate::domain::actor::{ActorId, Descriptor, DescriptorSource, choose_descriptor};
+use crate::domain::prompts::{PRESETS, PromptCategory, PromptPreset};
 use crate::ports::{ActorProfiles, StoreError};
 
 /// The answer of `GET /api/actors/{actorId}/training-prompts`.

@@ -1,0 +1,182 @@
+//! The HTTP route of generate-single: the request read (route, key, body), the job run, the
+//! outcome answered with the one status map.
+
+use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::Value;
+
+use super::wire::{GenerateSingleBody, WireAnswers, answer_json};
+use super::{Deadline, GenerateSingleFunction, HTTP_MODEL_BUDGET, MAX_BODY_BYTES, before};
+use crate::domain::request::{ImageRequest, RequestError};
+use crate::entry::http::{ActorRoute, ApiError, json_response};
+use crate::entry::metrics::InvocationMetrics;
+use crate::usecases::{GuardedJob, GuardedJobs, GuardedOutcome, GuardedRun, StoredImage};
+
+/// The route this function serves.
+pub const ROUTE: ActorRoute = ActorRoute {
+    action: &["training-data", "generate-single"],
+    method: Method::POST,
+    allow: "POST",
+};
+
+/// The longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+impl<J: GuardedJobs> GenerateSingleFunction<J> {
+    /// Answers an API Gateway request; every error is a JSON response.
+    pub(super) async fn http(
+        &self,
+        request: &Request,
+        deadline: Deadline,
+        metrics: &mut InvocationMetrics,
+    ) -> Response<Body> {
+        let model_deadline = (std::time::Instant::now() + HTTP_MODEL_BUDGET)
+            .min(before(deadline.function, std::time::Duration::from_secs(5)));
+        let answer = match read_job(request, model_deadline, deadline.epoch_ms) {
+            Ok(job) => {
+                let run = self.jobs.run(&job, &WireAnswers).await;
+                http_answer(run, metrics)
+            }
+            Err(error) => Err(error),
+        };
+        answer.unwrap_or_else(|error| {
+            metrics.failed(&error);
+            error.into_response()
+        })
+    }
+}
+
+/// The job an HTTP request asks for.
+fn read_job(
+    request: &Request,
+    deadline: std::time::Instant,
+    hold_until_ms: u64,
+) -> Result<GuardedJob, ApiError> {
+    let actor_id = ROUTE.actor_id(request)?;
+    let key = match request.headers().get("idempotency-key") {
+        Some(value) => {
+            let key = value
+                .to_str()
+                .map_err(|_| ApiError::InvalidIdempotencyKey)?;
+            Some(scoped_key(&caller_scope(request), key)?)
+        }
+        None => None,
+    };
+    Ok(GuardedJob {
+        actor_id,
+        request: parse_body(request.body())?,
+        key,
+        deadline,
+        hold_until_ms,
+    })
+}
+
+/// The response to a run: the image, the error, or the answer replayed from its record.
+fn http_answer(
+    run: GuardedRun,
+    metrics: &mut InvocationMetrics,
+) -> Result<Response<Body>, ApiError> {
+    if run.report.budget_counted {
+        metrics.budget_counted();
+    }
+    match run.outcome {
+        GuardedOutcome::Fresh(result) => {
+            let image = result?;
+            Ok(json_response(
+                StatusCode::OK,
+                &generated(&image, run.report.prepare_ms, metrics),
+            ))
+        }
+        GuardedOutcome::Replayed(answer) => {
+            let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+            let mut response = json_response(
+                status,
+                &serde_json::from_str::<Value>(&answer.body).unwrap_or(Value::Null),
+            );
+            response
+                .headers_mut()
+                .insert("idempotency-replayed", HeaderValue::from_static("true"));
+            Ok(response)
+        }
+    }
+}
+
+/// Logs and counts a stored image, and encodes it as the answer.
+pub(super) fn generated(
+    image: &StoredImage,
+    prepare_ms: u64,
+    metrics: &mut InvocationMetrics,
+) -> Value {
+    let timings = image.timings;
+    tracing::info!(
+        actor = %image.actor_id,
+        index = image.index,
+        prediction_id = %image.prediction_id,
+        prepare_ms,
+        predict_ms = timings.predict_ms,
+        store_ms = timings.store_ms,
+        manifest_ms = timings.manifest_ms,
+        manifest_updated = image.manifest_error.is_none(),
+        "image generated"
+    );
+    metrics.generated(timings.predict_ms);
+    if image.manifest_error.is_some() {
+        metrics.manifest_not_updated();
+    }
+    answer_json(image)
+}
+
+/// Reads the HTTP body as an image request, within the size cap.
+fn parse_body(body: &Body) -> Result<ImageRequest, ApiError> {
+    let bytes: &[u8] = match body {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::BodyTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(
+            RequestError::Malformed("the body is empty; send a JSON object".to_owned()).into(),
+        );
+    }
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|error| RequestError::Malformed(format!("the body is not JSON: {error}")))?;
+    Ok(GenerateSingleBody::from_json(value)?)
+}
+
+/// Who is calling, for scoping idempotency keys: the JWT's subject, the IAM caller's ARN, or
+/// `public` when the API has no authorizer (local runs).
+fn caller_scope(request: &Request) -> String {
+    let authorizer = request
+        .request_context_ref()
+        .and_then(RequestContext::authorizer);
+    let jwt_subject = authorizer
+        .and_then(|a| a.jwt.as_ref())
+        .and_then(|jwt| jwt.claims.get("sub"))
+        .map(|sub| format!("jwt:{sub}"));
+    let iam_caller = authorizer
+        .and_then(|a| a.iam.as_ref())
+        .and_then(|iam| iam.user_arn.as_ref())
+        .map(|arn| format!("iam:{arn}"));
+    jwt_subject
+        .or(iam_caller)
+        .unwrap_or_else(|| "public".to_owned())
+}
+
+/// The key as stored: `{scope}#{key}`, after checking it is 1 to 255 printable ASCII
+/// characters.
+pub(super) fn scoped_key(scope: &str, key: &str) -> Result<String, ApiError> {
+    let valid = !key.is_empty()
+        && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
+        && key.bytes().all(|b| b.is_ascii_graphic());
+    if !valid {
+        return Err(ApiError::InvalidIdempotencyKey);
+    }
+    Ok(format!("{scope}#{key}"))
+}

@@ -1,0 +1,127 @@
+//! The generate-single function: `POST /api/actors/{actorId}/training-data/generate-single`
+//! from API Gateway (HTTP API v2 or REST v1), and direct invocations (`aws lambda invoke`,
+//! schedules, batches). Both run their jobs through the guarded generation use case; this
+//! module only reads the invocation, gives it a deadline and reports how it went.
+
+mod direct;
+mod http_route;
+pub mod wire;
+
+use std::time::{Duration, Instant};
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+
+use super::invocation_error::InvocationError;
+use super::metrics::InvocationMetrics;
+use crate::timing::{InvocationTimings, elapsed_ms, epoch_ms, timed};
+use crate::usecases::GuardedJobs;
+
+pub use http_route::ROUTE;
+
+/// The largest request body accepted (64 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How long an HTTP request may give the model: API Gateway answers 504 itself after 29 s
+/// (REST) or 30 s (HTTP API), and the image still has to be downloaded and stored.
+pub const HTTP_MODEL_BUDGET: Duration = Duration::from_secs(22);
+/// What a direct invocation keeps back from its function timeout for storing the image.
+pub const DIRECT_STORE_RESERVE: Duration = Duration::from_secs(15);
+/// The least time a batch job needs to be started.
+pub const MIN_JOB_TIME: Duration = Duration::from_secs(20);
+/// The function's name in metrics.
+const FUNCTION_NAME: &str = "generate-single";
+
+/// The function: the guarded generation, answering invocations. Build it once per execution
+/// environment.
+#[derive(Debug)]
+pub struct GenerateSingleFunction<J> {
+    /// The use case.
+    pub jobs: J,
+}
+
+/// When an invocation must be done by: as an instant, and as epoch milliseconds (for the
+/// idempotency key's hold).
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    function: Instant,
+    epoch_ms: u64,
+}
+
+impl<J: GuardedJobs> GenerateSingleFunction<J> {
+    /// Answers one invocation: an API Gateway request, or a direct one (passed through as a
+    /// request with a JSON body). Logs where its time went: our code, or waiting on remote
+    /// calls (each with its start and duration).
+    pub async fn handle(&self, request: Request) -> Result<Response<Body>, InvocationError> {
+        let (answer, timings) = timed(self.answer(&request)).await;
+        let status = answer
+            .as_ref()
+            .ok()
+            .map(|response| response.status().as_u16());
+        log_timings(status, &timings);
+        answer
+    }
+
+    async fn answer(&self, request: &Request) -> Result<Response<Body>, InvocationError> {
+        let started = Instant::now();
+        let deadline = function_deadline(request);
+        let mut metrics = InvocationMetrics::new(FUNCTION_NAME);
+        let answer = if matches!(
+            request.request_context_ref(),
+            Some(RequestContext::PassThrough)
+        ) {
+            self.direct(request.body(), deadline, &mut metrics).await
+        } else {
+            let response = self.http(request, deadline, &mut metrics).await;
+            tracing::info!(
+                status = response.status().as_u16(),
+                elapsed_ms = elapsed_ms(started),
+                "generate-single answered"
+            );
+            Ok(response)
+        };
+        metrics.emit(&request_id(request), elapsed_ms(started));
+        answer
+    }
+}
+
+/// One log line with the invocation's answer status (none if it failed outright) and where
+/// its time went, the remote calls as a JSON array.
+fn log_timings(status: Option<u16>, timings: &InvocationTimings) {
+    let calls = serde_json::to_string(&timings.calls).unwrap_or_default();
+    tracing::info!(
+        status,
+        total_us = timings.total_us,
+        remote_us = timings.remote_us,
+        own_us = timings.own_us,
+        remote_calls = %calls,
+        "invocation timed"
+    );
+}
+
+/// The moment the function is stopped, from the invocation's context.
+fn function_deadline(request: &Request) -> Deadline {
+    let now = Instant::now();
+    let now_ms = epoch_ms();
+    let deadline_ms = request
+        .lambda_context_ref()
+        .map(|context| context.deadline)
+        .filter(|deadline| *deadline > now_ms)
+        .unwrap_or(now_ms + 30_000);
+    Deadline {
+        function: now + Duration::from_millis(deadline_ms - now_ms),
+        epoch_ms: deadline_ms,
+    }
+}
+
+/// The invocation's request id, for the metrics line.
+fn request_id(request: &Request) -> String {
+    request
+        .lambda_context_ref()
+        .map(|context| context.request_id.clone())
+        .unwrap_or_default()
+}
+
+/// `margin` before `deadline`, or the deadline itself if that is not representable.
+fn before(deadline: Instant, margin: Duration) -> Instant {
+    deadline.checked_sub(margin).unwrap_or(deadline)
+}

@@ -1,0 +1,27 @@
+//! The ports: what the use cases need from the outside world, one trait per file. The
+//! adapters implement them; the use cases' unit tests implement them in memory.
+
+mod actor_profiles;
+mod clock;
+mod idempotency_store;
+mod image_generator;
+mod index_counter;
+mod object_store;
+mod prediction_error;
+mod spend_guard;
+mod store_error;
+
+pub use actor_profiles::ActorProfiles;
+pub use clock::Clock;
+pub use idempotency_store::{IdempotencyBegin, IdempotencyStore, StoredAnswer};
+pub use image_generator::{
+    AtDeadline, GeneratedImage, ImageGenerator, InputImage, PredictionRequest, StartedPrediction,
+    SucceededPrediction,
+};
+pub use index_counter::IndexCounter;
+pub use object_store::{
+    ObjectInfo, ObjectStart, ObjectStore, VersionedObject, WriteCondition, WriteOutcome,
+};
+pub use prediction_error::PredictionError;
+pub use spend_guard::{Admission, SpendGuard, SpendRefusal};
+pub use store_error::StoreError;

@@ -1,0 +1,47 @@
+//! The kill switch and the daily caps, counted before anything is paid.
+
+use std::future::Future;
+
+use thiserror::Error;
+
+use super::StoreError;
+
+/// Why the spend guard refuses a generation.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SpendRefusal {
+    /// The kill switch is on.
+    #[error("image generation is switched off by the operators")]
+    Disabled,
+    /// A daily cap is used up.
+    #[error("the daily cap of {cap} generations {scope} is used up; it resets at 00:00 UTC")]
+    Exhausted {
+        /// Which cap ("for the service", "for actor X").
+        scope: String,
+        /// The cap.
+        cap: u64,
+    },
+}
+
+/// A generation the spend guard counted: the UTC day and the actor it was counted for, so
+/// that a refund gives the unit back where it was taken, even after midnight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    /// The day counted, `yyyy-mm-dd` (UTC).
+    pub day: String,
+    /// The actor's name (the folder the generation writes).
+    pub actor_name: String,
+    /// Names the one refund this admission may get, however often it is tried.
+    pub refund_token: String,
+}
+
+/// Admits generations against the kill switch and the daily caps, counting each admitted one.
+pub trait SpendGuard: Send + Sync {
+    /// Counts one generation for the actor named `actor_name` (the folder it writes), or
+    /// says why not.
+    fn admit(
+        &self,
+        actor_name: &str,
+    ) -> impl Future<Output = Result<Result<Admission, SpendRefusal>, StoreError>> + Send;
+    /// Gives back one admitted generation that paid for nothing, on the day it was counted.
+    fn refund(&self, admission: &Admission) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -1,0 +1,38 @@
+//! The use cases: what the service does, written against the ports. Entry code parses an
+//! event, calls one of these and maps its result; a worker, a webhook or a reconciler calls
+//! the same steps (above all [`GenerateImage::store_prediction`], the one way a succeeded
+//! prediction becomes a stored, listed image).
+//!
+//! No AWS, Lambda, HTTP or async-runtime crate is used here: futures are joined by
+//! [`concurrently`], and time comes from the [`crate::ports::Clock`] port.
+
+pub mod concurrently;
+pub mod error;
+pub mod generate_image;
+pub mod guarded;
+pub mod manifest_listing;
+pub mod numbering;
+pub mod predict;
+pub mod prepare;
+pub mod store;
+pub mod training_prompts;
+
+#[cfg(test)]
+mod fakes;
+#[cfg(test)]
+mod generate_image_tests;
+#[cfg(test)]
+mod guarded_tests;
+
+pub use error::UseCaseError;
+pub use generate_image::{GenerateImage, GenerationSettings, ImageOrder, PreparedGeneration};
+pub use guarded::{
+    AnswerFormat, GuardedGeneration, GuardedJob, GuardedJobs, GuardedOutcome, GuardedRun, RunReport,
+};
+pub use predict::{NotRecorded, PredictionLog, Start};
+pub use store::{StepTimings, StoredImage};
+
+/// Milliseconds from `start` to `end` (zero if `end` is earlier).
+fn ms_between(start: std::time::Instant, end: std::time::Instant) -> u64 {
+    u64::try_from(end.saturating_duration_since(start).as_millis()).unwrap_or(u64::MAX)
+}
