@@ -64,3 +64,27 @@ pub fn set_env(env: &mut Vec<(String, String)>, key: &str, value: impl Into<Stri
         None => env.push((key.to_owned(), value)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_for_another_actor_names_it_in_every_path() {
+        let rest = event_for_actor("list-prompts-rest-v1.json", "actor_7");
+        assert_eq!(rest["path"], "/api/actors/actor_7/training-prompts");
+        assert_eq!(
+            rest["requestContext"]["path"],
+            "/prod/api/actors/actor_7/training-prompts"
+        );
+        assert_eq!(rest["pathParameters"], json!({"actorId": "actor_7"}));
+        let http = event_for_actor("generate-single-http-v2.json", "actor_7");
+        let path = "/api/actors/actor_7/training-data/generate-single";
+        assert_eq!(http["rawPath"], path);
+        assert_eq!(http["requestContext"]["http"]["path"], path);
+        assert_eq!(http.get("path"), None);
+        let keyed = with_json_body(with_idempotency_key(http, "k1"), &json!({"seed": 1}));
+        assert_eq!(keyed["headers"]["idempotency-key"], "k1");
+        assert_eq!(keyed["body"], "{\"seed\":1}");
+    }
+}
