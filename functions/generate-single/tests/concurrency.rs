@@ -2,15 +2,13 @@
 //! interface emulator and bootstrap process), against a moto that serializes requests (so the
 //! races tested are the service's, not moto's).
 
-use std::path::Path;
+mod common;
 
+use common::{FOLDER, MANIFEST, start_function};
 use serde_json::{Value, json};
-use testkit::{GenerationStack, LambdaEmulator};
+use testkit::GenerationStack;
 
-const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_generate-single");
 const ENVIRONMENTS: usize = 25;
-const FOLDER: &str = "system_actors/training_data/0000_european_16_male/";
-const MANIFEST: &str = "system_actors/training_data/0000_european_16_male/response.json";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_five_concurrent_clicks_take_each_index_once() {
@@ -31,7 +29,7 @@ async fn twenty_five_concurrent_clicks_take_each_index_once() {
     let env = stack.function_env();
     let mut environments = Vec::new();
     for _ in 0..ENVIRONMENTS {
-        environments.push(LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await);
+        environments.push(start_function(&env).await);
     }
     let environments = std::sync::Arc::new(environments);
 
@@ -59,9 +57,7 @@ async fn twenty_five_concurrent_clicks_take_each_index_once() {
     let images = keys.iter().filter(|k| k.ends_with(".jpg")).count();
     assert_eq!(images, ENVIRONMENTS, "{keys:?}");
 
-    let manifest: Value =
-        serde_json::from_slice(&testkit::get_object(sdk, MANIFEST).await.expect("manifest"))
-            .expect("manifest JSON");
+    let manifest = common::manifest(sdk).await.expect("manifest");
     assert_eq!(manifest["actor"], "0000_european_16_male");
     assert_eq!(manifest["trainer"], json!({"steps": 1500}));
     let mut listed: Vec<u64> = manifest["images"]

@@ -2,53 +2,23 @@
 //! emulator, fed the events in `events/`, with moto (S3, DynamoDB) and the Replicate emulator
 //! over HTTP.
 
-use std::path::Path;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{FOLDER, MANIFEST, Stack, manifest, start_function};
 use serde_json::{Value, json};
-use testkit::{
-    GenerationStack, LambdaEmulator, Moto, ReplicateEmulator, SAMPLE_ACTOR, status_and_body,
-};
+use testkit::{GenerationStack, Moto, ReplicateEmulator, SAMPLE_ACTOR, status_and_body};
 
-const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_generate-single");
 const ACTOR: &str = "0000_european_16_male";
-const FOLDER: &str = "system_actors/training_data/0000_european_16_male/";
-const MANIFEST: &str = "system_actors/training_data/0000_european_16_male/response.json";
-
-/// The generation stack and a function on it.
-struct Stack {
-    function: LambdaEmulator,
-    generation: GenerationStack,
-}
-
-impl std::ops::Deref for Stack {
-    type Target = GenerationStack;
-
-    fn deref(&self) -> &GenerationStack {
-        &self.generation
-    }
-}
 
 async fn stack() -> Stack {
-    let generation = GenerationStack::start().await;
-    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &generation.function_env()).await;
-    Stack {
-        function,
-        generation,
-    }
+    Stack::with_settings(&[]).await
 }
 
 /// The sample HTTP API event with another body.
 fn http_event(body: &Value) -> Value {
-    let mut event = testkit::event("generate-single-http-v2.json");
-    event["body"] = json!(body.to_string());
-    event
-}
-
-async fn manifest(sdk: &aws_config::SdkConfig) -> Option<Value> {
-    testkit::get_object(sdk, MANIFEST)
-        .await
-        .map(|bytes| serde_json::from_slice(&bytes).expect("manifest JSON"))
+    testkit::with_json_body(testkit::event("generate-single-http-v2.json"), body)
 }
 
 #[tokio::test]
@@ -337,11 +307,10 @@ async fn malformed_requests_get_4xx_and_touch_nothing() {
             422,
         ),
     ];
-    let mut no_profile = http_event(&json!({"prompt_id": "bw_charcoal"}));
-    let path = "/api/actors/nobody_known/training-data/generate-single";
-    no_profile["rawPath"] = json!(path);
-    no_profile["requestContext"]["http"]["path"] = json!(path);
-    no_profile["pathParameters"] = json!({"actorId": "nobody_known"});
+    let no_profile = testkit::with_json_body(
+        testkit::event_for_actor("generate-single-http-v2.json", "nobody_known"),
+        &json!({"prompt_id": "bw_charcoal"}),
+    );
     cases.push((no_profile, 404));
     let mut bad_id = testkit::event("generate-single-http-v2.json");
     bad_id["pathParameters"] = json!({"actorId": "..%2Fetc"});
@@ -462,7 +431,7 @@ async fn the_token_comes_from_an_ssm_secure_string_when_not_in_the_environment()
         "REPLICATE_API_TOKEN_PARAMETER".to_owned(),
         parameter.to_owned(),
     ));
-    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
+    let function = start_function(&env).await;
     for expected in 1..=2 {
         let (status, body) = status_and_body(
             &function
@@ -486,7 +455,7 @@ async fn a_rotated_ssm_token_is_read_again_after_a_401_without_a_cold_start() {
         .filter(|(key, _)| key != "REPLICATE_API_TOKEN")
         .collect();
     testkit::set_env(&mut env, "REPLICATE_API_TOKEN_PARAMETER", parameter);
-    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
+    let function = start_function(&env).await;
     let event = testkit::event("generate-single-http-v2.json");
 
     // The parameter holds a revoked token: read again once, still refused, no retry loop.
@@ -530,7 +499,7 @@ async fn rate_limits_and_store_faults_are_503s_that_say_when_to_retry() {
     env.extend(replicate.function_env());
     let closed = testkit::ClosedPort::hold();
     testkit::set_env(&mut env, "AWS_ENDPOINT_URL", closed.url());
-    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
+    let function = start_function(&env).await;
     let answer = function
         .invoke(&testkit::event("generate-single-http-v2.json"))
         .await;

@@ -3,50 +3,25 @@
 //! invariants: nothing stored twice, nothing paid twice for one key, no manifest entry without
 //! its object, every stored object in the manifest or named in the answer.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::path::Path;
 
+use common::{FOLDER, Stack};
 use serde_json::{Value, json};
-use testkit::{
-    FaultProxy, FaultRule, GenerationStack, LambdaEmulator, SAMPLE_ACTOR, status_and_body,
-};
+use testkit::{FaultProxy, FaultRule, GenerationStack, SAMPLE_ACTOR, status_and_body};
 
-const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_generate-single");
-const FOLDER: &str = "system_actors/training_data/0000_european_16_male/";
-const MANIFEST: &str = "system_actors/training_data/0000_european_16_male/response.json";
-
-/// The generation stack, a fault proxy in front of its moto, and a function behind the proxy.
-struct Stack {
-    function: LambdaEmulator,
-    proxy: FaultProxy,
-    generation: GenerationStack,
-}
-
-impl std::ops::Deref for Stack {
-    type Target = GenerationStack;
-
-    fn deref(&self) -> &GenerationStack {
-        &self.generation
-    }
-}
-
-/// A stack whose function reaches moto through the proxy; `timeout_s` is the function's.
-async fn stack(timeout_s: u32) -> Stack {
+/// A stack whose function reaches moto through a fault proxy (returned with it, to keep it
+/// running); `timeout_s` is the function's.
+async fn stack(timeout_s: u32) -> (Stack, FaultProxy) {
     let generation = GenerationStack::start().await;
     let proxy = FaultProxy::start(generation.moto.endpoint()).await;
-    let mut env = generation.function_env();
-    testkit::set_env(&mut env, "AWS_ENDPOINT_URL", proxy.endpoint());
-    testkit::set_env(
-        &mut env,
-        "AWS_LAMBDA_FUNCTION_TIMEOUT",
-        timeout_s.to_string(),
-    );
-    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
-    Stack {
-        function,
-        proxy,
-        generation,
-    }
+    let timeout_s = timeout_s.to_string();
+    let settings = [
+        ("AWS_ENDPOINT_URL", proxy.endpoint()),
+        ("AWS_LAMBDA_FUNCTION_TIMEOUT", timeout_s.as_str()),
+    ];
+    (Stack::over(generation, &settings).await, proxy)
 }
 
 /// A direct job with an idempotency key (its deadline: the function's timeout less 15 s).
@@ -61,14 +36,14 @@ fn http(key: &str) -> Value {
 }
 
 /// The invariants, given the answers the callers got.
-async fn assert_invariants(stack: &Stack, answers: &[Value], keys_used: u32) {
+async fn assert_invariants(stack: &GenerationStack, answers: &[Value], keys_used: u32) {
     let images: BTreeSet<String> = testkit::list_keys(&stack.sdk, FOLDER)
         .await
         .into_iter()
         .filter(|key| key.ends_with(".jpg"))
         .collect();
-    let listed: Vec<String> = match testkit::get_object(&stack.sdk, MANIFEST).await {
-        Some(bytes) => serde_json::from_slice::<Value>(&bytes).expect("manifest JSON")["images"]
+    let listed: Vec<String> = match common::manifest(&stack.sdk).await {
+        Some(manifest) => manifest["images"]
             .as_array()
             .expect("images")
             .iter()
@@ -120,7 +95,7 @@ fn direct_answer(answer: &Value) -> Value {
 
 #[tokio::test]
 async fn replicate_faults_that_recover() {
-    let stack = stack(30).await;
+    let (stack, _proxy) = stack(30).await;
     let mut answers = Vec::new();
     for (key, faults) in [
         ("503s", json!({"unavailable_creates": 2})),
@@ -142,7 +117,7 @@ async fn replicate_faults_that_recover() {
 
 #[tokio::test]
 async fn replicate_faults_that_fail_store_nothing_and_pay_once() {
-    let stack = stack(30).await;
+    let (stack, _proxy) = stack(30).await;
     let mut answers = Vec::new();
     for (key, faults, status, code) in [
         (
@@ -179,7 +154,7 @@ async fn replicate_faults_that_fail_store_nothing_and_pay_once() {
 
 #[tokio::test]
 async fn a_timeout_at_create_is_never_paid_again() {
-    let stack = stack(20).await;
+    let (stack, _proxy) = stack(20).await;
     stack
         .replicate
         .set_faults(json!({"create_latency_ms": 8000}))
@@ -203,7 +178,7 @@ async fn a_timeout_at_create_is_never_paid_again() {
 
 #[tokio::test]
 async fn a_timeout_at_poll_is_resumed_by_the_retry() {
-    let stack = stack(20).await;
+    let (stack, _proxy) = stack(20).await;
     stack
         .replicate
         .set_faults(json!({"starting_polls": 1, "poll_latency_ms": 9000}))
@@ -219,23 +194,19 @@ async fn a_timeout_at_poll_is_resumed_by_the_retry() {
 
 #[tokio::test]
 async fn s3_conflicts_on_the_manifest_are_merged_again() {
-    let stack = stack(30).await;
-    stack
-        .proxy
-        .inject(FaultRule::s3_conflict("response.json", 2));
-    stack
-        .proxy
-        .inject(FaultRule::s3_precondition_failed("response.json", 2));
+    let (stack, proxy) = stack(30).await;
+    proxy.inject(FaultRule::s3_conflict("response.json", 2));
+    proxy.inject(FaultRule::s3_precondition_failed("response.json", 2));
     let (status, body) = status_and_body(&stack.function.invoke(&http("contended")).await);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["manifest_updated"], true, "{body}");
-    assert_eq!(stack.proxy.injected(), 4);
+    assert_eq!(proxy.injected(), 4);
     assert_invariants(&stack, &[body], 1).await;
 }
 
 #[tokio::test]
 async fn a_base_photo_deleted_mid_way_still_gives_the_paid_image() {
-    let stack = stack(30).await;
+    let (stack, _proxy) = stack(30).await;
     stack
         .replicate
         .set_faults(json!({"processing_ms": 1500}))
@@ -262,17 +233,13 @@ async fn a_base_photo_deleted_mid_way_still_gives_the_paid_image() {
 
 #[tokio::test]
 async fn dynamodb_throttling_is_retried_and_past_the_retries_the_paid_image_is_resumed() {
-    let stack = stack(30).await;
+    let (stack, proxy) = stack(30).await;
     // The SDK retries a throttled call (3 attempts): two throttles are absorbed.
-    stack
-        .proxy
-        .inject(FaultRule::dynamodb_throttling("IMAGES#", 2));
+    proxy.inject(FaultRule::dynamodb_throttling("IMAGES#", 2));
     let (status, body) = status_and_body(&stack.function.invoke(&http("throttled")).await);
     assert_eq!(status, 200, "{body}");
     // Past the retries, after the prediction was paid: a 502 naming it, no 503.
-    stack
-        .proxy
-        .inject(FaultRule::dynamodb_throttling("IMAGES#", 3));
+    proxy.inject(FaultRule::dynamodb_throttling("IMAGES#", 3));
     let (status, failed) = status_and_body(&stack.function.invoke(&http("throttled-long")).await);
     assert_eq!(status, 502, "{failed}");
     assert_eq!(failed["error"]["code"], "image_not_stored");

@@ -1,13 +1,11 @@
 //! Safe with money: idempotency keys across execution environments, EventBridge redelivery,
 //! the daily caps and the kill switch, and logs that never carry the token or the photo.
 
-use std::path::Path;
+mod common;
 
+use common::{FOLDER, start_function};
 use serde_json::{Value, json};
-use testkit::{GenerationStack, LambdaEmulator, ReplicateEmulator, status_and_body};
-
-const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_generate-single");
-const FOLDER: &str = "system_actors/training_data/0000_european_16_male/";
+use testkit::{GenerationStack, ReplicateEmulator, status_and_body};
 
 async fn stack(serialized: bool) -> GenerationStack {
     if serialized {
@@ -18,10 +16,8 @@ async fn stack(serialized: bool) -> GenerationStack {
 }
 
 fn with_key(key: &str, body: &Value) -> Value {
-    let mut event = testkit::event("generate-single-http-v2.json");
-    event["headers"]["idempotency-key"] = json!(key);
-    event["body"] = json!(body.to_string());
-    event
+    let event = testkit::event("generate-single-http-v2.json");
+    testkit::with_json_body(testkit::with_idempotency_key(event, key), body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -33,7 +29,7 @@ async fn one_key_five_requests_three_at_once_pay_once() {
         .await;
     let mut environments = Vec::new();
     for _ in 0..3 {
-        environments.push(LambdaEmulator::start(Path::new(BOOTSTRAP), &stack.function_env()).await);
+        environments.push(start_function(&stack.function_env()).await);
     }
     let environments = std::sync::Arc::new(environments);
     let body = json!({"prompt_id": "bw_charcoal", "seed": 5});
@@ -102,7 +98,7 @@ async fn one_key_five_requests_three_at_once_pay_once() {
 #[tokio::test]
 async fn a_malformed_request_records_nothing_and_a_released_key_can_run_again() {
     let stack = stack(false).await;
-    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &stack.function_env()).await;
+    let function = start_function(&stack.function_env()).await;
     let before = testkit::table_keys(&stack.sdk).await;
     let (status, _) = status_and_body(
         &function
@@ -148,7 +144,7 @@ async fn a_malformed_request_records_nothing_and_a_released_key_can_run_again() 
 #[tokio::test]
 async fn the_same_eventbridge_event_delivered_twice_generates_once() {
     let stack = stack(false).await;
-    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &stack.function_env()).await;
+    let function = start_function(&stack.function_env()).await;
     let event = testkit::event("generate-single-eventbridge.json");
     let first = function.invoke(&event).await;
     let second = function.invoke(&event).await;
@@ -168,7 +164,7 @@ async fn a_daily_cap_of_three_refuses_the_fourth_and_the_kill_switch_stops_all()
     let mut env = stack.function_env();
     env.push(("DAILY_GENERATION_CAP_PER_ACTOR".to_owned(), "3".to_owned()));
     env.push(("DAILY_GENERATION_CAP".to_owned(), "100".to_owned()));
-    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
+    let function = start_function(&env).await;
     let event = testkit::event("generate-single-http-v2.json");
     for expected in 1..=3 {
         let (status, body) = status_and_body(&function.invoke(&event).await);
@@ -211,7 +207,7 @@ async fn a_daily_cap_of_three_refuses_the_fourth_and_the_kill_switch_stops_all()
         .send()
         .await
         .unwrap();
-    let unlimited = LambdaEmulator::start(Path::new(BOOTSTRAP), &stack.function_env()).await;
+    let unlimited = start_function(&stack.function_env()).await;
     for function in [&function, &unlimited] {
         let (status, body) = status_and_body(&function.invoke(&event).await);
         assert_eq!(status, 503, "{body}");
@@ -232,7 +228,7 @@ async fn a_daily_cap_of_three_refuses_the_fourth_and_the_kill_switch_stops_all()
     // The configuration's switch works without the table.
     let mut switched_off = stack.function_env();
     switched_off.push(("GENERATION_DISABLED".to_owned(), "true".to_owned()));
-    let off = LambdaEmulator::start(Path::new(BOOTSTRAP), &switched_off).await;
+    let off = start_function(&switched_off).await;
     let (status, _) = status_and_body(&off.invoke(&event).await);
     assert_eq!(status, 503);
     assert_eq!(stack.replicate.counts().await.create_requests, 3);
@@ -246,11 +242,9 @@ async fn no_log_line_carries_the_token_or_the_photo() {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(&photo)
     };
-    let log = std::env::temp_dir().join(format!("generate-single-{}.log", std::process::id()));
-    let _ = std::fs::remove_file(&log);
     let mut env = stack.function_env();
     env.push(("AWS_LAMBDA_LOG_LEVEL".to_owned(), "DEBUG".to_owned()));
-    let function = LambdaEmulator::start_logging(Path::new(BOOTSTRAP), &env, Some(&log)).await;
+    let (function, log) = common::start_capturing(&env, "generate-single").await;
     for event in [
         "generate-single-http-v2.json",
         "generate-single-direct.json",
@@ -266,8 +260,7 @@ async fn no_log_line_carries_the_token_or_the_photo() {
         .invoke(&testkit::event("generate-single-http-v2.json"))
         .await;
     drop(function);
-    let text = std::fs::read_to_string(&log).expect("captured log");
-    let _ = std::fs::remove_file(&log);
+    let text = log.text();
     assert!(
         text.lines().count() > 20,
         "too little was logged to judge:\n{text}"
@@ -296,7 +289,7 @@ async fn a_keyed_run_cut_by_its_deadline_is_resumed_by_the_retry_without_paying_
     let mut env = stack.function_env();
     // A 20 s function: a direct job gives the model 20 - 15 = 5 s.
     env.push(("AWS_LAMBDA_FUNCTION_TIMEOUT".to_owned(), "20".to_owned()));
-    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
+    let function = start_function(&env).await;
     let job = json!({"actor_id": "0000_european_16_male", "prompt_id": "bw_woodcut", "idempotency_key": "nightly-42"});
 
     stack

@@ -3,12 +3,10 @@
 //! of each step; each invocation writes one timing line (its status and remote calls) and
 //! exactly one embedded-metric-format line.
 
-use std::path::Path;
+mod common;
 
 use serde_json::{Value, json};
-use testkit::{GenerationStack, LambdaEmulator};
-
-const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_generate-single");
+use testkit::GenerationStack;
 
 #[tokio::test]
 async fn json_logs_and_one_emf_line_per_invocation() {
@@ -22,9 +20,7 @@ async fn json_logs_and_one_emf_line_per_invocation() {
         "AWS_LAMBDA_FUNCTION_NAME".to_owned(),
         "staging-generate-single".to_owned(),
     ));
-    let log = std::env::temp_dir().join(format!("observability-{}.log", std::process::id()));
-    let _ = std::fs::remove_file(&log);
-    let function = LambdaEmulator::start_logging(Path::new(BOOTSTRAP), &env, Some(&log)).await;
+    let (function, log) = common::start_capturing(&env, "observability").await;
 
     let success = function
         .invoke(&testkit::event("generate-single-http-v2.json"))
@@ -43,9 +39,8 @@ async fn json_logs_and_one_emf_line_per_invocation() {
         .await;
     assert_eq!(batch["succeeded"], 3, "{batch}");
     // Read while the function still runs: its exit when the emulator stops is not an invocation's.
-    let text = std::fs::read_to_string(&log).expect("captured log");
+    let text = log.text();
     drop(function);
-    let _ = std::fs::remove_file(&log);
     // The emulator's own lines (its "(rapid)" log, START, END, REPORT) are not JSON; the
     // function's all are.
     let ours: Vec<Value> = text
@@ -196,17 +191,13 @@ async fn trace_set_outside_the_template_is_capped_at_debug() {
         let mut env = stack.function_env();
         env.push(("AWS_LAMBDA_LOG_FORMAT".to_owned(), "JSON".to_owned()));
         env.push((variable.to_owned(), value.to_owned()));
-        let log =
-            std::env::temp_dir().join(format!("log-level-{}-{variable}.log", std::process::id()));
-        let _ = std::fs::remove_file(&log);
-        let function = LambdaEmulator::start_logging(Path::new(BOOTSTRAP), &env, Some(&log)).await;
+        let (function, log) = common::start_capturing(&env, &format!("log-level-{variable}")).await;
         let answer = function
             .invoke(&testkit::event("generate-single-http-v2.json"))
             .await;
         assert_eq!(answer["statusCode"], 200, "{answer}");
-        let text = std::fs::read_to_string(&log).expect("captured log");
+        let text = log.text();
         drop(function);
-        let _ = std::fs::remove_file(&log);
         let levels: Vec<&str> = text
             .lines()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
@@ -244,11 +235,7 @@ async fn trace_set_outside_the_template_is_capped_at_debug() {
 #[tokio::test]
 async fn money_outcomes_are_metrics_an_alarm_can_watch() {
     let stack = GenerationStack::start().await;
-    let log = std::env::temp_dir().join(format!("money-metrics-{}.log", std::process::id()));
-    let _ = std::fs::remove_file(&log);
-    let function =
-        LambdaEmulator::start_logging(Path::new(BOOTSTRAP), &stack.function_env(), Some(&log))
-            .await;
+    let (function, log) = common::start_capturing(&stack.function_env(), "money-metrics").await;
     let event = testkit::event("generate-single-http-v2.json");
     let mut expected = Vec::new();
 
@@ -278,9 +265,8 @@ async fn money_outcomes_are_metrics_an_alarm_can_watch() {
     assert_eq!(answer["statusCode"], 200, "{answer}");
     expected.push(("ManifestNotUpdated", "none"));
 
-    let text = std::fs::read_to_string(&log).expect("captured log");
+    let text = log.text();
     drop(function);
-    let _ = std::fs::remove_file(&log);
     let emf: Vec<Value> = text
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())

@@ -2,12 +2,12 @@
 //! neither write into another actor's training set nor use another actor's images as its
 //! base photo, and the per-actor daily cap counts the folder that is written.
 
-use std::path::Path;
+mod common;
 
+use common::{Stack, start_function};
 use serde_json::{Value, json};
 use testkit::{GenerationStack, LambdaEmulator, SAMPLE_ACTOR, SeedProfile, status_and_body};
 
-const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_generate-single");
 /// An actor with no profile.
 const NEWCOMER: &str = "newcomer_7";
 const NEWCOMER_PHOTO: &str = "system_actors/base_images/newcomer_7.jpg";
@@ -17,26 +17,18 @@ const SAMPLE_TRAINING_IMAGE: &str =
 
 /// The sample HTTP API event for `actor_id`'s route, with `body`.
 fn request_for(actor_id: &str, body: &Value) -> Value {
-    let mut event = testkit::event("generate-single-http-v2.json");
-    let path = format!("/api/actors/{actor_id}/training-data/generate-single");
-    event["rawPath"] = json!(path);
-    event["requestContext"]["http"]["path"] = json!(path);
-    event["pathParameters"] = json!({"actorId": actor_id});
-    event["body"] = json!(body.to_string());
-    event
+    let event = testkit::event_for_actor("generate-single-http-v2.json", actor_id);
+    testkit::with_json_body(event, body)
 }
 
-async fn stack_with(env: &[(&str, &str)]) -> (GenerationStack, LambdaEmulator) {
+/// The stack with the newcomer's photo and a training image of the sample actor, and a
+/// function whose environment has `settings`.
+async fn stack_with(settings: &[(&str, &str)]) -> Stack {
     let stack = GenerationStack::start().await;
     for key in [NEWCOMER_PHOTO, SAMPLE_TRAINING_IMAGE] {
         testkit::put_object(&stack.sdk, key, testkit::sample_jpeg(32, 32), "image/jpeg").await;
     }
-    let mut function_env = stack.function_env();
-    for (key, value) in env {
-        testkit::set_env(&mut function_env, key, *value);
-    }
-    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &function_env).await;
-    (stack, function)
+    Stack::over(stack, settings).await
 }
 
 /// Asserts that `event` is refused with `status` and `code`, with no Replicate call and
@@ -62,7 +54,8 @@ async fn assert_refused_untouched(
 
 #[tokio::test]
 async fn a_profile_less_actor_cannot_write_into_another_actors_folder() {
-    let (stack, function) = stack_with(&[]).await;
+    let stack = stack_with(&[]).await;
+    let function = &stack.function;
     let event = request_for(
         NEWCOMER,
         &json!({
@@ -71,18 +64,19 @@ async fn a_profile_less_actor_cannot_write_into_another_actors_folder() {
             "prompt_id": "bw_charcoal",
         }),
     );
-    assert_refused_untouched(&stack, &function, &event, 422, "actor_name_mismatch").await;
+    assert_refused_untouched(&stack, function, &event, 422, "actor_name_mismatch").await;
     // Its own photo does not help: the name is still another actor's.
     let event = request_for(
         NEWCOMER,
         &json!({"actor_name": SAMPLE_ACTOR.actor_name, "base_image_path": NEWCOMER_PHOTO, "prompt_id": "bw_charcoal"}),
     );
-    assert_refused_untouched(&stack, &function, &event, 422, "actor_name_mismatch").await;
+    assert_refused_untouched(&stack, function, &event, 422, "actor_name_mismatch").await;
 }
 
 #[tokio::test]
 async fn a_profile_less_actor_naming_itself_still_generates() {
-    let (stack, function) = stack_with(&[]).await;
+    let stack = stack_with(&[]).await;
+    let function = &stack.function;
     for (expected, path) in [
         (1, NEWCOMER_PHOTO.to_owned()),
         (2, format!("s3://{}/{NEWCOMER_PHOTO}", testkit::BUCKET)),
@@ -113,19 +107,20 @@ async fn a_profile_less_actor_naming_itself_still_generates() {
 
 #[tokio::test]
 async fn another_actors_images_are_not_a_base_photo_whether_they_exist_or_not() {
-    let (stack, function) = stack_with(&[]).await;
+    let stack = stack_with(&[]).await;
+    let function = &stack.function;
     let existing = request_for(
         NEWCOMER,
         &json!({"actor_name": NEWCOMER, "base_image_path": SAMPLE_TRAINING_IMAGE, "prompt_id": "bw_charcoal"}),
     );
     let refused =
-        assert_refused_untouched(&stack, &function, &existing, 422, "base_image_not_allowed").await;
+        assert_refused_untouched(&stack, function, &existing, 422, "base_image_not_allowed").await;
     let missing = request_for(
         NEWCOMER,
         &json!({"actor_name": NEWCOMER, "base_image_path": "system_actors/training_data/0000_european_16_male/0000_european_16_male_99.jpg", "prompt_id": "bw_charcoal"}),
     );
     let refused_missing =
-        assert_refused_untouched(&stack, &function, &missing, 422, "base_image_not_allowed").await;
+        assert_refused_untouched(&stack, function, &missing, 422, "base_image_not_allowed").await;
     for message in [
         &refused["error"]["message"],
         &refused_missing["error"]["message"],
@@ -149,7 +144,7 @@ async fn another_actors_images_are_not_a_base_photo_whether_they_exist_or_not() 
             NEWCOMER,
             &json!({"actor_name": NEWCOMER, "base_image_path": path, "prompt_id": "bw_charcoal"}),
         );
-        assert_refused_untouched(&stack, &function, &event, 422, "base_image_not_allowed").await;
+        assert_refused_untouched(&stack, function, &event, 422, "base_image_not_allowed").await;
     }
     // The actor's own training images are allowed, and so is the profile's own photo.
     let own = request_for(
@@ -162,11 +157,12 @@ async fn another_actors_images_are_not_a_base_photo_whether_they_exist_or_not() 
 
 #[tokio::test]
 async fn the_allowed_prefixes_are_a_setting() {
-    let (stack, function) = stack_with(&[(
+    let stack = stack_with(&[(
         "BASE_IMAGE_PREFIXES",
         "system_actors/portraits/{actor_name}/",
     )])
     .await;
+    let function = &stack.function;
     let portrait = format!("system_actors/portraits/{NEWCOMER}/front.png");
     testkit::put_object(
         &stack.sdk,
@@ -181,7 +177,7 @@ async fn the_allowed_prefixes_are_a_setting() {
     );
     assert_refused_untouched(
         &stack,
-        &function,
+        function,
         &default_prefix,
         422,
         "base_image_not_allowed",
@@ -197,7 +193,8 @@ async fn the_allowed_prefixes_are_a_setting() {
 
 #[tokio::test]
 async fn the_per_actor_cap_counts_the_folder_written_not_the_path() {
-    let (stack, function) = stack_with(&[("DAILY_GENERATION_CAP_PER_ACTOR", "1")]).await;
+    let stack = stack_with(&[("DAILY_GENERATION_CAP_PER_ACTOR", "1")]).await;
+    let function = &stack.function;
     let alias = SeedProfile {
         actor_id: "0000_european_16_male_alias",
         ..SAMPLE_ACTOR
@@ -233,7 +230,7 @@ async fn a_key_another_actor_owns_is_never_read() {
     });
     let mut env = stack.function_env();
     testkit::set_env(&mut env, "AWS_ENDPOINT_URL", proxy.endpoint());
-    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
+    let function = start_function(&env).await;
     for body in [
         // The body claims the other actor's name, whose prefixes would allow the key.
         json!({"actor_name": SAMPLE_ACTOR.actor_name, "base_image_path": SAMPLE_ACTOR.base_image_key, "prompt_id": "bw_charcoal"}),

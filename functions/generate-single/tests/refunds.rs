@@ -3,28 +3,26 @@
 //! client's retries, 401, 402, the model's 422) leaves the day's count as it was, with or
 //! without an idempotency key, and the caps still stop the paid generations past them.
 
-use std::path::Path;
+mod common;
 
+use common::{Stack, start_function};
 use serde_json::{Value, json};
 use testkit::{GenerationStack, LambdaEmulator, status_and_body};
 
-const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_generate-single");
-
-async fn capped_stack(cap: &str) -> (GenerationStack, LambdaEmulator) {
-    let stack = GenerationStack::start().await;
-    let mut env = stack.function_env();
-    testkit::set_env(&mut env, "DAILY_GENERATION_CAP", cap);
-    testkit::set_env(&mut env, "DAILY_GENERATION_CAP_PER_ACTOR", cap);
-    let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
-    (stack, function)
+async fn capped_stack(cap: &str) -> Stack {
+    Stack::with_settings(&[
+        ("DAILY_GENERATION_CAP", cap),
+        ("DAILY_GENERATION_CAP_PER_ACTOR", cap),
+    ])
+    .await
 }
 
 fn request(key: Option<&str>) -> Value {
-    let mut event = testkit::event("generate-single-http-v2.json");
-    if let Some(key) = key {
-        event["headers"]["idempotency-key"] = json!(key);
+    let event = testkit::event("generate-single-http-v2.json");
+    match key {
+        Some(key) => testkit::with_idempotency_key(event, key),
+        None => event,
     }
-    event
 }
 
 async fn assert_answer(function: &LambdaEmulator, event: &Value, status: u64, code: &str) {
@@ -35,13 +33,14 @@ async fn assert_answer(function: &LambdaEmulator, event: &Value, status: u64, co
 
 #[tokio::test]
 async fn three_keyless_requests_refused_by_replicate_leave_a_cap_of_two_untouched() {
-    let (stack, function) = capped_stack("2").await;
+    let stack = capped_stack("2").await;
+    let function = &stack.function;
     stack
         .replicate
         .set_faults(json!({"unavailable_creates": 1000}))
         .await;
     for _ in 0..3 {
-        assert_answer(&function, &request(None), 503, "model_unavailable").await;
+        assert_answer(function, &request(None), 503, "model_unavailable").await;
     }
     assert_eq!(stack.replicate.counts().await.predictions_created, 0);
     stack.replicate.set_faults(json!({})).await;
@@ -50,13 +49,14 @@ async fn three_keyless_requests_refused_by_replicate_leave_a_cap_of_two_untouche
         assert_eq!(status, 200, "{body}");
     }
     // The cap still holds once two were paid for.
-    assert_answer(&function, &request(None), 429, "budget_exhausted").await;
+    assert_answer(function, &request(None), 429, "budget_exhausted").await;
     assert_eq!(stack.replicate.counts().await.predictions_created, 2);
 }
 
 #[tokio::test]
 async fn every_refusal_that_created_nothing_is_refunded_with_or_without_a_key() {
-    let (stack, function) = capped_stack("1").await;
+    let stack = capped_stack("1").await;
+    let function = &stack.function;
     let refusals = [
         (json!({"rate_limit_creates": 1000}), 503, "rate_limited"),
         (
@@ -78,14 +78,14 @@ async fn every_refusal_that_created_nothing_is_refunded_with_or_without_a_key() 
     for (round, (faults, status, code)) in refusals.iter().enumerate() {
         for key in [None, Some(format!("refused-{round}"))] {
             stack.replicate.set_faults(faults.clone()).await;
-            assert_answer(&function, &request(key.as_deref()), *status, code).await;
+            assert_answer(function, &request(key.as_deref()), *status, code).await;
         }
     }
     assert_eq!(stack.replicate.counts().await.predictions_created, 0);
     stack.replicate.set_faults(json!({})).await;
     let (status, body) = status_and_body(&function.invoke(&request(Some("healthy"))).await);
     assert_eq!(status, 200, "{body}");
-    assert_answer(&function, &request(None), 429, "budget_exhausted").await;
+    assert_answer(function, &request(None), 429, "budget_exhausted").await;
 }
 
 #[tokio::test]
@@ -95,12 +95,12 @@ async fn a_create_that_never_reached_replicate_is_refunded() {
     let mut env = stack.function_env();
     testkit::set_env(&mut env, "DAILY_GENERATION_CAP", "1");
     testkit::set_env(&mut env, "REPLICATE_BASE_URL", closed.url());
-    let unreachable = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
+    let unreachable = start_function(&env).await;
     for key in [None, Some("unreachable")] {
         assert_answer(&unreachable, &request(key), 503, "model_unavailable").await;
     }
     testkit::set_env(&mut env, "REPLICATE_BASE_URL", stack.replicate.base_url());
-    let reachable = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
+    let reachable = start_function(&env).await;
     let (status, body) = status_and_body(&reachable.invoke(&request(None)).await);
     assert_eq!(status, 200, "{body}");
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use testkit::{LambdaEmulator, Moto, SeedProfile};
+use testkit::{CapturedLog, LambdaEmulator, Moto, SeedProfile};
 
 const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_list-prompts");
 const PRESET_IDS: [&str; 8] = [
@@ -38,36 +38,23 @@ async fn stack_with(profiles: &[SeedProfile<'_>]) -> Stack {
     }
 }
 
-/// The sample event `file` rewritten for another actor id (and, for `None`, with no path
-/// parameters, as `cargo lambda watch` sends it).
+/// The sample event `file` rewritten for another actor id (and, without path parameters, as
+/// `cargo lambda watch` sends it).
 fn event_for(file: &str, actor_id: &str, with_path_parameters: bool) -> Value {
-    let mut event = testkit::event(file);
-    let path = format!("/api/actors/{actor_id}/training-prompts");
-    for pointer in ["/rawPath", "/requestContext/http/path", "/path"] {
-        if let Some(slot) = event.pointer_mut(pointer) {
-            *slot = json!(path);
-        }
+    let mut event = testkit::event_for_actor(file, actor_id);
+    if !with_path_parameters {
+        event["pathParameters"] = Value::Null;
     }
-    if let Some(slot) = event.pointer_mut("/requestContext/path") {
-        *slot = json!(format!("/prod{path}"));
-    }
-    event["pathParameters"] = if with_path_parameters {
-        json!({ "actorId": actor_id })
-    } else {
-        Value::Null
-    };
     event
 }
 
-/// The status and the parsed JSON body of an API Gateway proxy answer.
+/// The status and the parsed JSON body of an API Gateway proxy answer, which must be JSON.
 fn status_and_body(answer: &Value) -> (u64, Value) {
-    let status = answer["statusCode"].as_u64().expect("statusCode");
-    let body = answer["body"].as_str().expect("a string body");
     let content_type = answer
         .pointer("/headers/content-type")
         .or_else(|| answer.pointer("/multiValueHeaders/content-type/0"));
     assert_eq!(content_type, Some(&json!("application/json")), "{answer}");
-    (status, serde_json::from_str(body).expect("JSON body"))
+    testkit::status_and_body(answer)
 }
 
 fn assert_prompts(body: &Value, actor_id: &str, descriptor: &str, source: &str) {
@@ -193,9 +180,8 @@ async fn a_store_that_does_not_answer_is_a_503_without_internals() {
 }
 
 /// The remote time the function logged for each call (`remote_us` of "training-prompts answered").
-fn remote_times(log: &Path) -> Vec<u64> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
+fn remote_times(log: &CapturedLog) -> Vec<u64> {
+    log.text()
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|line| line.pointer("/fields/message") == Some(&json!("training-prompts answered")))
@@ -215,11 +201,10 @@ async fn a_warm_environment_reads_a_profile_once_unless_the_cache_is_off() {
         base_image_key: "system_actors/base_images/actor_7.jpg",
     };
     testkit::put_profile(&sdk, &profile).await;
-    let log = std::env::temp_dir().join(format!("list-prompts-cache-{}.log", std::process::id()));
-    let _ = std::fs::remove_file(&log);
     let mut env = moto.function_env();
     env.push(("AWS_LAMBDA_LOG_FORMAT".to_owned(), "JSON".to_owned()));
-    let cached = LambdaEmulator::start_logging(Path::new(BOOTSTRAP), &env, Some(&log)).await;
+    let (cached, log) =
+        LambdaEmulator::start_capturing(Path::new(BOOTSTRAP), &env, "list-prompts-cache").await;
     testkit::set_env(&mut env, "ACTOR_PROFILE_CACHE_SECONDS", "0");
     let uncached = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
     let event = event_for("list-prompts-http-v2.json", "actor_7", true);
@@ -231,7 +216,6 @@ async fn a_warm_environment_reads_a_profile_once_unless_the_cache_is_off() {
     let (_, body) = status_and_body(&cached.invoke(&event).await);
     assert_prompts(&body, "actor_7", "man", "profile");
     let remote = remote_times(&log);
-    let _ = std::fs::remove_file(&log);
     assert_eq!(remote.len(), 2, "{remote:?}");
     assert!(remote[0] > 0, "the first call reads DynamoDB: {remote:?}");
     assert_eq!(

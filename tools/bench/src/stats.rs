@@ -1,4 +1,4 @@
-//! Percentiles and the printed table.
+//! Samples of a measure and their percentiles.
 
 use std::time::Duration;
 
@@ -41,26 +41,6 @@ impl Samples {
     pub fn max(&self) -> u64 {
         self.0.last().copied().unwrap_or(0)
     }
-}
-
-/// Microseconds as milliseconds with two decimals.
-pub fn ms(us: u64) -> String {
-    format!("{:.2} ms", us as f64 / 1000.0)
-}
-
-/// Bytes as MiB with one decimal.
-pub fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
-}
-
-/// A Markdown table: a header row and rows of cells.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = format!("| {} |\n", header.join(" | "));
-    out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
-    for row in rows {
-        out.push_str(&format!("| {} |\n", row.join(" | ")));
-    }
-    out
 }
 
 #[cfg(test)]

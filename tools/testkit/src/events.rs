@@ -1,0 +1,90 @@
+//! The events a test sends and the answers it reads: the samples of `events/`, rewritten for
+//! another actor, key or body, and the parts of an API Gateway answer.
+
+use serde_json::{Value, json};
+
+use crate::{SAMPLE_ACTOR, repo_root};
+
+/// A sample event from `events/`.
+pub fn event(name: &str) -> Value {
+    let path = repo_root().join("events").join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// The sample event `file` routed to `actor_id`: its paths (HTTP API and REST alike) and its
+/// path parameters name that actor instead of the sample actor.
+pub fn event_for_actor(file: &str, actor_id: &str) -> Value {
+    let mut event = event(file);
+    let (sample, actor) = (
+        format!("/actors/{}/", SAMPLE_ACTOR.actor_id),
+        format!("/actors/{actor_id}/"),
+    );
+    for pointer in [
+        "/rawPath",
+        "/path",
+        "/requestContext/http/path",
+        "/requestContext/path",
+    ] {
+        if let Some(Value::String(path)) = event.pointer_mut(pointer) {
+            *path = path.replace(&sample, &actor);
+        }
+    }
+    event["pathParameters"] = json!({ "actorId": actor_id });
+    event
+}
+
+/// `event` with the `idempotency-key` header the web UI sends with each click.
+pub fn with_idempotency_key(mut event: Value, key: &str) -> Value {
+    event["headers"]["idempotency-key"] = json!(key);
+    event
+}
+
+/// `event` with `body` as its (JSON text) body.
+pub fn with_json_body(mut event: Value, body: &Value) -> Value {
+    event["body"] = json!(body.to_string());
+    event
+}
+
+/// The status and the parsed JSON body of an API Gateway proxy answer.
+pub fn status_and_body(answer: &Value) -> (u64, Value) {
+    let status = answer["statusCode"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no statusCode: {answer}"));
+    let body = answer["body"].as_str().expect("a string body");
+    (status, serde_json::from_str(body).expect("JSON body"))
+}
+
+/// Sets `key` in a function environment, replacing its value if it is there.
+pub fn set_env(env: &mut Vec<(String, String)>, key: &str, value: impl Into<String>) {
+    let value = value.into();
+    match env.iter_mut().find(|(name, _)| name == key) {
+        Some((_, slot)) => *slot = value,
+        None => env.push((key.to_owned(), value)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_for_another_actor_names_it_in_every_path() {
+        let rest = event_for_actor("list-prompts-rest-v1.json", "actor_7");
+        assert_eq!(rest["path"], "/api/actors/actor_7/training-prompts");
+        assert_eq!(
+            rest["requestContext"]["path"],
+            "/prod/api/actors/actor_7/training-prompts"
+        );
+        assert_eq!(rest["pathParameters"], json!({"actorId": "actor_7"}));
+        let http = event_for_actor("generate-single-http-v2.json", "actor_7");
+        let path = "/api/actors/actor_7/training-data/generate-single";
+        assert_eq!(http["rawPath"], path);
+        assert_eq!(http["requestContext"]["http"]["path"], path);
+        assert_eq!(http.get("path"), None);
+        let keyed = with_json_body(with_idempotency_key(http, "k1"), &json!({"seed": 1}));
+        assert_eq!(keyed["headers"]["idempotency-key"], "k1");
+        assert_eq!(keyed["body"], "{\"seed\":1}");
+    }
+}
