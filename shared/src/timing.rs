@@ -4,7 +4,7 @@
 //!
 //! A remote call's time runs from sending the request to having its answer parsed, so the
 //! SDK's signing and parsing count as waiting; the benchmark prints the process's CPU time
-//! beside these figures for that reason.
+//! next to these figures for that reason.
 
 use std::collections::hash_map::RandomState;
 use std::future::Future;

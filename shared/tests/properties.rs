@@ -5,11 +5,11 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use shared::domain::actor::ActorId;
 use shared::domain::base_photo::BaseImagePrefixes;
+use shared::domain::manifest::{ManifestEntry, append_entry};
 use shared::domain::naming::{index_of_key, training_folder};
+use shared::domain::prompts::PRESETS;
 use shared::domain::request::{RequestError, resolve_actor};
 use shared::entry::generate_single::wire::GenerateSingleBody;
-use shared::domain::manifest::{ManifestEntry, append_entry};
-use shared::domain::prompts::PRESETS;
 
 const BUCKET: &str = "story-boards-assets";
 

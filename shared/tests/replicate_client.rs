@@ -69,10 +69,7 @@ fn in_secs(seconds: u64) -> Instant {
 /// Runs one generation with `faults` switched on and returns its result and the counts.
 async fn generate_with(
     faults: serde_json::Value,
-) -> (
-    Result<GeneratedImage, PredictionError>,
-    ReplicateCounts,
-) {
+) -> (Result<GeneratedImage, PredictionError>, ReplicateCounts) {
     let emulator = ReplicateEmulator::start().await;
     emulator.set_faults(faults).await;
     let result = client(&emulator).generate(&request(), in_secs(20)).await;

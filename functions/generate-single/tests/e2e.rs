@@ -395,7 +395,11 @@ async fn direct_eventbridge_and_batch_invocations() {
         .function
         .invoke(&json!({"actor_id": ACTOR, "prompt_id": "nope"}))
         .await;
-    assert!(failed.get("errorMessage").is_some(), "{failed}");
+    // Typed: Lambda's errorType is the error's code, errorMessage the HTTP body.
+    assert_eq!(failed["errorType"], "unknown_prompt_id", "{failed}");
+    let message: Value = serde_json::from_str(failed["errorMessage"].as_str().unwrap()).unwrap();
+    assert_eq!(message["error"]["code"], "unknown_prompt_id", "{failed}");
+    assert_eq!(message["success"], false);
     assert_eq!(
         manifest(&stack.sdk).await.unwrap()["images"]
             .as_array()

@@ -223,6 +223,7 @@ async fn a_daily_cap_of_three_refuses_the_fourth_and_the_kill_switch_stops_all()
             .contains("generation_disabled"),
         "{direct}"
     );
+    assert_eq!(direct["errorType"], "generation_disabled", "{direct}");
     assert_eq!(stack.replicate.counts().await.create_requests, 3);
 
     // The configuration's switch works without the table.

@@ -10,6 +10,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::dynamodb::keys;
+use crate::adapters::operations;
 use crate::ports::{IdempotencyBegin, IdempotencyStore, StoreError, StoredAnswer};
 use crate::timing::{RemoteCallExt, epoch_ms as now_ms};
 
@@ -81,10 +83,7 @@ impl DynamoDbIdempotency {
     }
 
     fn key(key: &str) -> HashMap<String, AttributeValue> {
-        HashMap::from([
-            ("pk".to_owned(), s(&format!("IDEMPOTENCY#{key}"))),
-            ("sk".to_owned(), s("RECORD")),
-        ])
+        keys::idempotency_record(key).attributes()
     }
 
     async fn read(&self, key: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
@@ -95,9 +94,9 @@ impl DynamoDbIdempotency {
             .set_key(Some(Self::key(key)))
             .consistent_read(true)
             .send()
-            .remote_call("DynamoDB GetItem (idempotency)")
+            .remote_call(operations::IDEMPOTENCY_READ)
             .await
-            .map_err(|e| fault("DynamoDB GetItem (idempotency)", e))?;
+            .map_err(|e| fault(operations::IDEMPOTENCY_READ, e))?;
         Ok(output.item)
     }
 }
@@ -139,12 +138,12 @@ impl IdempotencyStore for DynamoDbIdempotency {
             .condition_expression("attribute_not_exists(pk) OR expiration < :now_s")
             .expression_attribute_values(":now_s", n(now / 1000))
             .send()
-            .remote_call("DynamoDB PutItem (idempotency)")
+            .remote_call(operations::IDEMPOTENCY_BEGIN)
             .await;
         match created {
             Ok(_) => return Ok(IdempotencyBegin::Owned { resume: None }),
             Err(error) if is_condition_failure(&error) => {}
-            Err(error) => return Err(fault("DynamoDB PutItem (idempotency)", error)),
+            Err(error) => return Err(fault(operations::IDEMPOTENCY_BEGIN, error)),
         }
         let Some(existing) = self.read(key).await? else {
             // Released between our put and our read: the caller may try again.
@@ -176,14 +175,14 @@ impl IdempotencyStore for DynamoDbIdempotency {
             .expression_attribute_values(":held", n(held_until))
             .expression_attribute_values(":until", n(in_progress_until_ms))
             .send()
-            .remote_call("DynamoDB UpdateItem (idempotency take-over)")
+            .remote_call(operations::IDEMPOTENCY_TAKE_OVER)
             .await;
         match taken {
             Ok(_) => Ok(IdempotencyBegin::Owned {
                 resume: text(&existing, "prediction_id").map(str::to_owned),
             }),
             Err(error) if is_condition_failure(&error) => Ok(IdempotencyBegin::InProgress),
-            Err(error) => Err(fault("DynamoDB UpdateItem (idempotency)", error)),
+            Err(error) => Err(fault(operations::IDEMPOTENCY_TAKE_OVER, error)),
         }
     }
 
@@ -196,9 +195,9 @@ impl IdempotencyStore for DynamoDbIdempotency {
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":id", s(prediction_id))
             .send()
-            .remote_call("DynamoDB UpdateItem (idempotency prediction)")
+            .remote_call(operations::IDEMPOTENCY_PREDICTION)
             .await
-            .map_err(|e| fault("DynamoDB UpdateItem (idempotency prediction)", e))?;
+            .map_err(|e| fault(operations::IDEMPOTENCY_PREDICTION, e))?;
         Ok(())
     }
 
@@ -218,9 +217,9 @@ impl IdempotencyStore for DynamoDbIdempotency {
             .expression_attribute_values(":body", s(&answer.body))
             .expression_attribute_values(":exp", n(expiration))
             .send()
-            .remote_call("DynamoDB UpdateItem (idempotency complete)")
+            .remote_call(operations::IDEMPOTENCY_COMPLETE)
             .await
-            .map_err(|e| fault("DynamoDB UpdateItem (idempotency answer)", e))?;
+            .map_err(|e| fault(operations::IDEMPOTENCY_COMPLETE, e))?;
         Ok(())
     }
 
@@ -234,13 +233,13 @@ impl IdempotencyStore for DynamoDbIdempotency {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":in_progress", s(IN_PROGRESS))
             .send()
-            .remote_call("DynamoDB DeleteItem (idempotency)")
+            .remote_call(operations::IDEMPOTENCY_RELEASE)
             .await;
         match deleted {
             Ok(_) => Ok(()),
             // A paid prediction is on the record (or it is done): it stays.
             Err(error) if is_condition_failure(&error) => Ok(()),
-            Err(error) => Err(fault("DynamoDB DeleteItem (idempotency)", error)),
+            Err(error) => Err(fault(operations::IDEMPOTENCY_RELEASE, error)),
         }
     }
 
@@ -260,9 +259,9 @@ impl IdempotencyStore for DynamoDbIdempotency {
         }
         update
             .send()
-            .remote_call("DynamoDB UpdateItem (idempotency interrupt)")
+            .remote_call(operations::IDEMPOTENCY_INTERRUPT)
             .await
-            .map_err(|e| fault("DynamoDB UpdateItem (idempotency interrupt)", e))?;
+            .map_err(|e| fault(operations::IDEMPOTENCY_INTERRUPT, e))?;
         Ok(())
     }
 }

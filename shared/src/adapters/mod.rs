@@ -4,6 +4,7 @@ pub mod aws;
 pub mod clock;
 pub mod dynamodb;
 pub mod idempotency;
+pub mod operations;
 pub mod profile_cache;
 pub mod replicate;
 pub mod s3;

@@ -10,6 +10,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
+use crate::adapters::operations;
 use crate::ports::{
     ObjectInfo, ObjectStart, ObjectStore, StoreError, VersionedObject, WriteCondition, WriteOutcome,
 };
@@ -101,7 +102,7 @@ async fn read_body(body: ByteStream, name: &'static str) -> Result<Vec<u8>, Stor
         .remote_call(name)
         .await
         .map_err(|error| StoreError {
-            operation: "S3 GetObject body",
+            operation: name,
             detail: error.to_string(),
         })?;
     Ok(Vec::from(bytes.into_bytes()))
@@ -115,7 +116,7 @@ impl ObjectStore for S3ObjectStore {
             .bucket(&self.bucket)
             .key(key)
             .send()
-            .remote_call("S3 HeadObject")
+            .remote_call(operations::OBJECT_HEAD)
             .await
         {
             Ok(output) => Ok(Some(ObjectInfo {
@@ -128,7 +129,7 @@ impl ObjectStore for S3ObjectStore {
             // Without s3:ListBucket on the prefix S3 answers a missing object with 403: the
             // policy grants GetObject under system_actors/, so a 403 here means "not there".
             Err(error) if matches!(http_status(&error), Some(404 | 403)) => Ok(None),
-            Err(error) => Err(fault("S3 HeadObject", error)),
+            Err(error) => Err(fault(operations::OBJECT_HEAD, error)),
         }
     }
 
@@ -139,7 +140,7 @@ impl ObjectStore for S3ObjectStore {
             .bucket(&self.bucket)
             .key(key)
             .range(format!("bytes=0-{}", limit.saturating_sub(1)));
-        let output = match request.send().remote_call("S3 GetObject").await {
+        let output = match request.send().remote_call(operations::PHOTO_READ).await {
             Ok(output) => output,
             // 403 as for HeadObject: without s3:ListBucket a missing object is a 403.
             Err(error) if matches!(http_status(&error), Some(404 | 403)) => return Ok(None),
@@ -150,12 +151,12 @@ impl ObjectStore for S3ObjectStore {
                     size: 0,
                 }));
             }
-            Err(error) => return Err(fault("S3 GetObject", error)),
+            Err(error) => return Err(fault(operations::PHOTO_READ, error)),
         };
         let range = output.content_range().map(str::to_owned);
-        let bytes = read_body(output.body, "S3 GetObject body").await?;
+        let bytes = read_body(output.body, operations::PHOTO_BODY).await?;
         let size = object_size(range.as_deref(), bytes.len(), limit).ok_or_else(|| StoreError {
-            operation: "S3 GetObject",
+            operation: operations::PHOTO_READ,
             detail: format!("the size of {key} is not given and it is longer than {limit} bytes"),
         })?;
         Ok(Some(ObjectStart { size, bytes }))
@@ -163,7 +164,7 @@ impl ObjectStore for S3ObjectStore {
 
     async fn presigned_get(&self, key: &str, expires_in: Duration) -> Result<String, StoreError> {
         let config = PresigningConfig::expires_in(expires_in).map_err(|error| StoreError {
-            operation: "S3 presign",
+            operation: operations::PRESIGN,
             detail: error.to_string(),
         })?;
         let request = self
@@ -173,7 +174,7 @@ impl ObjectStore for S3ObjectStore {
             .key(key)
             .presigned(config)
             .await
-            .map_err(|error| fault("S3 presign", error))?;
+            .map_err(|error| fault(operations::PRESIGN, error))?;
         Ok(request.uri().to_owned())
     }
 
@@ -195,9 +196,9 @@ impl ObjectStore for S3ObjectStore {
                 .prefix(prefix)
                 .set_continuation_token(continuation)
                 .send()
-                .remote_call("S3 ListObjectsV2")
+                .remote_call(operations::FOLDER_LIST)
                 .await
-                .map_err(|error| fault("S3 ListObjectsV2", error))?;
+                .map_err(|error| fault(operations::FOLDER_LIST, error))?;
             keys.extend(
                 page.contents()
                     .iter()
@@ -219,15 +220,15 @@ impl ObjectStore for S3ObjectStore {
             .bucket(&self.bucket)
             .key(key)
             .send()
-            .remote_call("S3 GetObject (manifest)")
+            .remote_call(operations::MANIFEST_READ)
             .await
         {
             Ok(output) => output,
             Err(error) if http_status(&error) == Some(404) => return Ok(None),
-            Err(error) => return Err(fault("S3 GetObject", error)),
+            Err(error) => return Err(fault(operations::MANIFEST_READ, error)),
         };
         let etag = output.e_tag().unwrap_or_default().to_owned();
-        let bytes = read_body(output.body, "S3 GetObject body (manifest)").await?;
+        let bytes = read_body(output.body, operations::MANIFEST_BODY).await?;
         Ok(Some(VersionedObject { bytes, etag }))
     }
 
@@ -251,10 +252,8 @@ impl ObjectStore for S3ObjectStore {
         }
         // Timed by its condition: a new object (an image, a first manifest) or a rewrite.
         let (request, call) = match condition {
-            WriteCondition::IfAbsent => {
-                (request.if_none_match("*"), "S3 PutObject (If-None-Match)")
-            }
-            WriteCondition::IfMatch(etag) => (request.if_match(etag), "S3 PutObject (If-Match)"),
+            WriteCondition::IfAbsent => (request.if_none_match("*"), operations::OBJECT_CREATE),
+            WriteCondition::IfMatch(etag) => (request.if_match(etag), operations::OBJECT_REWRITE),
         };
         match request.send().remote_call(call).await {
             Ok(_) => Ok(WriteOutcome::Written),
@@ -265,7 +264,7 @@ impl ObjectStore for S3ObjectStore {
                 (Some(409), _) | (_, Some("ConditionalRequestConflict")) => {
                     Ok(WriteOutcome::Conflict)
                 }
-                _ => Err(fault("S3 PutObject", error)),
+                _ => Err(fault(call, error)),
             },
         }
     }

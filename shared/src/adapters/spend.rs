@@ -16,7 +16,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem,
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
+use super::dynamodb::keys;
 use crate::adapters::clock::SystemClock;
+use crate::adapters::operations;
 use crate::ports::{Admission, Clock, SpendGuard, SpendRefusal, StoreError};
 use crate::retry::{Backoff, random_number};
 use crate::timing::{self, RemoteCallExt};
@@ -60,26 +62,19 @@ impl<K: Clock> DynamoDbSpendGuard<K> {
         }
     }
 
-    fn kill_switch_key() -> [(String, AttributeValue); 2] {
-        [
-            ("pk".to_owned(), AttributeValue::S("CONTROL".to_owned())),
-            ("sk".to_owned(), AttributeValue::S("KILL_SWITCH".to_owned())),
-        ]
-    }
-
     async fn kill_switch_on(&self) -> Result<bool, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table_name)
-            .set_key(Some(Self::kill_switch_key().into_iter().collect()))
+            .set_key(Some(keys::kill_switch().attributes()))
             // Strongly consistent, as the transaction's check is: the switch acts at once.
             .consistent_read(true)
             .send()
-            .remote_call("DynamoDB GetItem (kill switch)")
+            .remote_call(operations::KILL_SWITCH_READ)
             .await
             .map_err(|error| StoreError {
-                operation: "DynamoDB GetItem (kill switch)",
+                operation: operations::KILL_SWITCH_READ,
                 detail: DisplayErrorContext(error).to_string(),
             })?;
         // As in the transaction's condition: on unless `enabled` is absent or `false`.
@@ -105,16 +100,17 @@ fn expiration_of(day: &str) -> i64 {
 }
 
 impl<K: Clock> DynamoDbSpendGuard<K> {
-    /// The capped counters for `actor_name`: sort key, the scope said in a refusal, the cap.
-    fn counters(&self, actor_name: &str) -> Vec<(String, String, u64)> {
+    /// The capped counters for `actor_name`: which counter, the scope said in a refusal, the
+    /// cap.
+    fn counters(&self, actor_name: &str) -> Vec<(Counter, String, u64)> {
         [
             (
-                String::from("SERVICE"),
+                Counter::Service,
                 String::from("for the service"),
                 self.caps.service,
             ),
             (
-                format!("ACTOR#{actor_name}"),
+                Counter::Actor(actor_name.to_owned()),
                 format!("for actor {actor_name}"),
                 self.caps.per_actor,
             ),
@@ -130,7 +126,7 @@ impl<K: Clock> DynamoDbSpendGuard<K> {
     /// `ClientRequestToken`, so a retry after a lost reply gives nothing back twice.
     async fn count(
         &self,
-        counters: &[(String, String, u64)],
+        counters: &[(Counter, String, u64)],
         date: &str,
         refund_token: Option<&str>,
     ) -> Result<(), TransactFailure> {
@@ -144,7 +140,7 @@ impl<K: Clock> DynamoDbSpendGuard<K> {
         if capped {
             let switch_off = ConditionCheck::builder()
                 .table_name(&self.table_name)
-                .set_key(Some(Self::kill_switch_key().into_iter().collect()))
+                .set_key(Some(keys::kill_switch().attributes()))
                 .condition_expression("attribute_not_exists(enabled) OR enabled = :off")
                 .expression_attribute_values(":off", AttributeValue::Bool(false))
                 .build()
@@ -155,11 +151,14 @@ impl<K: Clock> DynamoDbSpendGuard<K> {
                     .build(),
             );
         }
-        for (sk, _, cap) in counters {
+        for (counter, _, cap) in counters {
+            let key = match counter {
+                Counter::Service => keys::service_budget(date),
+                Counter::Actor(actor_name) => keys::actor_budget(date, actor_name),
+            };
             let mut update = Update::builder()
                 .table_name(&self.table_name)
-                .key("pk", AttributeValue::S(format!("BUDGET#{date}")))
-                .key("sk", AttributeValue::S(sk.clone()))
+                .set_key(Some(key.attributes()))
                 .update_expression("ADD used :delta SET expiration = :exp")
                 .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
                 .expression_attribute_values(":exp", AttributeValue::N(expiration.to_string()));
@@ -180,7 +179,11 @@ impl<K: Clock> DynamoDbSpendGuard<K> {
         }
         let error = match transaction
             .send()
-            .remote_call("DynamoDB TransactWriteItems (budget)")
+            .remote_call(if capped {
+                operations::BUDGET_COUNT
+            } else {
+                operations::BUDGET_REFUND
+            })
             .await
         {
             Ok(_) => return Ok(()),
@@ -229,6 +232,14 @@ impl<K: Clock> DynamoDbSpendGuard<K> {
     }
 }
 
+/// One of a day's budget counters.
+enum Counter {
+    /// The whole service's.
+    Service,
+    /// One actor's, by name.
+    Actor(String),
+}
+
 /// Why a budget transaction did not go through.
 enum TransactFailure {
     /// The kill switch is on.
@@ -270,7 +281,7 @@ impl<K: Clock> SpendGuard for DynamoDbSpendGuard<K> {
             });
         }
         let fault = |detail: String| StoreError {
-            operation: "DynamoDB TransactWriteItems (budget)",
+            operation: operations::BUDGET_COUNT,
             detail,
         };
         let policy = Backoff::BUDGET_CONFLICT;
@@ -320,7 +331,7 @@ impl<K: Clock> SpendGuard for DynamoDbSpendGuard<K> {
             }
         }
         Err(StoreError {
-            operation: "DynamoDB TransactWriteItems (budget refund)",
+            operation: operations::BUDGET_REFUND,
             detail: "the refund did not go through".to_owned(),
         })
     }

@@ -7,6 +7,7 @@ use std::sync::RwLock;
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::error::DisplayErrorContext;
 
+use crate::adapters::operations;
 use crate::ports::StoreError;
 use crate::timing::RemoteCallExt;
 
@@ -55,10 +56,10 @@ impl SecureParameter {
             .name(&self.name)
             .with_decryption(true)
             .send()
-            .remote_call("SSM GetParameter")
+            .remote_call(operations::TOKEN_READ)
             .await
             .map_err(|error| StoreError {
-                operation: "SSM GetParameter",
+                operation: operations::TOKEN_READ,
                 detail: DisplayErrorContext(error).to_string(),
             })?;
         let value = output
@@ -67,7 +68,7 @@ impl SecureParameter {
             .filter(|value| !value.is_empty())
             .map(str::to_owned)
             .ok_or_else(|| StoreError {
-                operation: "SSM GetParameter",
+                operation: operations::TOKEN_READ,
                 detail: format!("parameter {} has no value", self.name),
             })?;
         if let Ok(mut cache) = self.value.write() {

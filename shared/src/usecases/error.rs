@@ -13,14 +13,15 @@ pub enum UseCaseError {
     /// The request was refused before anything was read for it or paid.
     #[error(transparent)]
     Refused(#[from] RequestError),
-    /// A store failed before anything was paid for.
-    #[error(transparent)]
+    /// A store failed before anything was paid for. The message says no more (the fault's
+    /// detail is for logs, never for callers).
+    #[error("a backing store is unavailable; try again shortly")]
     Store(#[from] StoreError),
     /// The image model did not produce an image.
     #[error(transparent)]
     Prediction(#[from] PredictionError),
-    /// The image was paid for but could not be stored.
-    #[error("prediction {prediction_id} succeeded but its image could not be stored: {source}")]
+    /// The image was paid for but could not be stored (the fault's detail is for logs).
+    #[error("prediction {prediction_id} succeeded but its image could not be stored")]
     NotStored {
         /// The paid prediction.
         prediction_id: String,
@@ -136,6 +137,7 @@ mod tests {
             detail: "503".to_owned(),
         });
         assert!(!fault.is_final() && fault.paid_nothing());
+        assert!(!fault.to_string().contains("503"), "internals in {fault}");
         let not_stored = UseCaseError::NotStored {
             prediction_id: "p2".to_owned(),
             source: StoreError {
@@ -145,6 +147,10 @@ mod tests {
         };
         assert!(!not_stored.is_final() && !not_stored.paid_nothing());
         assert_eq!(not_stored.prediction_id(), Some("p2"));
+        assert!(
+            !not_stored.to_string().contains("PutObject"),
+            "{not_stored}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use reqwest::{StatusCode, header};
 use serde::Serialize;
 
 use super::{Prediction, ReplicateClient, problem_message, retry_hint, unavailable, uncertain};
+use crate::adapters::operations;
 use crate::ports::{InputImage, PredictionError, PredictionRequest};
 use crate::retry::Backoff;
 use crate::timing::{self, RemoteCallExt};
@@ -57,13 +58,13 @@ impl ReplicateClient {
                 .body(body.clone())
                 .timeout(remaining)
                 .send()
-                .remote_call("Replicate create")
+                .remote_call(operations::PREDICTION_CREATE)
                 .await;
             let (failure, hint) = match sent {
                 Ok(response) if response.status().is_success() => {
                     let text = response
                         .text()
-                        .remote_call("Replicate create (answer)")
+                        .remote_call(operations::PREDICTION_CREATE_ANSWER)
                         .await
                         .unwrap_or_default();
                     return serde_json::from_str::<Prediction>(&text).map_err(|_| {
@@ -79,7 +80,7 @@ impl ReplicateClient {
                         .map(str::to_owned);
                     let text = response
                         .text()
-                        .remote_call("Replicate create (answer)")
+                        .remote_call(operations::PREDICTION_CREATE_ANSWER)
                         .await
                         .unwrap_or_default();
                     let message = problem_message(status.as_u16(), &text);

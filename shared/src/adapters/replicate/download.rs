@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::Url;
 
 use super::{ReplicateClient, allowed_output_url, bad_output, is_jpeg, unavailable};
+use crate::adapters::operations;
 use crate::ports::{PredictionError, SucceededPrediction};
 use crate::retry::Backoff;
 use crate::timing::{self, RemoteCallExt};
@@ -39,7 +40,7 @@ impl ReplicateClient {
                 .max(Duration::from_secs(1));
             match self
                 .fetch_output(url.clone(), timeout)
-                .remote_call("Replicate download")
+                .remote_call(operations::OUTPUT_DOWNLOAD)
                 .await
             {
                 Ok(bytes) => return Ok(bytes),

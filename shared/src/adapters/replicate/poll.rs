@@ -10,6 +10,7 @@ use super::{
     FINAL_READ_TIMEOUT, Prediction, ReplicateClient, allowed_output_url, bad_output,
     problem_message, unavailable,
 };
+use crate::adapters::operations;
 use crate::ports::{AtDeadline, PredictionError, SucceededPrediction};
 use crate::timing::RemoteCallExt;
 
@@ -25,7 +26,7 @@ impl ReplicateClient {
         let url = self.prediction_url(prediction_id, None)?;
         let read = || {
             self.read(&url, self.config.request_timeout)
-                .remote_call("Replicate get")
+                .remote_call(operations::PREDICTION_READ)
         };
         let first = match read().await {
             Err(failure) if failure.retryable => {
@@ -59,7 +60,7 @@ impl ReplicateClient {
                     .await;
             }
             tokio::time::sleep(interval.min(remaining))
-                .remote_call("Replicate poll pause")
+                .remote_call(operations::PREDICTION_POLL_PAUSE)
                 .await;
             interval = (interval * 3 / 2).min(self.config.max_poll_interval);
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -68,7 +69,7 @@ impl ReplicateClient {
             }
             match self
                 .read(&get_url, self.config.request_timeout.min(remaining))
-                .remote_call("Replicate get")
+                .remote_call(operations::PREDICTION_READ)
                 .await
             {
                 Ok(read) => {
@@ -82,7 +83,7 @@ impl ReplicateClient {
                 Err(failure) => {
                     // Stop paying for a prediction whose image we cannot fetch.
                     self.cancel(&prediction.id)
-                        .remote_call("Replicate cancel")
+                        .remote_call(operations::PREDICTION_CANCEL)
                         .await;
                     return Err(unavailable(Some(&prediction.id), failure.message));
                 }
@@ -141,12 +142,12 @@ impl ReplicateClient {
         };
         if at_deadline == AtDeadline::Cancel {
             self.cancel(prediction_id)
-                .remote_call("Replicate cancel")
+                .remote_call(operations::PREDICTION_CANCEL)
                 .await;
         }
         match self
             .read(get_url, FINAL_READ_TIMEOUT)
-            .remote_call("Replicate get")
+            .remote_call(operations::PREDICTION_READ)
             .await
         {
             Ok(prediction) if prediction.status == "succeeded" => {

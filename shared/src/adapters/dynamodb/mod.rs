@@ -1,5 +1,6 @@
-//! DynamoDB adapters: actor profiles (`pk = ACTOR#{actorId}`, `sk = PROFILE`) and the image
-//! counters.
+//! DynamoDB adapters: actor profiles and the image counters. Every key shape is in [`keys`].
+
+pub mod keys;
 
 use std::collections::HashMap;
 
@@ -7,17 +8,10 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
+use crate::adapters::operations;
 use crate::domain::actor::{ActorId, ActorProfile};
 use crate::ports::{ActorProfiles, IndexCounter, StoreError};
 use crate::timing::RemoteCallExt;
-
-/// The sort key of an actor's profile item.
-const PROFILE_SK: &str = "PROFILE";
-
-/// The partition key of everything the table keeps about one actor.
-pub fn actor_pk(actor_id: &ActorId) -> String {
-    format!("ACTOR#{actor_id}")
-}
 
 /// Actor profiles in the service's DynamoDB table.
 #[derive(Debug, Clone)]
@@ -42,17 +36,16 @@ impl ActorProfiles for DynamoDbActorProfiles {
             .client
             .get_item()
             .table_name(&self.table_name)
-            .key("pk", AttributeValue::S(actor_pk(actor_id)))
-            .key("sk", AttributeValue::S(PROFILE_SK.to_owned()))
+            .set_key(Some(keys::actor_profile(actor_id).attributes()))
             .projection_expression("#name, #sex, #base")
             .expression_attribute_names("#name", "actor_name")
             .expression_attribute_names("#sex", "sex")
             .expression_attribute_names("#base", "base_image_key")
             .send()
-            .remote_call("DynamoDB GetItem (profile)")
+            .remote_call(operations::PROFILE_READ)
             .await
             .map_err(|error| StoreError {
-                operation: "DynamoDB GetItem",
+                operation: operations::PROFILE_READ,
                 detail: DisplayErrorContext(error).to_string(),
             })?;
         Ok(output.item.map(|item| profile_from_item(actor_id, &item)))
@@ -94,16 +87,6 @@ impl DynamoDbIndexCounter {
             table_name: table_name.into(),
         }
     }
-
-    fn key(actor_name: &str) -> [(String, AttributeValue); 2] {
-        [
-            (
-                "pk".to_owned(),
-                AttributeValue::S(format!("IMAGES#{actor_name}")),
-            ),
-            ("sk".to_owned(), AttributeValue::S("COUNTER".to_owned())),
-        ]
-    }
 }
 
 impl IndexCounter for DynamoDbIndexCounter {
@@ -112,13 +95,13 @@ impl IndexCounter for DynamoDbIndexCounter {
             .client
             .update_item()
             .table_name(&self.table_name)
-            .set_key(Some(Self::key(actor_name).into_iter().collect()))
+            .set_key(Some(keys::image_counter(actor_name).attributes()))
             .update_expression("ADD last_index :one")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
             .return_values(ReturnValue::UpdatedNew)
             .send()
-            .remote_call("DynamoDB UpdateItem (counter)")
+            .remote_call(operations::COUNTER_TAKE)
             .await;
         let output = match result {
             Ok(output) => output,
@@ -131,7 +114,7 @@ impl IndexCounter for DynamoDbIndexCounter {
             }
             Err(error) => {
                 return Err(StoreError {
-                    operation: "DynamoDB UpdateItem (counter)",
+                    operation: operations::COUNTER_TAKE,
                     detail: DisplayErrorContext(error).to_string(),
                 });
             }
@@ -142,14 +125,14 @@ impl IndexCounter for DynamoDbIndexCounter {
             .and_then(|value| value.as_n().ok())
             .and_then(|n| n.parse::<u64>().ok())
             .ok_or_else(|| StoreError {
-                operation: "DynamoDB UpdateItem (counter)",
+                operation: operations::COUNTER_TAKE,
                 detail: "the counter's last_index is not a number".to_owned(),
             })?;
         Ok(Some(index))
     }
 
     async fn seed(&self, actor_name: &str, highest: u64) -> Result<(), StoreError> {
-        let mut item: HashMap<String, AttributeValue> = Self::key(actor_name).into_iter().collect();
+        let mut item = keys::image_counter(actor_name).attributes();
         item.insert(
             "last_index".to_owned(),
             AttributeValue::N(highest.to_string()),
@@ -161,7 +144,7 @@ impl IndexCounter for DynamoDbIndexCounter {
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .send()
-            .remote_call("DynamoDB PutItem (counter seed)")
+            .remote_call(operations::COUNTER_SEED)
             .await;
         match result {
             Ok(_) => Ok(()),
@@ -174,7 +157,7 @@ impl IndexCounter for DynamoDbIndexCounter {
                 Ok(())
             }
             Err(error) => Err(StoreError {
-                operation: "DynamoDB PutItem (counter seed)",
+                operation: operations::COUNTER_SEED,
                 detail: DisplayErrorContext(error).to_string(),
             }),
         }

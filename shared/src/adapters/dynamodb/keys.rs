@@ -1,0 +1,102 @@
+//! The DynamoDB key schema: every item's partition and sort key, in one place
+//! (docs/data-model.md). One table holds them all; the prefixes keep their kinds apart.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::domain::actor::ActorId;
+
+/// Prefixes kept for items that later capabilities add: a prediction's record, a training
+/// set and its items, an export, a training. No item of today's may start with one.
+pub const RESERVED_PREFIXES: [&str; 5] = ["PREDICTION#", "SET#", "ITEM#", "EXPORT#", "TRAINING#"];
+
+/// An item's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemKey {
+    /// The partition key, `pk`.
+    pub pk: String,
+    /// The sort key, `sk`.
+    pub sk: String,
+}
+
+impl ItemKey {
+    fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+
+    /// The key as the SDK takes it.
+    pub fn attributes(&self) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(self.pk.clone())),
+            ("sk".to_owned(), AttributeValue::S(self.sk.clone())),
+        ])
+    }
+}
+
+/// An actor's profile, written by the operators: `ACTOR#{actorId}` / `PROFILE`.
+pub fn actor_profile(actor_id: &ActorId) -> ItemKey {
+    ItemKey::new(format!("ACTOR#{actor_id}"), "PROFILE")
+}
+
+/// An actor's image counter: `IMAGES#{actor_name}` / `COUNTER`.
+pub fn image_counter(actor_name: &str) -> ItemKey {
+    ItemKey::new(format!("IMAGES#{actor_name}"), "COUNTER")
+}
+
+/// An idempotency key's record (the key already scoped to its caller):
+/// `IDEMPOTENCY#{key}` / `RECORD`.
+pub fn idempotency_record(scoped_key: &str) -> ItemKey {
+    ItemKey::new(format!("IDEMPOTENCY#{scoped_key}"), "RECORD")
+}
+
+/// The operators' kill switch: `CONTROL` / `KILL_SWITCH`.
+pub fn kill_switch() -> ItemKey {
+    ItemKey::new("CONTROL", "KILL_SWITCH")
+}
+
+/// A day's budget counter for the whole service: `BUDGET#{day}` / `SERVICE`.
+pub fn service_budget(day: &str) -> ItemKey {
+    ItemKey::new(format!("BUDGET#{day}"), "SERVICE")
+}
+
+/// A day's budget counter for one actor (by name, the folder it writes):
+/// `BUDGET#{day}` / `ACTOR#{actor_name}`.
+pub fn actor_budget(day: &str, actor_name: &str) -> ItemKey {
+    ItemKey::new(format!("BUDGET#{day}"), format!("ACTOR#{actor_name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shape_is_distinct_and_none_takes_a_reserved_prefix() {
+        let actor = ActorId::parse("a1").unwrap();
+        let keys = [
+            actor_profile(&actor),
+            image_counter("a1"),
+            idempotency_record("jwt:u#k"),
+            kill_switch(),
+            service_budget("2026-12-02"),
+            actor_budget("2026-12-02", "a1"),
+        ];
+        for (i, key) in keys.iter().enumerate() {
+            assert!(
+                keys[i + 1..].iter().all(|other| other != key),
+                "{key:?} twice"
+            );
+            for prefix in RESERVED_PREFIXES {
+                assert!(
+                    !key.pk.starts_with(prefix) && !key.sk.starts_with(prefix),
+                    "{key:?}"
+                );
+            }
+        }
+        assert_eq!(actor_profile(&actor).pk, "ACTOR#a1");
+        assert_eq!(actor_budget("2026-12-02", "a1").sk, "ACTOR#a1");
+    }
+}

@@ -1,0 +1,62 @@
+//! The name of every remote call the adapters make. One name both times a call (its entry in
+//! the `invocation timed` log line, which the benchmark reads) and names it in a fault, so a
+//! slow call and a failed one are found under the same words.
+
+/// An actor's profile read.
+pub const PROFILE_READ: &str = "DynamoDB GetItem (profile)";
+/// An index taken from an actor's counter.
+pub const COUNTER_TAKE: &str = "DynamoDB UpdateItem (counter)";
+/// A counter seeded from the bucket.
+pub const COUNTER_SEED: &str = "DynamoDB PutItem (counter seed)";
+/// An idempotency record read.
+pub const IDEMPOTENCY_READ: &str = "DynamoDB GetItem (idempotency)";
+/// An idempotency key taken by a new run.
+pub const IDEMPOTENCY_BEGIN: &str = "DynamoDB PutItem (idempotency)";
+/// An expired hold on a key taken over.
+pub const IDEMPOTENCY_TAKE_OVER: &str = "DynamoDB UpdateItem (idempotency take-over)";
+/// A paid prediction noted on its key's record.
+pub const IDEMPOTENCY_PREDICTION: &str = "DynamoDB UpdateItem (idempotency prediction)";
+/// A run's answer kept on its key's record.
+pub const IDEMPOTENCY_COMPLETE: &str = "DynamoDB UpdateItem (idempotency complete)";
+/// A key released (nothing was paid).
+pub const IDEMPOTENCY_RELEASE: &str = "DynamoDB DeleteItem (idempotency)";
+/// A run's hold ended, its prediction kept for a resume.
+pub const IDEMPOTENCY_INTERRUPT: &str = "DynamoDB UpdateItem (idempotency interrupt)";
+/// The kill switch read (when no cap is counted).
+pub const KILL_SWITCH_READ: &str = "DynamoDB GetItem (kill switch)";
+/// A generation counted against the daily caps.
+pub const BUDGET_COUNT: &str = "DynamoDB TransactWriteItems (budget)";
+/// A generation's unit given back.
+pub const BUDGET_REFUND: &str = "DynamoDB TransactWriteItems (budget refund)";
+/// The Replicate token read from SSM.
+pub const TOKEN_READ: &str = "SSM GetParameter";
+/// An object's metadata read.
+pub const OBJECT_HEAD: &str = "S3 HeadObject";
+/// A base photo's start read (a ranged GET).
+pub const PHOTO_READ: &str = "S3 GetObject";
+/// A base photo's body received.
+pub const PHOTO_BODY: &str = "S3 GetObject body";
+/// A presigned URL signed (no request is sent).
+pub const PRESIGN: &str = "S3 presign";
+/// An actor's folder listed.
+pub const FOLDER_LIST: &str = "S3 ListObjectsV2";
+/// A manifest read with its ETag.
+pub const MANIFEST_READ: &str = "S3 GetObject (manifest)";
+/// A manifest's body received.
+pub const MANIFEST_BODY: &str = "S3 GetObject body (manifest)";
+/// A new object written (`If-None-Match: *`): an image, or a first manifest.
+pub const OBJECT_CREATE: &str = "S3 PutObject (If-None-Match)";
+/// A manifest rewritten (`If-Match`).
+pub const OBJECT_REWRITE: &str = "S3 PutObject (If-Match)";
+/// A prediction created (the call that costs money).
+pub const PREDICTION_CREATE: &str = "Replicate create";
+/// A create's answer received.
+pub const PREDICTION_CREATE_ANSWER: &str = "Replicate create (answer)";
+/// A prediction read.
+pub const PREDICTION_READ: &str = "Replicate get";
+/// The pause between two reads of a prediction.
+pub const PREDICTION_POLL_PAUSE: &str = "Replicate poll pause";
+/// A prediction canceled.
+pub const PREDICTION_CANCEL: &str = "Replicate cancel";
+/// A prediction's output downloaded.
+pub const OUTPUT_DOWNLOAD: &str = "Replicate download";
