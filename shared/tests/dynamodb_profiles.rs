@@ -66,7 +66,7 @@ async fn a_missing_table_is_a_store_error_naming_the_operation() {
     let sdk = moto.sdk_config().await;
     let profiles = DynamoDbActorProfiles::new(aws_sdk_dynamodb::Client::new(&sdk), "no-such-table");
     let error = profiles.profile(&id("actor_1")).await.unwrap_err();
-    assert_eq!(error.operation, "DynamoDB GetItem");
+    assert_eq!(error.operation, "DynamoDB GetItem (profile)");
     assert!(
         error.detail.contains("ResourceNotFound"),
         "{}",

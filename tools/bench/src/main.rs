@@ -127,7 +127,7 @@ fn parse_args() -> (Counts, PathBuf) {
     (counts, dir)
 }
 
-/// The machine, as the README's figures need it described.
+/// The machine, as the figures of docs/benchmark.md need it described.
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
