@@ -101,7 +101,7 @@ else
     wait_for_http "$LAMBDA_URL/" 60
 fi
 
-url="$LAMBDA_URL/lambda-url/list-prompts/api/actors/$SAMPLE_ACTOR/training-prompts"
+url="$LAMBDA_URL/lambda-url/training-prompts/api/actors/$SAMPLE_ACTOR/training-prompts"
 echo "GET $url  (the first call compiles the function)"
 curl -fsS --max-time 900 "$url" | python3 -c "
 import json, sys

@@ -4,7 +4,7 @@
 
     with PrivateStack() as stack:
         stack.lambda_url   # http://127.0.0.1:PORT
-        stack.invoke("list-prompts", "events/list-prompts-http-v2.json")
+        stack.invoke("training-prompts", "events/training-prompts-http-v2.json")
 """
 
 import json

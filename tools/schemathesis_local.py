@@ -18,7 +18,7 @@ CHECKS = ",".join([
     "response_schema_conformance",
 ])
 OPERATIONS = [
-    ("list-prompts", "listTrainingPrompts"),
+    ("training-prompts", "listTrainingPrompts"),
     ("generate-single", "generateSingleTrainingImage"),
 ]
 

@@ -25,8 +25,8 @@ def check_prompts(body, actor_id, descriptor, source):
 
 def main():
     with PrivateStack() as stack:
-        v2 = stack.invoke("list-prompts", "events/list-prompts-http-v2.json")
-        v1 = stack.invoke("list-prompts", "events/list-prompts-rest-v1.json")
+        v2 = stack.invoke("training-prompts", "events/training-prompts-http-v2.json")
+        v1 = stack.invoke("training-prompts", "events/training-prompts-rest-v1.json")
         check_prompts(v2, "0000_european_16_male", "man", "profile")
         assert v1 == v2, "the REST v1 and HTTP v2 events gave different answers"
         print("cargo lambda invoke: v1 and v2 events give the same 8 prompts")
@@ -36,7 +36,7 @@ def main():
             ("0000_european_16_female", "woman", "name"),
             ("unknown_actor_42", "person", "default"),
         ]:
-            url = (f"{stack.lambda_url}/lambda-url/list-prompts/api/actors/"
+            url = (f"{stack.lambda_url}/lambda-url/training-prompts/api/actors/"
                    f"{actor_id}/training-prompts")
             with urllib.request.urlopen(url, timeout=900) as response:
                 check_prompts(json.load(response), actor_id, descriptor, source)

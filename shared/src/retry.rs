@@ -34,13 +34,14 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// Creates and downloads at Replicate (429, 503, a connection that failed before sending):
-    /// 250 ms doubling up to 4 s, half jittered.
+    /// Creates, reads and downloads at Replicate (429, 503, a connection that failed before
+    /// sending): 250 ms doubling up to 4 s, half jittered; 5 tries by default (the client's
+    /// `max_attempts` may set another count).
     pub const REPLICATE: Self = Self {
         first: Duration::from_millis(250),
         max: Duration::from_secs(4),
         jitter: Jitter::Half,
-        attempts: 4,
+        attempts: 5,
     };
     /// A manifest rewrite that lost to another writer (412, 409) or met a fault: 80 ms doubling
     /// up to 640 ms, fully jittered, 10 tries (within the generation's time to store).

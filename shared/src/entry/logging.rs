@@ -15,7 +15,7 @@ use tracing_subscriber::filter::{LevelFilter, filter_fn};
 use tracing_subscriber::prelude::*;
 
 /// The service's own crates: the only targets that may log at TRACE.
-const OWN_CRATES: [&str; 3] = ["shared", "generate_single", "list_prompts"];
+const OWN_CRATES: [&str; 3] = ["shared", "generate_single", "training_prompts"];
 
 /// Whether an event or span may be logged at its level: at DEBUG or above, or from our code.
 fn within_cap(metadata: &Metadata<'_>) -> bool {

@@ -83,6 +83,17 @@ where
         deadline: Instant,
         start: Start<'_, impl PredictionLog>,
     ) -> Result<StoredImage, UseCaseError> {
+        // The run's state lives on the heap: inline, it made the future of a direct batch
+        // job overflow the 8 MiB main-thread stack of the unoptimised build.
+        Box::pin(self.run(prepared, deadline, start)).await
+    }
+
+    async fn run(
+        &self,
+        prepared: &PreparedGeneration,
+        deadline: Instant,
+        start: Start<'_, impl PredictionLog>,
+    ) -> Result<StoredImage, UseCaseError> {
         let started_at = self.clock.now();
         let (prediction, log) = match start {
             Start::New(log) => {
@@ -101,9 +112,7 @@ where
                 log.started(prediction_id).await;
             }
         };
-        // The run's state lives on the heap: inline, it made the future of a direct batch
-        // job overflow the 8 MiB main-thread stack of the unoptimised build.
-        let collect = Box::pin(async move {
+        let collect = async move {
             let succeeded = self
                 .finish_prediction(prediction, deadline, at_deadline)
                 .await?;
@@ -111,9 +120,10 @@ where
             let mut stored = self
                 .store_prediction(&prepared.order, &succeeded, deadline)
                 .await?;
-            stored.timings.predict_ms = predict_ms;
+            // The prediction's time runs on to its output downloaded (the store step's part).
+            stored.timings.predict_ms += predict_ms;
             Ok(stored)
-        });
+        };
         let ((), stored) = both(record, collect).await;
         stored
     }

@@ -112,6 +112,26 @@ async fn flaky_manifest_reads_are_retried_and_a_failed_signature_is_not_a_failur
 }
 
 #[tokio::test]
+async fn a_manifest_that_cannot_be_read_is_named_in_the_answer_without_the_stores_detail() {
+    let objects = Objects {
+        failing_manifest_reads: AtomicU32::new(1_000),
+        ..Objects::default()
+    };
+    let service = service(objects, false);
+    let image = run(&service).await.unwrap();
+    let error = image
+        .manifest_error
+        .expect("the manifest was never readable");
+    assert_eq!(error, "the manifest could not be updated: fake failed");
+    assert!(!error.contains("injected"), "{error}");
+    assert_eq!(
+        images(&service).len(),
+        1,
+        "the paid image is stored all the same"
+    );
+}
+
+#[tokio::test]
 async fn a_failed_prediction_takes_no_index_and_stores_nothing() {
     let service = service(Objects::default(), true);
     let error = run(&service).await.unwrap_err();

@@ -21,6 +21,7 @@ impl<P, O: ObjectStore, C, G, K: Clock> GenerateImage<P, O, C, G, K> {
         mut first_read: Option<Option<VersionedObject>>,
         finish_by: Instant,
     ) -> Result<(), String> {
+        // What the answer says: the operation that failed, never the store's detail (logged).
         let mut last_error = String::from("no attempt was made in time");
         for attempt in 1..=Backoff::MANIFEST.attempts {
             if attempt > 1 {
@@ -36,7 +37,7 @@ impl<P, O: ObjectStore, C, G, K: Clock> GenerateImage<P, O, C, G, K> {
                     Ok(read) => read,
                     Err(error) => {
                         tracing::warn!(key, attempt, %error, "manifest read failed; trying again");
-                        last_error = error.to_string();
+                        last_error = format!("{} failed", error.operation);
                         continue;
                     }
                 },
@@ -67,7 +68,7 @@ impl<P, O: ObjectStore, C, G, K: Clock> GenerateImage<P, O, C, G, K> {
                 }
                 Err(error) => {
                     tracing::warn!(key, attempt, %error, "manifest write failed; trying again");
-                    last_error = error.to_string();
+                    last_error = format!("{} failed", error.operation);
                 }
             }
         }

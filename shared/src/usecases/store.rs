@@ -15,12 +15,14 @@ use super::{UseCaseError, ms_between};
 use crate::domain::actor::ActorId;
 use crate::domain::manifest::ManifestEntry;
 use crate::domain::naming::{image_filename, manifest_key};
-use crate::ports::{Clock, ImageGenerator, IndexCounter, ObjectStore, SucceededPrediction};
+use crate::ports::{
+    Clock, GeneratedImage, ImageGenerator, IndexCounter, ObjectStore, SucceededPrediction,
+};
 
 /// How long the answer's `preview_url` lives.
 const PREVIEW_URL_LIFETIME: Duration = Duration::from_secs(3_600);
-/// How long past the model's deadline (or the image's write, if later) the manifest's update
-/// may go on.
+/// How long past the model's deadline (or the output's download, if later) storing may go
+/// on.
 const STORE_GRACE: Duration = Duration::from_secs(5);
 
 /// A stored image: what the answer and the manifest say of it.
@@ -66,9 +68,10 @@ pub struct StoredImage {
 /// How long the steps of a generation took, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepTimings {
-    /// The prediction, from its start until it succeeded (zero when it was not waited for).
+    /// The prediction, from its start to its output downloaded (the first index is taken
+    /// meanwhile).
     pub predict_ms: u64,
-    /// The output's download and the image's write (with the indices a taken name needs).
+    /// The image write (and the new indices a taken name needs).
     pub store_ms: u64,
     /// The manifest update and the preview URL.
     pub manifest_ms: u64,
@@ -102,9 +105,13 @@ where
             self.objects.read_versioned(&manifest_key),
         )
         .await;
-        let (image, index, s3_key) = written?;
+        let WrittenImage {
+            image,
+            index,
+            s3_key,
+            downloaded_at,
+        } = written?;
         let written_at = self.clock.now();
-        let store_ms = ms_between(store_started, written_at);
         let filename = image_filename(&actor.actor_name, index);
         let created_at = self.clock.now_rfc3339();
         let entry = ManifestEntry {
@@ -120,7 +127,7 @@ where
             model: image.model.clone(),
             created_at: created_at.clone(),
         };
-        let finish_by = deadline.max(written_at) + STORE_GRACE;
+        let finish_by = deadline.max(downloaded_at) + STORE_GRACE;
         let (listed, preview_url) = both(
             self.list_in_manifest(&manifest_key, &entry, manifest.ok(), finish_by),
             self.objects.presigned_get(&s3_key, PREVIEW_URL_LIFETIME),
@@ -151,22 +158,22 @@ where
             model: image.model,
             created_at,
             timings: StepTimings {
-                predict_ms: 0,
-                store_ms,
+                predict_ms: ms_between(store_started, downloaded_at),
+                store_ms: ms_between(downloaded_at, written_at),
                 manifest_ms,
             },
         })
     }
 
     /// The output downloaded while an index is taken, then written under that index's name
-    /// (or the next free one): the image, its index and its key.
+    /// (or the next free one).
     async fn write_image(
         &self,
         actor_id: &ActorId,
         actor_name: &str,
         succeeded: &SucceededPrediction,
         deadline: Instant,
-    ) -> Result<(crate::ports::GeneratedImage, u64, String), UseCaseError> {
+    ) -> Result<WrittenImage, UseCaseError> {
         let prediction_id = &succeeded.prediction_id;
         let download = async {
             self.generator
@@ -183,6 +190,7 @@ where
                 tracing::warn!(actor = %actor_id, %prediction_id, %error, "no index taken either");
             }
         })?;
+        let downloaded_at = self.clock.now();
         let not_stored = |source| UseCaseError::NotStored {
             prediction_id: prediction_id.clone(),
             source,
@@ -197,6 +205,19 @@ where
             )
             .await
             .map_err(not_stored)?;
-        Ok((image, index, s3_key))
+        Ok(WrittenImage {
+            image,
+            index,
+            s3_key,
+            downloaded_at,
+        })
     }
+}
+
+/// An image written under its name, with when its output arrived.
+struct WrittenImage {
+    image: GeneratedImage,
+    index: u64,
+    s3_key: String,
+    downloaded_at: Instant,
 }

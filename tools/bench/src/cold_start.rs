@@ -11,7 +11,7 @@ pub async fn cold_starts(stack: &Stack, bootstraps: &Bootstraps, count: usize) -
     let api = RuntimeApi::start().await;
     let mut rows = Vec::new();
     for (name, path) in [
-        ("list-prompts", &bootstraps.list_prompts),
+        ("training-prompts", &bootstraps.training_prompts),
         ("generate-single", &bootstraps.generate_single),
     ] {
         let env = stack.function_env(name);

@@ -2,7 +2,7 @@
 //! emulator, compared with the seed's approach (a Python process per request). Prints one
 //! Markdown table per measure. `tools/bench.sh` builds the release bootstraps and runs it.
 //!
-//! `bench [--quick] [--bootstraps DIR]`: DIR holds `list-prompts/bootstrap` and
+//! `bench [--quick] [--bootstraps DIR]`: DIR holds `training-prompts/bootstrap` and
 //! `generate-single/bootstrap` (and their `bootstrap.zip`), as `cargo lambda build` leaves them
 //! in `target/lambda`. `--quick` runs a few of each, to check that the benchmark works.
 
@@ -28,7 +28,7 @@ use stack::Stack;
 /// How many of each.
 struct Counts {
     cold_starts: usize,
-    warm_list_prompts: usize,
+    warm_training_prompts: usize,
     sequential_generations: usize,
     generations_per_environment: usize,
     processes_per_request: usize,
@@ -36,7 +36,7 @@ struct Counts {
 
 const FULL: Counts = Counts {
     cold_starts: 20,
-    warm_list_prompts: 2_000,
+    warm_training_prompts: 2_000,
     sequential_generations: 200,
     generations_per_environment: 25,
     processes_per_request: 20,
@@ -44,7 +44,7 @@ const FULL: Counts = Counts {
 
 const QUICK: Counts = Counts {
     cold_starts: 3,
-    warm_list_prompts: 50,
+    warm_training_prompts: 50,
     sequential_generations: 20,
     generations_per_environment: 2,
     processes_per_request: 3,
@@ -52,7 +52,7 @@ const QUICK: Counts = Counts {
 
 /// The two functions' bootstraps.
 struct Bootstraps {
-    list_prompts: PathBuf,
+    training_prompts: PathBuf,
     generate_single: PathBuf,
 }
 
@@ -60,10 +60,10 @@ struct Bootstraps {
 async fn main() {
     let (counts, dir) = parse_args();
     let bootstraps = Bootstraps {
-        list_prompts: dir.join("list-prompts/bootstrap"),
+        training_prompts: dir.join("training-prompts/bootstrap"),
         generate_single: dir.join("generate-single/bootstrap"),
     };
-    for path in [&bootstraps.list_prompts, &bootstraps.generate_single] {
+    for path in [&bootstraps.training_prompts, &bootstraps.generate_single] {
         assert!(
             path.is_file(),
             "{} is missing: run tools/bench.sh, which builds it",
@@ -79,8 +79,12 @@ async fn main() {
     );
     println!(
         "{}",
-        warm_prompts::warm_list_prompts(&stack, &bootstraps.list_prompts, counts.warm_list_prompts)
-            .await
+        warm_prompts::warm_training_prompts(
+            &stack,
+            &bootstraps.training_prompts,
+            counts.warm_training_prompts
+        )
+        .await
     );
     let sequential = generate::sequential_generations(
         &stack,

@@ -6,7 +6,7 @@ use crate::report::{mib, table};
 
 /// The size table of each function's `bootstrap` and `bootstrap.zip` in `dir`.
 pub fn zip_sizes(dir: &Path) -> String {
-    let rows: Vec<Vec<String>> = ["list-prompts", "generate-single"]
+    let rows: Vec<Vec<String>> = ["training-prompts", "generate-single"]
         .iter()
         .map(|name| {
             let size = |file: &str| {

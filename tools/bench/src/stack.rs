@@ -118,9 +118,9 @@ pub fn generate_event(actor: &str, key: &str, seed: u64) -> Value {
     )
 }
 
-/// A list-prompts event for `actor`.
-pub fn list_prompts_event(actor: &str) -> Value {
-    testkit::event_for_actor("list-prompts-http-v2.json", actor)
+/// A training-prompts event for `actor`.
+pub fn training_prompts_event(actor: &str) -> Value {
+    testkit::event_for_actor("training-prompts-http-v2.json", actor)
 }
 
 /// Asserts an API Gateway answer is a 200.

@@ -71,7 +71,7 @@ mod tests {
 
     #[test]
     fn an_event_for_another_actor_names_it_in_every_path() {
-        let rest = event_for_actor("list-prompts-rest-v1.json", "actor_7");
+        let rest = event_for_actor("training-prompts-rest-v1.json", "actor_7");
         assert_eq!(rest["path"], "/api/actors/actor_7/training-prompts");
         assert_eq!(
             rest["requestContext"]["path"],

@@ -122,7 +122,7 @@ impl ReplicateConfig {
             max_poll_interval: Duration::from_secs(2),
             max_output_bytes: 20 * 1024 * 1024,
             request_timeout: Duration::from_secs(10),
-            max_attempts: 5,
+            max_attempts: crate::retry::Backoff::REPLICATE.attempts,
         }
     }
 }

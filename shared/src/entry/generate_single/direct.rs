@@ -202,14 +202,20 @@ fn parse_direct_event(body: &Body) -> Result<DirectEvent, ApiError> {
             (event, key)
         }
     };
-    match Batch::deserialize(&payload) {
-        Ok(batch) => Ok(DirectEvent::Batch {
+    // Only an object is a batch (serde would also take `[[...]]`, a struct's array form).
+    let batch = if payload.is_object() {
+        Batch::deserialize(&payload).ok()
+    } else {
+        None
+    };
+    match batch {
+        Some(batch) => Ok(DirectEvent::Batch {
             jobs: batch.jobs,
             key,
         }),
-        Err(_) if payload.get("jobs").is_some() => {
+        None if payload.get("jobs").is_some() => {
             Err(RequestError::Malformed("jobs must be an array".to_owned()).into())
         }
-        Err(_) => Ok(DirectEvent::Job { job: payload, key }),
+        None => Ok(DirectEvent::Job { job: payload, key }),
     }
 }

@@ -1,4 +1,4 @@
-//! End to end: the real `list-prompts` binary under the AWS Lambda runtime interface emulator,
+//! End to end: the real `training-prompts` binary under the AWS Lambda runtime interface emulator,
 //! fed the events in `events/`, reading profiles from a moto server over HTTP.
 
 use std::path::Path;
@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 use testkit::{CapturedLog, LambdaEmulator, Moto, SeedProfile};
 
-const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_list-prompts");
+const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_training-prompts");
 const PRESET_IDS: [&str; 8] = [
     "photo_rain_street_run",
     "photo_window_light_closeup",
@@ -93,7 +93,7 @@ async fn descriptor_comes_from_profile_then_id_then_default() {
     ] {
         let answer = stack
             .function
-            .invoke(&event_for("list-prompts-http-v2.json", actor_id, true))
+            .invoke(&event_for("training-prompts-http-v2.json", actor_id, true))
             .await;
         let (status, body) = status_and_body(&answer);
         assert_eq!(status, 200, "{body}");
@@ -107,19 +107,22 @@ async fn rest_and_http_events_give_the_same_prompts() {
     let v2 = status_and_body(
         &stack
             .function
-            .invoke(&testkit::event("list-prompts-http-v2.json"))
+            .invoke(&testkit::event("training-prompts-http-v2.json"))
             .await,
     );
     let v1 = status_and_body(
         &stack
             .function
-            .invoke(&testkit::event("list-prompts-rest-v1.json"))
+            .invoke(&testkit::event("training-prompts-rest-v1.json"))
             .await,
     );
     assert_eq!(v2.0, 200);
     assert_prompts(&v2.1, "0000_european_16_male", "man", "profile");
     assert_eq!(v1, v2);
-    for file in ["list-prompts-http-v2.json", "list-prompts-rest-v1.json"] {
+    for file in [
+        "training-prompts-http-v2.json",
+        "training-prompts-rest-v1.json",
+    ] {
         let event = event_for(file, "0000_european_16_female", false);
         let (status, body) = status_and_body(&stack.function.invoke(&event).await);
         assert_eq!(status, 200, "{file} without path parameters: {body}");
@@ -130,10 +133,10 @@ async fn rest_and_http_events_give_the_same_prompts() {
 #[tokio::test]
 async fn refusals_are_json_errors() {
     let stack = stack_with(&[]).await;
-    let mut bad_id = event_for("list-prompts-http-v2.json", "a..b", true);
-    let mut wrong_method = testkit::event("list-prompts-http-v2.json");
+    let mut bad_id = event_for("training-prompts-http-v2.json", "a..b", true);
+    let mut wrong_method = testkit::event("training-prompts-http-v2.json");
     wrong_method["requestContext"]["http"]["method"] = json!("DELETE");
-    let mut wrong_route = testkit::event("list-prompts-http-v2.json");
+    let mut wrong_route = testkit::event("training-prompts-http-v2.json");
     wrong_route["rawPath"] = json!("/api/actors/0000_european_16_male/other");
     wrong_route["requestContext"]["http"]["path"] = wrong_route["rawPath"].clone();
     bad_id["pathParameters"] = json!({ "actorId": "../etc" });
@@ -166,7 +169,7 @@ async fn a_store_that_does_not_answer_is_a_503_without_internals() {
     testkit::set_env(&mut env, "AWS_ENDPOINT_URL", closed.url());
     let function = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
     let answer = function
-        .invoke(&testkit::event("list-prompts-http-v2.json"))
+        .invoke(&testkit::event("training-prompts-http-v2.json"))
         .await;
     let (status, body) = status_and_body(&answer);
     assert_eq!(status, 503, "{body}");
@@ -204,10 +207,10 @@ async fn a_warm_environment_reads_a_profile_once_unless_the_cache_is_off() {
     let mut env = moto.function_env();
     env.push(("AWS_LAMBDA_LOG_FORMAT".to_owned(), "JSON".to_owned()));
     let (cached, log) =
-        LambdaEmulator::start_capturing(Path::new(BOOTSTRAP), &env, "list-prompts-cache").await;
+        LambdaEmulator::start_capturing(Path::new(BOOTSTRAP), &env, "training-prompts-cache").await;
     testkit::set_env(&mut env, "ACTOR_PROFILE_CACHE_SECONDS", "0");
     let uncached = LambdaEmulator::start(Path::new(BOOTSTRAP), &env).await;
-    let event = event_for("list-prompts-http-v2.json", "actor_7", true);
+    let event = event_for("training-prompts-http-v2.json", "actor_7", true);
 
     for function in [&cached, &uncached] {
         let (_, body) = status_and_body(&function.invoke(&event).await);
