@@ -169,3 +169,19 @@ fn the_check_finds_what_it_looks_for() {
     assert!(!is_test_code(Path::new("usecases/store.rs")));
     assert!(uses_crate("use http::StatusCode;", "http"));
 }
+
+#[test]
+fn only_the_configuration_module_reads_the_environment() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let config = src.join("entry").join("config.rs");
+    let readers: Vec<String> = sources(&src)
+        .into_iter()
+        .filter(|file| *file != config && !is_test_code(file))
+        .filter(|file| {
+            let code = code(&std::fs::read_to_string(file).unwrap());
+            code.contains("env::var") || code.contains("env::vars")
+        })
+        .map(|file| file.display().to_string())
+        .collect();
+    assert!(readers.is_empty(), "the environment is read in {readers:?}");
+}

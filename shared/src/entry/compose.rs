@@ -62,6 +62,7 @@ pub async fn generate_single() -> Result<GenerateSingle, Error> {
         },
     };
     Ok(GenerateSingleFunction {
+        function_name: config::function_name("generate-single"),
         jobs: GuardedGeneration {
             generation,
             idempotency: DynamoDbIdempotency::new(dynamodb.clone(), table_name.clone()),

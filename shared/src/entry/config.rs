@@ -147,6 +147,15 @@ fn replicate_config_from(
     Ok(config)
 }
 
+/// The function's name in metrics: the deployed one (`AWS_LAMBDA_FUNCTION_NAME`), else
+/// `local_name` where Lambda sets none (tests, the local stack).
+pub fn function_name(local_name: &str) -> String {
+    std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| local_name.to_owned())
+}
+
 /// How the functions log: `AWS_LAMBDA_LOG_LEVEL` (else `RUST_LOG`, else INFO) and
 /// `AWS_LAMBDA_LOG_FORMAT` (`JSON` for one JSON object per line).
 pub fn log_settings() -> LogSettings {

@@ -27,16 +27,11 @@ pub struct InvocationMetrics {
 }
 
 impl InvocationMetrics {
-    /// Metrics of an invocation of the deployed function (its `AWS_LAMBDA_FUNCTION_NAME`, so
-    /// that two stacks in one account and region have their own metrics and alarms), or of
-    /// `local_name` where Lambda sets no name.
-    pub fn new(local_name: &'static str) -> Self {
-        let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
-            .ok()
-            .filter(|name| !name.is_empty())
-            .unwrap_or_else(|| local_name.to_owned());
+    /// Metrics of an invocation of `function` (the deployed name, `config::function_name`, so
+    /// that two stacks in one account and region have their own metrics and alarms).
+    pub fn new(function: &str) -> Self {
         Self {
-            function,
+            function: function.to_owned(),
             ..Self::default()
         }
     }

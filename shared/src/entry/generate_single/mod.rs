@@ -28,8 +28,6 @@ pub const HTTP_MODEL_BUDGET: Duration = Duration::from_secs(22);
 pub const DIRECT_STORE_RESERVE: Duration = Duration::from_secs(15);
 /// The least time a batch job needs to be started.
 pub const MIN_JOB_TIME: Duration = Duration::from_secs(20);
-/// The function's name in metrics.
-const FUNCTION_NAME: &str = "generate-single";
 
 /// The function: the guarded generation, answering invocations. Build it once per execution
 /// environment.
@@ -37,6 +35,8 @@ const FUNCTION_NAME: &str = "generate-single";
 pub struct GenerateSingleFunction<J> {
     /// The use case.
     pub jobs: J,
+    /// The function's name in metrics.
+    pub function_name: String,
 }
 
 /// When an invocation must be done by: as an instant, and as epoch milliseconds (for the
@@ -64,7 +64,7 @@ impl<J: GuardedJobs> GenerateSingleFunction<J> {
     async fn answer(&self, request: &Request) -> Result<Response<Body>, InvocationError> {
         let started = Instant::now();
         let deadline = function_deadline(request);
-        let mut metrics = InvocationMetrics::new(FUNCTION_NAME);
+        let mut metrics = InvocationMetrics::new(&self.function_name);
         let answer = if matches!(
             request.request_context_ref(),
             Some(RequestContext::PassThrough)
