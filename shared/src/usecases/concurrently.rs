@@ -3,7 +3,8 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
-use std::task::Poll;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
 
 /// Runs `a` and `b` concurrently and waits for both.
 pub async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
@@ -30,4 +31,92 @@ pub async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
         }
     })
     .await
+}
+
+/// A value one future hands to another that runs concurrently with it, at most once: the
+/// taker waits until it is given or the giver closes the hand-off without one.
+#[derive(Debug)]
+pub struct Handoff<T> {
+    state: Mutex<HandoffState<T>>,
+}
+
+#[derive(Debug)]
+struct HandoffState<T> {
+    value: Option<T>,
+    closed: bool,
+    waker: Option<Waker>,
+}
+
+impl<T> Default for Handoff<T> {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(HandoffState {
+                value: None,
+                closed: false,
+                waker: None,
+            }),
+        }
+    }
+}
+
+impl<T> Handoff<T> {
+    fn state(&self) -> MutexGuard<'_, HandoffState<T>> {
+        // A panic while the lock was held cannot leave the state half-written: use it as is.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Gives the value and closes the hand-off.
+    pub fn give(&self, value: T) {
+        let mut state = self.state();
+        state.value = Some(value);
+        state.closed = true;
+        if let Some(waker) = state.waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// Closes the hand-off: a taker still waiting gets what was given, if anything.
+    pub fn close(&self) {
+        let mut state = self.state();
+        state.closed = true;
+        if let Some(waker) = state.waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// Waits until the value is given (`Some`) or the hand-off is closed without one.
+    pub async fn take(&self) -> Option<T> {
+        poll_fn(|cx| {
+            let mut state = self.state();
+            if state.closed {
+                Poll::Ready(state.value.take())
+            } else {
+                state.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_value_given_reaches_the_taker_and_a_close_ends_its_wait() {
+        let handoff = Handoff::default();
+        let ((), taken) = both(
+            async {
+                tokio::task::yield_now().await;
+                handoff.give(7);
+            },
+            handoff.take(),
+        )
+        .await;
+        assert_eq!(taken, Some(7));
+        let empty = Handoff::<u8>::default();
+        let ((), taken) = both(async { empty.close() }, empty.take()).await;
+        assert_eq!(taken, None);
+    }
 }

@@ -5,10 +5,10 @@
 
 use std::time::Instant;
 
-use super::concurrently::both;
+use super::UseCaseError;
+use super::concurrently::{Handoff, both};
 use super::predict::{Collect, PredictionLog, Start};
 use super::store::StoredImage;
-use super::{UseCaseError, ms_between};
 use crate::domain::base_photo::BaseImagePrefixes;
 use crate::domain::request::{PromptChoice, ResolvedActor};
 use crate::ports::{
@@ -76,7 +76,8 @@ where
     /// exists) or one an earlier run paid for, then its image stored and listed.
     ///
     /// The id is recorded concurrently with everything after the create: nothing there needs
-    /// the record, and a failed run records it again when it settles.
+    /// the record, and a failed run records it again when it settles. The manifest is read
+    /// concurrently with the whole prediction (docs/benchmark.md, "Critical path").
     pub async fn execute(
         &self,
         prepared: &PreparedGeneration,
@@ -94,35 +95,38 @@ where
         deadline: Instant,
         start: Start<'_, impl PredictionLog>,
     ) -> Result<StoredImage, UseCaseError> {
-        let started_at = self.clock.now();
-        let (prediction, log) = match start {
-            Start::New(log) => {
-                let started = self.start_prediction(&prepared.request, deadline).await?;
-                (Collect::Started(started), Some(log))
-            }
-            Start::Resume(prediction_id) => (Collect::PaidEarlier(prediction_id), None),
-        };
-        let at_deadline = log.map_or(AtDeadline::KeepRunning, PredictionLog::at_deadline);
-        let new_prediction = match &prediction {
-            Collect::Started(started) => Some(started.prediction_id.clone()),
-            Collect::PaidEarlier(_) => None,
+        // The new prediction's id, handed from the create to its record.
+        let created = Handoff::<String>::default();
+        let (log, at_deadline) = match start {
+            Start::New(log) => (Some(log), log.at_deadline()),
+            Start::Resume(_) => (None, AtDeadline::KeepRunning),
         };
         let record = async {
-            if let (Some(log), Some(prediction_id)) = (log, &new_prediction) {
-                log.started(prediction_id).await;
+            if let Some(log) = log
+                && let Some(prediction_id) = created.take().await
+            {
+                log.started(&prediction_id).await;
             }
         };
-        let collect = async move {
-            let succeeded = self
-                .finish_prediction(prediction, deadline, at_deadline)
-                .await?;
-            let predict_ms = ms_between(started_at, self.clock.now());
-            let mut stored = self
-                .store_prediction(&prepared.order, &succeeded, deadline)
-                .await?;
-            // The prediction's time runs on to its output downloaded (the store step's part).
-            stored.timings.predict_ms += predict_ms;
-            Ok(stored)
+        let succeeded = async {
+            let prediction = match start {
+                Start::New(_) => {
+                    let started = self.start_prediction(&prepared.request, deadline).await;
+                    let started = started.inspect_err(|_| created.close())?;
+                    created.give(started.prediction_id.clone());
+                    Collect::Started(started)
+                }
+                Start::Resume(prediction_id) => Collect::PaidEarlier(prediction_id),
+            };
+            self.finish_prediction(prediction, deadline, at_deadline)
+                .await
+        };
+        let collect = async {
+            let stored = self
+                .collect_and_store(&prepared.order, deadline, succeeded)
+                .await;
+            created.close();
+            stored
         };
         let ((), stored) = both(record, collect).await;
         stored

@@ -3,8 +3,9 @@
 //! or a reconciler all collect a paid prediction through [`GenerateImage::store_prediction`].
 //!
 //! The index is taken concurrently with the output's download (docs/design.md, invariant 2:
-//! only an output refused or lost leaves a gap), the manifest is read concurrently with both
-//! and the image's write, and the manifest is updated once the image is there.
+//! only an output refused or lost leaves a gap), the manifest is read concurrently with the
+//! wait for the prediction, both and the image's write, and it is updated once the image is
+//! there.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,18 +94,31 @@ where
         succeeded: &SucceededPrediction,
         deadline: Instant,
     ) -> Result<StoredImage, UseCaseError> {
+        self.collect_and_store(order, deadline, async { Ok(succeeded.clone()) })
+            .await
+    }
+
+    /// Stores the prediction `succeeded` resolves to, reading the manifest concurrently with
+    /// the wait for it as well as with the download and the write.
+    pub(super) async fn collect_and_store(
+        &self,
+        order: &ImageOrder,
+        deadline: Instant,
+        succeeded: impl Future<Output = Result<SucceededPrediction, UseCaseError>>,
+    ) -> Result<StoredImage, UseCaseError> {
         let ImageOrder {
             actor,
             prompt,
             seed,
         } = order;
         let manifest_key = manifest_key(&actor.actor_name);
-        let store_started = self.clock.now();
-        let (written, manifest) = both(
-            self.write_image(&actor.actor_id, &actor.actor_name, succeeded, deadline),
-            self.objects.read_versioned(&manifest_key),
-        )
-        .await;
+        let collect_started = self.clock.now();
+        let written = async {
+            let succeeded = succeeded.await?;
+            self.write_image(&actor.actor_id, &actor.actor_name, &succeeded, deadline)
+                .await
+        };
+        let (written, manifest) = both(written, self.objects.read_versioned(&manifest_key)).await;
         let WrittenImage {
             image,
             index,
@@ -158,7 +172,7 @@ where
             model: image.model,
             created_at,
             timings: StepTimings {
-                predict_ms: ms_between(store_started, downloaded_at),
+                predict_ms: ms_between(collect_started, downloaded_at),
                 store_ms: ms_between(downloaded_at, written_at),
                 manifest_ms,
             },
