@@ -111,8 +111,7 @@ where
         let succeeded = async {
             let prediction = match start {
                 Start::New(_) => {
-                    let started = self.start_prediction(&prepared.request, deadline).await;
-                    let started = started.inspect_err(|_| created.close())?;
+                    let started = self.start_prediction(&prepared.request, deadline).await?;
                     created.give(started.prediction_id.clone());
                     Collect::Started(started)
                 }
