@@ -53,6 +53,8 @@ pub struct Faults {
     /// Outputs point at this base URL (e.g. `http://localhost:PORT`) instead of the emulator's
     /// own address.
     pub output_base_url: Option<String>,
+    /// Delay of the output files' answers, in milliseconds (a slow download).
+    pub output_latency_ms: u64,
     /// Output files answer 404.
     pub output_gone: bool,
     /// Output files answer 302 to another URL.

@@ -336,6 +336,9 @@ async fn output_file(
         (faults, bytes)
     };
     let (faults, bytes) = inner;
+    if faults.output_latency_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(faults.output_latency_ms)).await;
+    }
     let Some(bytes) = bytes else {
         return problem(StatusCode::NOT_FOUND, "Not found", "no such file");
     };

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+mod async_invoke;
 mod events;
 mod fault_proxy;
 mod processes;
@@ -15,6 +16,7 @@ mod stack;
 pub use events::{
     event, event_for_actor, set_env, status_and_body, with_idempotency_key, with_json_body,
 };
+pub use async_invoke::{AsyncLambda, Attempt};
 pub use fault_proxy::{FaultProxy, FaultRule};
 pub use processes::{CapturedLog, ClosedPort, LambdaEmulator, Moto, free_port, rie_path};
 pub use replicate_emulator::Counts as ReplicateCounts;

@@ -52,7 +52,7 @@ impl ClosedPort {
 }
 
 /// Where a child's log goes: the test's stderr when `TESTKIT_VERBOSE` is set, else nowhere.
-fn verbose_output() -> Stdio {
+pub(crate) fn verbose_output() -> Stdio {
     if std::env::var_os("TESTKIT_VERBOSE").is_some() {
         Stdio::inherit()
     } else {
@@ -62,7 +62,7 @@ fn verbose_output() -> Stdio {
 
 /// A child process that is killed, by its own PID, when this is dropped.
 #[derive(Debug)]
-struct OwnedChild(Child);
+pub(crate) struct OwnedChild(pub(crate) Child);
 
 impl Drop for OwnedChild {
     fn drop(&mut self) {

@@ -4,8 +4,8 @@
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType,
 };
 
 use crate::{BUCKET, REGION, TABLE_NAME};
@@ -53,13 +53,26 @@ pub async fn create_table_and_bucket(sdk: &SdkConfig) {
             .build()
             .expect("key schema")
     };
-    let attribute = |name: &str| {
+    let attribute_of = |name: &str, kind| {
         AttributeDefinition::builder()
             .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
+            .attribute_type(kind)
             .build()
             .expect("attribute definition")
     };
+    let attribute = |name: &str| attribute_of(name, ScalarAttributeType::S);
+    // As template.yaml has it: the sparse index of open records.
+    let open_records = GlobalSecondaryIndex::builder()
+        .index_name("open_records")
+        .key_schema(key("open_kind", KeyType::Hash))
+        .key_schema(key("held_until", KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .expect("open records index");
     let created = dynamodb
         .create_table()
         .table_name(TABLE_NAME)
@@ -68,6 +81,9 @@ pub async fn create_table_and_bucket(sdk: &SdkConfig) {
         .key_schema(key("sk", KeyType::Range))
         .attribute_definitions(attribute("pk"))
         .attribute_definitions(attribute("sk"))
+        .attribute_definitions(attribute("open_kind"))
+        .attribute_definitions(attribute_of("held_until", ScalarAttributeType::N))
+        .global_secondary_indexes(open_records)
         .send()
         .await;
     if let Err(error) = created {

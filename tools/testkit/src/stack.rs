@@ -123,6 +123,9 @@ impl GenerationStack {
     pub fn function_env(&self) -> Vec<(String, String)> {
         let mut env = self.moto.function_env();
         env.extend(self.replicate.function_env());
+        // The functions here run with a 30 s timeout (the runtime interface emulator's
+        // `AWS_LAMBDA_FUNCTION_TIMEOUT`), not the template's 300 s.
+        env.push(("BATCH_JOB_MIN_SECONDS".to_owned(), "20".to_owned()));
         env
     }
 }
