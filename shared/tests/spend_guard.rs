@@ -28,6 +28,10 @@ impl Clock for SetClock {
         self.0.lock().unwrap().clone()
     }
 
+    fn now_epoch_ms(&self) -> u64 {
+        0
+    }
+
     fn now(&self) -> std::time::Instant {
         std::time::Instant::now()
     }

@@ -21,6 +21,10 @@ impl Clock for SystemClock {
             .unwrap_or_else(|_| now.secs().to_string())
     }
 
+    fn now_epoch_ms(&self) -> u64 {
+        timing::epoch_ms()
+    }
+
     fn now(&self) -> Instant {
         Instant::now()
     }

@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::dynamodb::attributes::{fault, is_condition_failure, n, number, s, text};
 use super::dynamodb::keys;
 use crate::adapters::operations;
-use crate::ports::{IdempotencyBegin, IdempotencyStore, StoreError, StoredAnswer};
+use crate::ports::{IdempotencyBegin, IdempotencyStore, KeySeen, StoreError, StoredAnswer};
 use crate::timing::{RemoteCallExt, epoch_ms as now_ms};
 
 /// How long a record answers repeats.
@@ -25,52 +25,6 @@ const COMPLETED: &str = "COMPLETED";
 pub struct DynamoDbIdempotency {
     client: Client,
     table_name: String,
-}
-
-fn n(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_owned())
-}
-
-fn fault(operation: &'static str, error: impl std::error::Error + 'static) -> StoreError {
-    StoreError {
-        operation,
-        detail: DisplayErrorContext(error).to_string(),
-    }
-}
-
-fn is_condition_failure<E: ProvideCondition>(
-    error: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
-) -> bool {
-    error
-        .as_service_error()
-        .is_some_and(ProvideCondition::is_condition_failure)
-}
-
-/// Service errors that can say "the condition did not hold".
-trait ProvideCondition {
-    fn is_condition_failure(&self) -> bool;
-}
-
-impl ProvideCondition for aws_sdk_dynamodb::operation::put_item::PutItemError {
-    fn is_condition_failure(&self) -> bool {
-        self.is_conditional_check_failed_exception()
-    }
-}
-
-impl ProvideCondition for aws_sdk_dynamodb::operation::update_item::UpdateItemError {
-    fn is_condition_failure(&self) -> bool {
-        self.is_conditional_check_failed_exception()
-    }
-}
-
-impl ProvideCondition for aws_sdk_dynamodb::operation::delete_item::DeleteItemError {
-    fn is_condition_failure(&self) -> bool {
-        self.is_conditional_check_failed_exception()
-    }
 }
 
 impl DynamoDbIdempotency {
@@ -101,16 +55,12 @@ impl DynamoDbIdempotency {
     }
 }
 
-fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-}
-
-fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
+/// The answer a completed record keeps.
+fn stored_answer(record: &HashMap<String, AttributeValue>) -> StoredAnswer {
+    StoredAnswer {
+        status: number(record, "response_status").unwrap_or(200) as u16,
+        body: text(record, "response_body").unwrap_or("{}").to_owned(),
+    }
 }
 
 impl IdempotencyStore for DynamoDbIdempotency {
@@ -153,10 +103,7 @@ impl IdempotencyStore for DynamoDbIdempotency {
             return Ok(IdempotencyBegin::PayloadMismatch);
         }
         if text(&existing, "status") == Some(COMPLETED) {
-            return Ok(IdempotencyBegin::Completed(StoredAnswer {
-                status: number(&existing, "response_status").unwrap_or(200) as u16,
-                body: text(&existing, "response_body").unwrap_or("{}").to_owned(),
-            }));
+            return Ok(IdempotencyBegin::Completed(stored_answer(&existing)));
         }
         let held_until = number(&existing, "in_progress_expiry").unwrap_or(u64::MAX);
         if held_until > now {
@@ -184,6 +131,28 @@ impl IdempotencyStore for DynamoDbIdempotency {
             Err(error) if is_condition_failure(&error) => Ok(IdempotencyBegin::InProgress),
             Err(error) => Err(fault(operations::IDEMPOTENCY_TAKE_OVER, error)),
         }
+    }
+
+    async fn peek(&self, key: &str, payload_hash: &str) -> Result<KeySeen, StoreError> {
+        let now = now_ms();
+        let Some(existing) = self.read(key).await? else {
+            return Ok(KeySeen::Free);
+        };
+        if number(&existing, "expiration").is_some_and(|expiration| expiration < now / 1000) {
+            return Ok(KeySeen::Free);
+        }
+        if text(&existing, "payload_hash") != Some(payload_hash) {
+            return Ok(KeySeen::PayloadMismatch);
+        }
+        if text(&existing, "status") == Some(COMPLETED) {
+            return Ok(KeySeen::Completed(stored_answer(&existing)));
+        }
+        if number(&existing, "in_progress_expiry").unwrap_or(u64::MAX) > now {
+            return Ok(KeySeen::InProgress);
+        }
+        Ok(KeySeen::Interrupted {
+            prediction_id: text(&existing, "prediction_id").map(str::to_owned),
+        })
     }
 
     async fn record_prediction(&self, key: &str, prediction_id: &str) -> Result<(), StoreError> {

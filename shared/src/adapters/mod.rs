@@ -5,6 +5,7 @@ pub mod clock;
 pub mod dynamodb;
 pub mod idempotency;
 pub mod operations;
+pub mod prediction_records;
 pub mod profile_cache;
 pub mod replicate;
 pub mod s3;

@@ -8,6 +8,8 @@ pub const PROFILE_READ: &str = "DynamoDB GetItem (profile)";
 pub const COUNTER_TAKE: &str = "DynamoDB UpdateItem (counter)";
 /// A counter seeded from the bucket.
 pub const COUNTER_SEED: &str = "DynamoDB PutItem (counter seed)";
+/// A counter raised past the bucket's highest index.
+pub const COUNTER_RAISE: &str = "DynamoDB UpdateItem (counter raise)";
 /// An idempotency record read.
 pub const IDEMPOTENCY_READ: &str = "DynamoDB GetItem (idempotency)";
 /// An idempotency key taken by a new run.
@@ -22,6 +24,18 @@ pub const IDEMPOTENCY_COMPLETE: &str = "DynamoDB UpdateItem (idempotency complet
 pub const IDEMPOTENCY_RELEASE: &str = "DynamoDB DeleteItem (idempotency)";
 /// A run's hold ended, its prediction kept for a resume.
 pub const IDEMPOTENCY_INTERRUPT: &str = "DynamoDB UpdateItem (idempotency interrupt)";
+/// A paid prediction's record opened.
+pub const PREDICTION_RECORD_OPEN: &str = "DynamoDB PutItem (prediction record)";
+/// A paid prediction's record read.
+pub const PREDICTION_RECORD_READ: &str = "DynamoDB GetItem (prediction record)";
+/// An image's place claimed on its prediction's record.
+pub const PREDICTION_RECORD_CLAIM: &str = "DynamoDB UpdateItem (prediction place)";
+/// A prediction's record closed (stored or failed).
+pub const PREDICTION_RECORD_CLOSE: &str = "DynamoDB UpdateItem (prediction closed)";
+/// A prediction's record held (taken by a collector, or handed to the reconciler).
+pub const PREDICTION_RECORD_HOLD: &str = "DynamoDB UpdateItem (prediction hold)";
+/// The open prediction records past their hold, queried.
+pub const PREDICTION_RECORDS_DUE: &str = "DynamoDB Query (open predictions)";
 /// The kill switch read (when no cap is counted).
 pub const KILL_SWITCH_READ: &str = "DynamoDB GetItem (kill switch)";
 /// A generation counted against the daily caps.

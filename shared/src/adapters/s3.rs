@@ -1,5 +1,6 @@
 //! S3 adapter for the bucket: base photos, training images and manifests.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,12 +13,50 @@ use bytes::Bytes;
 
 use crate::adapters::operations;
 use crate::ports::{
-    ObjectInfo, ObjectStart, ObjectStore, StoreError, VersionedObject, WriteCondition, WriteOutcome,
+    ImageMetadata, ObjectInfo, ObjectStart, ObjectStore, StoreError, VersionedObject,
+    WriteCondition, WriteOutcome,
 };
 use crate::timing::RemoteCallExt;
 
-/// The object metadata key naming the prediction that wrote an image.
-const WRITTEN_BY: &str = "prediction-id";
+/// The object metadata keys of an image (`x-amz-meta-*`): its manifest entry's own fields.
+const PREDICTION_ID: &str = "prediction-id";
+const PROMPT_ID: &str = "prompt-id";
+const PROMPT: &str = "prompt";
+const SEED: &str = "seed";
+const MODEL: &str = "model";
+const CREATED_AT: &str = "created-at";
+
+/// An image's metadata as S3 keeps it.
+fn metadata_of(image: &ImageMetadata) -> HashMap<String, String> {
+    let mut metadata = HashMap::from([
+        (PREDICTION_ID.to_owned(), image.prediction_id.clone()),
+        (MODEL.to_owned(), image.model.clone()),
+        (CREATED_AT.to_owned(), image.created_at.clone()),
+    ]);
+    if let Some(prompt_id) = &image.prompt_id {
+        metadata.insert(PROMPT_ID.to_owned(), prompt_id.clone());
+    }
+    if let Some(prompt) = &image.prompt {
+        metadata.insert(PROMPT.to_owned(), prompt.clone());
+    }
+    if let Some(seed) = image.seed {
+        metadata.insert(SEED.to_owned(), seed.to_string());
+    }
+    metadata
+}
+
+/// An image's metadata read back; none when the service did not write the object.
+fn image_of(metadata: Option<&HashMap<String, String>>) -> Option<ImageMetadata> {
+    let metadata = metadata?;
+    Some(ImageMetadata {
+        prediction_id: metadata.get(PREDICTION_ID)?.clone(),
+        prompt_id: metadata.get(PROMPT_ID).cloned(),
+        prompt: metadata.get(PROMPT).cloned(),
+        seed: metadata.get(SEED).and_then(|seed| seed.parse().ok()),
+        model: metadata.get(MODEL).cloned().unwrap_or_default(),
+        created_at: metadata.get(CREATED_AT).cloned().unwrap_or_default(),
+    })
+}
 
 /// The service's bucket.
 #[derive(Debug, Clone)]
@@ -121,10 +160,7 @@ impl ObjectStore for S3ObjectStore {
         {
             Ok(output) => Ok(Some(ObjectInfo {
                 size: output.content_length().unwrap_or(0).max(0) as u64,
-                written_by: output
-                    .metadata()
-                    .and_then(|metadata| metadata.get(WRITTEN_BY))
-                    .cloned(),
+                image: image_of(output.metadata()),
             })),
             // Without s3:ListBucket on the prefix S3 answers a missing object with 403: the
             // policy grants GetObject under system_actors/, so a 403 here means "not there".
@@ -238,7 +274,7 @@ impl ObjectStore for S3ObjectStore {
         bytes: Arc<Vec<u8>>,
         content_type: &str,
         condition: WriteCondition,
-        written_by: Option<&str>,
+        image: Option<&ImageMetadata>,
     ) -> Result<WriteOutcome, StoreError> {
         let mut request = self
             .client
@@ -247,8 +283,8 @@ impl ObjectStore for S3ObjectStore {
             .key(key)
             .content_type(content_type)
             .body(ByteStream::from(Bytes::from_owner(SharedBody(bytes))));
-        if let Some(prediction_id) = written_by {
-            request = request.metadata(WRITTEN_BY, prediction_id);
+        if let Some(image) = image {
+            request = request.set_metadata(Some(metadata_of(image)));
         }
         // Timed by its condition: a new object (an image, a first manifest) or a rewrite.
         let (request, call) = match condition {

@@ -45,8 +45,9 @@ pub struct ManifestEntry {
 }
 
 /// The manifest with `entry` appended and `updated_at` set to `now`. `current` is the
-/// manifest as read, or `None` when there is none yet. An entry for the same key already
-/// there is not added twice (a retried update).
+/// manifest as read, or `None` when there is none yet. An entry for the same key or the same
+/// prediction already there is not added twice (a retried update, a second collector): one
+/// prediction is listed once.
 pub fn append_entry(
     current: Option<&[u8]>,
     entry: &ManifestEntry,
@@ -64,9 +65,11 @@ pub fn append_entry(
         .or_insert_with(|| Value::Array(Vec::new()))
         .as_array_mut()
         .ok_or(ManifestError::ImagesNotAnArray)?;
-    let already_there = images
-        .iter()
-        .any(|image| image.get("s3_key").and_then(Value::as_str) == Some(entry.s3_key.as_str()));
+    let already_there = images.iter().any(|image| {
+        let field = |name| image.get(name).and_then(Value::as_str);
+        field("s3_key") == Some(entry.s3_key.as_str())
+            || field("prediction_id") == Some(entry.prediction_id.as_str())
+    });
     if !already_there {
         images.push(serde_json::to_value(entry).map_err(|_| ManifestError::Unparseable)?);
     }
@@ -135,6 +138,15 @@ mod tests {
     fn a_retried_entry_is_not_added_twice() {
         let once = append_entry(None, &entry(3), "t1").unwrap();
         let twice = parse(&append_entry(Some(&once), &entry(3), "t2").unwrap());
+        assert_eq!(twice["images"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn one_prediction_is_never_listed_twice() {
+        let once = append_entry(None, &entry(3), "t1").unwrap();
+        let mut moved = entry(4);
+        moved.prediction_id = entry(3).prediction_id;
+        let twice = parse(&append_entry(Some(&once), &moved, "t2").unwrap());
         assert_eq!(twice["images"].as_array().unwrap().len(), 1);
     }
 

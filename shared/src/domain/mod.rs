@@ -5,5 +5,6 @@ pub mod actor;
 pub mod base_photo;
 pub mod manifest;
 pub mod naming;
+pub mod order;
 pub mod prompts;
 pub mod request;

@@ -102,6 +102,23 @@ pub fn daily_caps() -> Result<DailyCaps, ConfigError> {
     })
 }
 
+/// The least time left in an invocation for a batch job to be started
+/// (`BATCH_JOB_MIN_SECONDS`, default 60).
+pub fn batch_job_min_time() -> Result<std::time::Duration, ConfigError> {
+    Ok(std::time::Duration::from_secs(
+        optional_number("BATCH_JOB_MIN_SECONDS")?.unwrap_or(60),
+    ))
+}
+
+/// The most records a reconciler pass takes (`RECONCILE_BATCH_SIZE`, default 25).
+pub fn reconcile_batch_size() -> Result<usize, ConfigError> {
+    let size = optional_number("RECONCILE_BATCH_SIZE")?.unwrap_or(25);
+    usize::try_from(size)
+        .ok()
+        .filter(|size| *size > 0)
+        .ok_or(ConfigError::Invalid("RECONCILE_BATCH_SIZE"))
+}
+
 /// Whether the configuration's kill switch is on (`GENERATION_DISABLED=true`).
 pub fn generation_disabled() -> Result<bool, ConfigError> {
     match std::env::var("GENERATION_DISABLED") {

@@ -102,9 +102,30 @@ impl ApiError {
         self.use_case().and_then(UseCaseError::prediction_id)
     }
 
-    /// The JSON body: `{"success": false, "error": {"code", "message"[, "prediction_id"]}}`.
+    /// The JSON body: `{"success": false, "error": {"code", "message"[, "prediction_id"]}}`;
+    /// for a paid prediction a later request with the same key collects (still running, or
+    /// its image not stored in time), also `prediction_id`, `status` and
+    /// `retry_after_seconds` at the top.
     pub fn body(&self) -> serde_json::Value {
-        error_body(self.code(), self, self.prediction_id())
+        let mut body = error_body(self.code(), self, self.prediction_id());
+        if let Some((status, seconds)) = self.pending() {
+            body["prediction_id"] = json!(self.prediction_id());
+            body["status"] = json!(status);
+            body["retry_after_seconds"] = json!(seconds);
+        }
+        body
+    }
+
+    /// A paid prediction still on its way: its status and when to ask again.
+    fn pending(&self) -> Option<(&'static str, u64)> {
+        match self.use_case()? {
+            UseCaseError::Prediction(PredictionError::TimedOut {
+                prediction_id: Some(_),
+                running: true,
+            }) => Some(("running", RETRY_RUNNING_SECONDS)),
+            UseCaseError::OutOfTime { .. } => Some(("storing", RETRY_STORING_SECONDS)),
+            _ => None,
+        }
     }
 
     /// The JSON error response: `{"success": false, "error": {"code", "message"}}`. Faults are
@@ -123,6 +144,7 @@ impl ApiError {
             _ => tracing::info!(status = status.as_u16(), error = %self, "request refused"),
         }
         let mut response = json_response(status, &self.body());
+        let pending = self.pending();
         let headers = response.headers_mut();
         match self {
             Self::MethodNotAllowed { allowed, .. } => {
@@ -139,6 +161,10 @@ impl ApiError {
             }
             Self::UseCase(UseCaseError::KeyInProgress) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+            }
+            _ if pending.is_some() => {
+                let seconds = pending.map_or(RETRY_RUNNING_SECONDS, |(_, seconds)| seconds);
+                headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
             }
             Self::UseCase(UseCaseError::Spend(SpendRefusal::Exhausted { .. })) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(seconds_to_utc_midnight()));
@@ -158,12 +184,19 @@ impl ApiError {
     }
 }
 
+/// When to ask again for a prediction left running at the deadline (the model takes 5 to
+/// 30 s).
+const RETRY_RUNNING_SECONDS: u64 = 10;
+/// When to ask again for an image that was not stored in time.
+const RETRY_STORING_SECONDS: u64 = 5;
+
 /// The HTTP status of a use case's error.
 pub fn status_of(error: &UseCaseError) -> StatusCode {
     match error {
         UseCaseError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         // Paid for (or maybe started): a blind retry could pay again, so no 503.
         UseCaseError::NotStored { .. } => StatusCode::BAD_GATEWAY,
+        UseCaseError::OutOfTime { .. } => StatusCode::GATEWAY_TIMEOUT,
         UseCaseError::KeyInProgress => StatusCode::CONFLICT,
         UseCaseError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         UseCaseError::Spend(SpendRefusal::Disabled) => StatusCode::SERVICE_UNAVAILABLE,
@@ -206,6 +239,7 @@ pub fn code_of(error: &UseCaseError) -> &'static str {
     match error {
         UseCaseError::Store(_) => "store_unavailable",
         UseCaseError::NotStored { .. } => "image_not_stored",
+        UseCaseError::OutOfTime { .. } => "image_pending",
         UseCaseError::KeyInProgress => "idempotency_in_progress",
         UseCaseError::KeyReused => "idempotency_key_reused",
         UseCaseError::Spend(SpendRefusal::Disabled) => "generation_disabled",

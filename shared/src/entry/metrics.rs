@@ -1,7 +1,10 @@
-//! One CloudWatch embedded-metric-format (EMF) line per invocation: generations, failures by
+//! CloudWatch embedded-metric-format (EMF) lines of an invocation: generations, failures by
 //! reason, the Replicate predict time, the end-to-end latency, the budget used, and the three
 //! money outcomes the template alarms on: images paid for but not stored, predictions whose
-//! outcome is uncertain, and stored images the manifest does not list.
+//! outcome is uncertain, and stored images the manifest does not list. One line carries the
+//! invocation's figures and its first failure reason; a batch whose jobs failed for several
+//! reasons writes one more line per further reason, so each reason is counted under its own
+//! `FailureReason` and the `Function` totals add up.
 
 use serde_json::{Value, json};
 
@@ -17,13 +20,19 @@ pub const NAMESPACE: &str = "TrainingImageService";
 pub struct InvocationMetrics {
     function: String,
     generations: u64,
-    failures: u64,
-    failure_reason: Option<&'static str>,
+    /// Failures by reason, in the order the reasons first occurred.
+    failures: Vec<(&'static str, ReasonCounts)>,
     predict_ms: Option<u64>,
     budget_used: u64,
+    manifests_not_updated: u64,
+}
+
+/// What the failures of one reason counted.
+#[derive(Debug, Clone, Copy, Default)]
+struct ReasonCounts {
+    failures: u64,
     images_paid_not_stored: u64,
     predictions_uncertain: u64,
-    manifests_not_updated: u64,
 }
 
 impl InvocationMetrics {
@@ -45,18 +54,29 @@ impl InvocationMetrics {
     /// A job failed with this error (the first one names the reason), counted among the
     /// money outcomes when it is one.
     pub fn failed(&mut self, error: &ApiError) {
-        self.failed_with(error.code());
         let use_case = error.use_case();
-        self.images_paid_not_stored +=
+        let counts = self.reason(error.code());
+        counts.failures += 1;
+        counts.images_paid_not_stored +=
             u64::from(use_case.is_some_and(UseCaseError::paid_not_stored));
-        self.predictions_uncertain +=
+        counts.predictions_uncertain +=
             u64::from(use_case.is_some_and(UseCaseError::outcome_uncertain));
     }
 
     /// A job failed with this code and touched no money (e.g. `not_started`).
     pub fn failed_with(&mut self, code: &'static str) {
-        self.failures += 1;
-        self.failure_reason.get_or_insert(code);
+        self.reason(code).failures += 1;
+    }
+
+    fn reason(&mut self, code: &'static str) -> &mut ReasonCounts {
+        let position = match self.failures.iter().position(|(reason, _)| *reason == code) {
+            Some(position) => position,
+            None => {
+                self.failures.push((code, ReasonCounts::default()));
+                self.failures.len() - 1
+            }
+        };
+        &mut self.failures[position].1
     }
 
     /// An image was stored but the manifest does not list it (`manifest_updated: false`).
@@ -69,49 +89,90 @@ impl InvocationMetrics {
         self.budget_used += 1;
     }
 
-    /// The EMF document for this invocation, which took `end_to_end_ms`.
-    pub fn document(&self, request_id: &str, end_to_end_ms: u64, timestamp_ms: u64) -> Value {
-        let mut metrics = vec![
-            json!({"Name": "Generations", "Unit": "Count"}),
-            json!({"Name": "Failures", "Unit": "Count"}),
-            json!({"Name": "EndToEndLatency", "Unit": "Milliseconds"}),
-            json!({"Name": "BudgetUsed", "Unit": "Count"}),
-            json!({"Name": "ImagesPaidNotStored", "Unit": "Count"}),
-            json!({"Name": "PredictionsUncertain", "Unit": "Count"}),
-            json!({"Name": "ManifestNotUpdated", "Unit": "Count"}),
+    /// The EMF documents of this invocation, which took `end_to_end_ms`: the first with
+    /// every figure and the first failure reason (or `none`), then one per further reason
+    /// with that reason's failures.
+    pub fn documents(&self, request_id: &str, end_to_end_ms: u64, timestamp_ms: u64) -> Vec<Value> {
+        let mut reasons = self.failures.iter();
+        let (first_reason, first) = reasons
+            .next()
+            .map_or(("none", ReasonCounts::default()), |(reason, counts)| {
+                (*reason, *counts)
+            });
+        let mut figures = vec![
+            ("Generations", "Count", json!(self.generations)),
+            ("EndToEndLatency", "Milliseconds", json!(end_to_end_ms)),
+            ("BudgetUsed", "Count", json!(self.budget_used)),
+            (
+                "ManifestNotUpdated",
+                "Count",
+                json!(self.manifests_not_updated),
+            ),
         ];
-        if self.predict_ms.is_some() {
-            metrics.push(json!({"Name": "ReplicatePredictTime", "Unit": "Milliseconds"}));
+        if let Some(predict_ms) = self.predict_ms {
+            figures.push(("ReplicatePredictTime", "Milliseconds", json!(predict_ms)));
         }
+        let mut documents = vec![self.line(request_id, timestamp_ms, first_reason, first, figures)];
+        for (reason, counts) in reasons {
+            let figures = vec![
+                ("Generations", "Count", json!(0)),
+                ("ManifestNotUpdated", "Count", json!(0)),
+            ];
+            documents.push(self.line(request_id, timestamp_ms, reason, *counts, figures));
+        }
+        documents
+    }
+
+    /// One EMF line: a reason's failures and money outcomes, with `figures` besides.
+    fn line(
+        &self,
+        request_id: &str,
+        timestamp_ms: u64,
+        reason: &str,
+        counts: ReasonCounts,
+        mut figures: Vec<(&'static str, &'static str, Value)>,
+    ) -> Value {
+        figures.extend([
+            ("Failures", "Count", json!(counts.failures)),
+            (
+                "ImagesPaidNotStored",
+                "Count",
+                json!(counts.images_paid_not_stored),
+            ),
+            (
+                "PredictionsUncertain",
+                "Count",
+                json!(counts.predictions_uncertain),
+            ),
+        ]);
+        let declared: Vec<Value> = figures
+            .iter()
+            .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
+            .collect();
         let mut document = json!({
             "_aws": {
                 "Timestamp": timestamp_ms,
                 "CloudWatchMetrics": [{
                     "Namespace": NAMESPACE,
                     "Dimensions": [["Function"], ["Function", "FailureReason"]],
-                    "Metrics": metrics,
+                    "Metrics": declared,
                 }],
             },
             "Function": self.function,
-            "FailureReason": self.failure_reason.unwrap_or("none"),
+            "FailureReason": reason,
             "requestId": request_id,
-            "Generations": self.generations,
-            "Failures": self.failures,
-            "EndToEndLatency": end_to_end_ms,
-            "BudgetUsed": self.budget_used,
-            "ImagesPaidNotStored": self.images_paid_not_stored,
-            "PredictionsUncertain": self.predictions_uncertain,
-            "ManifestNotUpdated": self.manifests_not_updated,
         });
-        if let Some(predict_ms) = self.predict_ms {
-            document["ReplicatePredictTime"] = json!(predict_ms);
+        for (name, _, value) in figures {
+            document[name] = value;
         }
         document
     }
 
-    /// Writes the EMF line to standard output, where CloudWatch Logs picks it up.
+    /// Writes the EMF lines to standard output, where CloudWatch Logs picks them up.
     pub fn emit(&self, request_id: &str, end_to_end_ms: u64) {
-        println!("{}", self.document(request_id, end_to_end_ms, epoch_ms()));
+        for document in self.documents(request_id, end_to_end_ms, epoch_ms()) {
+            println!("{document}");
+        }
     }
 }
 
@@ -125,7 +186,7 @@ mod tests {
     }
 
     #[test]
-    fn the_document_declares_what_it_carries() {
+    fn each_failure_reason_gets_its_own_line_and_the_totals_add_up() {
         let mut metrics = InvocationMetrics::new("generate-single");
         metrics.budget_counted();
         metrics.generated(1200);
@@ -140,31 +201,52 @@ mod tests {
         metrics.failed(&failed_prediction(PredictionError::Uncertain {
             message: "timed out after sending".to_owned(),
         }));
+        metrics.failed(&failed_prediction(PredictionError::Failed {
+            prediction_id: "p3".to_owned(),
+            message: "NSFW".to_owned(),
+        }));
         metrics.manifest_not_updated();
-        let document = metrics.document("r1", 1500, 7);
+        let lines = metrics.documents("r1", 1500, 7);
+        let reasons: Vec<&str> = lines
+            .iter()
+            .map(|line| line["FailureReason"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "prediction_failed",
+                "model_unavailable",
+                "prediction_uncertain"
+            ]
+        );
+        let total = |name: &str| lines.iter().map(|l| l[name].as_u64().unwrap()).sum::<u64>();
         assert_eq!(
             (
-                &document["ImagesPaidNotStored"],
-                &document["PredictionsUncertain"],
-                &document["ManifestNotUpdated"],
-                &document["Failures"]
+                total("Failures"),
+                total("ImagesPaidNotStored"),
+                total("PredictionsUncertain"),
+                total("ManifestNotUpdated"),
+                total("Generations")
             ),
-            (&json!(1), &json!(1), &json!(1), &json!(3))
+            (4, 1, 1, 1, 1)
         );
-        assert_eq!(document["_aws"]["Timestamp"], 7);
-        let declared: Vec<&str> = document["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["Name"].as_str().unwrap())
-            .collect();
-        for name in &declared {
-            assert!(document.get(*name).is_some(), "{name} declared but missing");
+        assert_eq!(lines[0]["Failures"], 2, "both failures of the first reason");
+        assert_eq!(lines[1]["ImagesPaidNotStored"], 1);
+        for line in &lines {
+            assert_eq!(line["_aws"]["Timestamp"], 7);
+            let declared = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap();
+            for metric in declared {
+                let name = metric["Name"].as_str().unwrap();
+                assert!(line[name].is_number(), "{name} declared but missing");
+            }
         }
-        assert_eq!(document["ReplicatePredictTime"], 1200);
-        assert_eq!(document["FailureReason"], "prediction_failed");
-        let idle = InvocationMetrics::new("generate-single").document("r2", 3, 7);
-        assert!(idle.get("ReplicatePredictTime").is_none());
-        assert_eq!(idle["FailureReason"], "none");
+        assert_eq!(lines[0]["ReplicatePredictTime"], 1200);
+        assert!(lines[1].get("ReplicatePredictTime").is_none());
+        let idle = InvocationMetrics::new("generate-single").documents("r2", 3, 7);
+        assert_eq!(idle.len(), 1);
+        assert!(idle[0].get("ReplicatePredictTime").is_none());
+        assert_eq!(idle[0]["FailureReason"], "none");
     }
 }

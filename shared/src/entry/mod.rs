@@ -8,4 +8,5 @@ pub mod http;
 pub mod invocation_error;
 pub mod logging;
 pub mod metrics;
+pub mod reconciler;
 pub mod training_prompts;

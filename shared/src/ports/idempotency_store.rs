@@ -21,6 +21,26 @@ pub enum IdempotencyBegin {
     PayloadMismatch,
 }
 
+/// What an idempotency key's record says when it is read before the request is checked
+/// (concurrently with the profile and photo reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySeen {
+    /// There is no live record: the request runs afresh if it is valid.
+    Free,
+    /// A run with this key finished: here is its answer.
+    Completed(StoredAnswer),
+    /// A run with this key holds it.
+    InProgress,
+    /// The key was used with another payload.
+    PayloadMismatch,
+    /// A run with this key was interrupted (its hold has ended); `prediction_id` names what
+    /// it paid for, which is collected from its record whatever the request's checks say now.
+    Interrupted {
+        /// The paid prediction, if it got that far.
+        prediction_id: Option<String>,
+    },
+}
+
 /// A finished run's answer, as the entry that ran it encoded it (a status and a JSON body),
 /// kept so that a repeat gets the same answer without running again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +61,12 @@ pub trait IdempotencyStore: Send + Sync {
         payload_hash: &str,
         in_progress_until_ms: u64,
     ) -> impl Future<Output = Result<IdempotencyBegin, StoreError>> + Send;
+    /// Reads the key's record without taking it.
+    fn peek(
+        &self,
+        key: &str,
+        payload_hash: &str,
+    ) -> impl Future<Output = Result<KeySeen, StoreError>> + Send;
     /// Notes the prediction the run paid for.
     fn record_prediction(
         &self,

@@ -99,6 +99,9 @@ pub trait ImageGenerator: Send + Sync {
     /// What the adapter keeps of a started prediction.
     type State: Send + Sync;
 
+    /// The model predictions are made with, `owner/name` (kept on each prediction's record).
+    fn model(&self) -> &str;
+
     /// Starts a prediction: the call that costs money.
     fn start(
         &self,
@@ -124,11 +127,11 @@ pub trait ImageGenerator: Send + Sync {
         at_deadline: AtDeadline,
     ) -> impl Future<Output = Result<SucceededPrediction, PredictionError>> + Send;
 
-    /// Downloads a succeeded prediction's output and checks it; retries may run a little
-    /// past `deadline`, as the image is already paid for.
+    /// Downloads a succeeded prediction's output and checks it, retrying until `finish_by`
+    /// at the latest.
     fn download(
         &self,
         succeeded: &SucceededPrediction,
-        deadline: std::time::Instant,
+        finish_by: std::time::Instant,
     ) -> impl Future<Output = Result<GeneratedImage, PredictionError>> + Send;
 }

@@ -17,4 +17,11 @@ pub trait IndexCounter: Send + Sync {
         actor_name: &str,
         highest: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Raises the counter so the next index is past `highest` (the bucket got ahead of it:
+    /// files copied in, a table restored); a counter already past it is left alone.
+    fn raise(
+        &self,
+        actor_name: &str,
+        highest: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -8,20 +8,25 @@ mod image_generator;
 mod index_counter;
 mod object_store;
 mod prediction_error;
+mod prediction_records;
 mod spend_guard;
 mod store_error;
 
 pub use actor_profiles::ActorProfiles;
 pub use clock::Clock;
-pub use idempotency_store::{IdempotencyBegin, IdempotencyStore, StoredAnswer};
+pub use idempotency_store::{IdempotencyBegin, IdempotencyStore, KeySeen, StoredAnswer};
 pub use image_generator::{
     AtDeadline, GeneratedImage, ImageGenerator, InputImage, PredictionRequest, StartedPrediction,
     SucceededPrediction,
 };
 pub use index_counter::IndexCounter;
 pub use object_store::{
-    ObjectInfo, ObjectStart, ObjectStore, VersionedObject, WriteCondition, WriteOutcome,
+    ImageMetadata, ObjectInfo, ObjectStart, ObjectStore, VersionedObject, WriteCondition,
+    WriteOutcome,
 };
 pub use prediction_error::PredictionError;
+pub use prediction_records::{
+    ImagePlace, PlaceClaim, PredictionRecord, PredictionRecords, PredictionState,
+};
 pub use spend_guard::{Admission, SpendGuard, SpendRefusal};
 pub use store_error::StoreError;

@@ -10,8 +10,48 @@ use super::StoreError;
 pub struct ObjectInfo {
     /// Its size in bytes.
     pub size: u64,
-    /// The prediction that wrote it, when the service did (object metadata `prediction-id`).
-    pub written_by: Option<String>,
+    /// What the service wrote with it, when it is an image the service stored.
+    pub image: Option<ImageMetadata>,
+}
+
+impl ObjectInfo {
+    /// The prediction that wrote the object, when the service did.
+    pub fn written_by(&self) -> Option<&str> {
+        self.image
+            .as_ref()
+            .map(|image| image.prediction_id.as_str())
+    }
+}
+
+/// What an image carries in its object metadata: its manifest entry's own fields, so that a
+/// manifest can be rebuilt from the bucket alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageMetadata {
+    /// The prediction that made it.
+    pub prediction_id: String,
+    /// The preset's id, none for a custom prompt.
+    pub prompt_id: Option<String>,
+    /// The prompt sent, when it fits in object metadata (ASCII, at most
+    /// [`ImageMetadata::MAX_PROMPT_LEN`] bytes; S3 keeps 2 KB of it in all).
+    pub prompt: Option<String>,
+    /// The seed, when given.
+    pub seed: Option<u64>,
+    /// The model, `owner/name`.
+    pub model: String,
+    /// When it was stored (RFC 3339).
+    pub created_at: String,
+}
+
+impl ImageMetadata {
+    /// The longest prompt kept in an image's metadata.
+    pub const MAX_PROMPT_LEN: usize = 1024;
+
+    /// The prompt as metadata keeps it: none when it does not fit.
+    pub fn fitting_prompt(prompt: &str) -> Option<String> {
+        (prompt.len() <= Self::MAX_PROMPT_LEN
+            && prompt.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
+        .then(|| prompt.to_owned())
+    }
 }
 
 /// The start of an object, and its whole size.
@@ -84,8 +124,7 @@ pub trait ObjectStore: Send + Sync {
         &self,
         key: &str,
     ) -> impl Future<Output = Result<Option<VersionedObject>, StoreError>> + Send;
-    /// Writes the object only if `condition` holds, recording `written_by` (a prediction id)
-    /// in its metadata when given. The bytes are shared, not copied: an image written again
+    /// Writes the object only if `condition` holds, with an image's metadata when given. The bytes are shared, not copied: an image written again
     /// under another name reuses them.
     fn write(
         &self,
@@ -93,6 +132,6 @@ pub trait ObjectStore: Send + Sync {
         bytes: Arc<Vec<u8>>,
         content_type: &str,
         condition: WriteCondition,
-        written_by: Option<&str>,
+        image: Option<&ImageMetadata>,
     ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
 }

@@ -37,11 +37,14 @@ pub enum PredictionError {
         /// The prediction.
         prediction_id: String,
     },
-    /// The deadline came first; a prediction that was started has been canceled.
+    /// The deadline came first; a prediction that was started has been canceled, or left
+    /// running for a later collector (`running`).
     #[error("the image model did not finish before the deadline{}", describe(.prediction_id))]
     TimedOut {
         /// The prediction, if one was started.
         prediction_id: Option<String>,
+        /// Whether it was left running (a retry with the same idempotency key collects it).
+        running: bool,
     },
     /// The create reached the API but its answer was lost (a timeout after sending, a 5xx
     /// other than 503, an unreadable answer): a prediction may exist, unknown to us. Not
@@ -84,7 +87,7 @@ impl PredictionError {
     pub fn paid_nothing(&self) -> bool {
         match self {
             Self::RateLimited { .. } | Self::Rejected { .. } => true,
-            Self::Unavailable { prediction_id, .. } | Self::TimedOut { prediction_id } => {
+            Self::Unavailable { prediction_id, .. } | Self::TimedOut { prediction_id, .. } => {
                 prediction_id.is_none()
             }
             Self::Uncertain { .. }
@@ -108,8 +111,10 @@ impl PredictionError {
             },
             Self::TimedOut {
                 prediction_id: None,
+                running,
             } => Self::TimedOut {
                 prediction_id: Some(prediction_id.to_owned()),
+                running,
             },
             other => other,
         }
@@ -121,7 +126,7 @@ impl PredictionError {
             Self::Failed { prediction_id, .. }
             | Self::Canceled { prediction_id }
             | Self::BadOutput { prediction_id, .. } => Some(prediction_id),
-            Self::TimedOut { prediction_id } | Self::Unavailable { prediction_id, .. } => {
+            Self::TimedOut { prediction_id, .. } | Self::Unavailable { prediction_id, .. } => {
                 prediction_id.as_deref()
             }
             Self::RateLimited { .. } | Self::Rejected { .. } | Self::Uncertain { .. } => None,

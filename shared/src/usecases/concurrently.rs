@@ -33,6 +33,21 @@ pub async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     .await
 }
 
+/// Runs `work` until `give_up` is done first: `None` then, and `work` is dropped.
+pub async fn unless<A: Future, B: Future>(work: A, give_up: B) -> Option<A::Output> {
+    let (mut work, mut give_up) = (pin!(work), pin!(give_up));
+    poll_fn(move |cx| {
+        if let Poll::Ready(value) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(value));
+        }
+        match give_up.as_mut().poll(cx) {
+            Poll::Ready(_) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
 /// A value one future hands to another that runs concurrently with it, at most once: the
 /// taker waits until it is given or the giver closes the hand-off without one.
 #[derive(Debug)]

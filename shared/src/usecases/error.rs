@@ -28,6 +28,15 @@ pub enum UseCaseError {
         /// What failed.
         source: StoreError,
     },
+    /// The run's time was up before the paid prediction's image was stored: a retry with the
+    /// same idempotency key, or else the reconciler, stores it.
+    #[error(
+        "prediction {prediction_id} is paid for but its image was not stored in time; it will be stored shortly"
+    )]
+    OutOfTime {
+        /// The paid prediction.
+        prediction_id: String,
+    },
     /// The spend guard refused the generation (kill switch, daily cap).
     #[error(transparent)]
     Spend(SpendRefusal),
@@ -49,7 +58,7 @@ impl UseCaseError {
             | Self::KeyInProgress
             | Self::KeyReused => true,
             Self::Prediction(error) => error.paid_nothing(),
-            Self::NotStored { .. } => false,
+            Self::NotStored { .. } | Self::OutOfTime { .. } => false,
         }
     }
 
@@ -71,6 +80,7 @@ impl UseCaseError {
             ),
             Self::Store(_)
             | Self::NotStored { .. }
+            | Self::OutOfTime { .. }
             | Self::Spend(_)
             | Self::KeyInProgress
             | Self::KeyReused => false,
@@ -88,6 +98,7 @@ impl UseCaseError {
         matches!(
             self,
             Self::NotStored { .. }
+                | Self::OutOfTime { .. }
                 | Self::Prediction(
                     PredictionError::BadOutput { .. }
                         | PredictionError::Unavailable {
@@ -107,7 +118,23 @@ impl UseCaseError {
     pub fn prediction_id(&self) -> Option<&str> {
         match self {
             Self::Prediction(error) => error.prediction_id(),
-            Self::NotStored { prediction_id, .. } => Some(prediction_id),
+            Self::NotStored { prediction_id, .. } | Self::OutOfTime { prediction_id } => {
+                Some(prediction_id)
+            }
+            _ => None,
+        }
+    }
+
+    /// Why the paid prediction ended for good without an image (it failed, was canceled,
+    /// or its output was refused), so its record is closed; `None` while a later collector
+    /// may still store it (still running, a fault, out of time).
+    pub fn ended_without_image(&self) -> Option<String> {
+        match self {
+            Self::Prediction(
+                error @ (PredictionError::Failed { .. }
+                | PredictionError::Canceled { .. }
+                | PredictionError::BadOutput { .. }),
+            ) => Some(error.to_string()),
             _ => None,
         }
     }

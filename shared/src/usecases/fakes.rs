@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{GenerateImage, GenerationSettings};
+use super::{GenerateImage, GenerationSettings, ImageOrder};
 use crate::domain::actor::{ActorId, ActorProfile};
 use crate::ports::{
-    ActorProfiles, AtDeadline, Clock, GeneratedImage, ImageGenerator, IndexCounter, ObjectInfo,
-    ObjectStart, ObjectStore, PredictionError, PredictionRequest, StartedPrediction, StoreError,
-    SucceededPrediction, VersionedObject, WriteCondition, WriteOutcome,
+    ActorProfiles, AtDeadline, Clock, GeneratedImage, ImageGenerator, ImageMetadata, ImagePlace,
+    IndexCounter, ObjectInfo, ObjectStart, ObjectStore, PlaceClaim, PredictionError,
+    PredictionRecord, PredictionRecords, PredictionRequest, PredictionState, StartedPrediction,
+    StoreError, SucceededPrediction, VersionedObject, WriteCondition, WriteOutcome,
 };
 
 pub(super) const BUCKET: &str = "bucket";
@@ -34,8 +35,8 @@ impl ActorProfiles for Profiles {
     }
 }
 
-/// A stored object: its bytes, its ETag, and the prediction that wrote it.
-pub(super) type StoredObject = (Vec<u8>, u32, Option<String>);
+/// A stored object: its bytes, its ETag, and an image's metadata.
+pub(super) type StoredObject = (Vec<u8>, u32, Option<ImageMetadata>);
 
 #[derive(Default)]
 pub(super) struct Objects {
@@ -67,9 +68,9 @@ impl ObjectStore for Objects {
             .lock()
             .unwrap()
             .get(key)
-            .map(|(bytes, _, by)| ObjectInfo {
+            .map(|(bytes, _, image)| ObjectInfo {
                 size: bytes.len() as u64,
-                written_by: by.clone(),
+                image: image.clone(),
             }))
     }
 
@@ -132,10 +133,10 @@ impl ObjectStore for Objects {
         bytes: Arc<Vec<u8>>,
         _: &str,
         condition: WriteCondition,
-        written_by: Option<&str>,
+        image: Option<&ImageMetadata>,
     ) -> Result<WriteOutcome, StoreError> {
         while self.manifest_read_meets_image_write
-            && written_by.is_some()
+            && image.is_some()
             && !self.manifest_read_begun.load(Ordering::SeqCst)
         {
             tokio::task::yield_now().await;
@@ -150,12 +151,9 @@ impl ObjectStore for Objects {
             return Ok(WriteOutcome::PreconditionFailed);
         }
         let etag = self.etags.fetch_add(1, Ordering::SeqCst);
-        stored.insert(
-            key.to_owned(),
-            (bytes.to_vec(), etag, written_by.map(str::to_owned)),
-        );
+        stored.insert(key.to_owned(), (bytes.to_vec(), etag, image.cloned()));
         let mut lose = self.lose_next_image_reply.lock().unwrap();
-        if *lose && written_by.is_some() {
+        if *lose && image.is_some() {
             *lose = false;
             return Ok(WriteOutcome::PreconditionFailed);
         }
@@ -199,6 +197,12 @@ impl IndexCounter for Counter {
         self.last.lock().unwrap().get_or_insert(highest);
         Ok(())
     }
+
+    async fn raise(&self, _: &str, highest: u64) -> Result<(), StoreError> {
+        let mut last = self.last.lock().unwrap();
+        *last = Some(last.unwrap_or(0).max(highest));
+        Ok(())
+    }
 }
 
 pub(super) struct Generator {
@@ -216,6 +220,10 @@ pub(super) struct Generator {
 
 impl ImageGenerator for Generator {
     type State = ();
+
+    fn model(&self) -> &str {
+        "m/n"
+    }
 
     async fn start(
         &self,
@@ -295,15 +303,144 @@ impl Clock for InstantClock {
         "2026-11-28T00:00:00Z".to_owned()
     }
 
+    fn now_epoch_ms(&self) -> u64 {
+        1_795_900_000_000
+    }
+
     fn now(&self) -> Instant {
         Instant::now()
     }
 
-    async fn sleep(&self, _: Duration) {}
+    /// A retry's pause passes at once; a run's deadline (seconds away in these tests) never
+    /// comes, so a step cut by it is one that never ends.
+    async fn sleep(&self, duration: Duration) {
+        if duration > Duration::from_secs(5) {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Prediction records in memory.
+#[derive(Default)]
+pub(super) struct Records {
+    pub(super) records: Mutex<HashMap<String, PredictionRecord>>,
+}
+
+impl Records {
+    /// The record of `prediction_id`, as it is now.
+    pub(super) fn get(&self, prediction_id: &str) -> Option<PredictionRecord> {
+        self.records.lock().unwrap().get(prediction_id).cloned()
+    }
+}
+
+impl PredictionRecords for Records {
+    async fn open(
+        &self,
+        prediction_id: &str,
+        order: &ImageOrder,
+        model: &str,
+        held_until_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.records
+            .lock()
+            .unwrap()
+            .entry(prediction_id.to_owned())
+            .or_insert_with(|| PredictionRecord {
+                prediction_id: prediction_id.to_owned(),
+                order: order.clone(),
+                model: model.to_owned(),
+                state: PredictionState::Open,
+                held_until_ms,
+                opened_at_ms: 0,
+                place: None,
+            });
+        Ok(())
+    }
+
+    async fn read(&self, prediction_id: &str) -> Result<Option<PredictionRecord>, StoreError> {
+        Ok(self.get(prediction_id))
+    }
+
+    async fn claim_place(
+        &self,
+        prediction_id: &str,
+        place: &ImagePlace,
+        replacing: Option<u64>,
+    ) -> Result<PlaceClaim, StoreError> {
+        let mut records = self.records.lock().unwrap();
+        let Some(record) = records.get_mut(prediction_id) else {
+            return Ok(PlaceClaim::NoRecord);
+        };
+        match (&record.place, replacing) {
+            (None, _) => {}
+            (Some(current), Some(old)) if current.index == old => {}
+            (Some(current), _) => return Ok(PlaceClaim::Taken(current.clone())),
+        }
+        record.place = Some(place.clone());
+        Ok(PlaceClaim::Claimed)
+    }
+
+    async fn stored(
+        &self,
+        prediction_id: &str,
+        created_at: &str,
+        listed: bool,
+    ) -> Result<(), StoreError> {
+        if let Some(record) = self.records.lock().unwrap().get_mut(prediction_id) {
+            record.state = PredictionState::Stored {
+                created_at: created_at.to_owned(),
+                listed,
+            };
+        }
+        Ok(())
+    }
+
+    async fn failed(&self, prediction_id: &str, reason: &str) -> Result<(), StoreError> {
+        if let Some(record) = self.records.lock().unwrap().get_mut(prediction_id) {
+            record.state = PredictionState::Failed {
+                reason: reason.to_owned(),
+            };
+        }
+        Ok(())
+    }
+
+    async fn hold(
+        &self,
+        prediction_id: &str,
+        seen_until_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut records = self.records.lock().unwrap();
+        match records.get_mut(prediction_id) {
+            Some(record)
+                if record.state == PredictionState::Open
+                    && record.held_until_ms == seen_until_ms =>
+            {
+                record.held_until_ms = until_ms;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn due(&self, now_ms: u64, limit: usize) -> Result<Vec<PredictionRecord>, StoreError> {
+        let mut due: Vec<PredictionRecord> = self
+            .records
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| r.state == PredictionState::Open && r.held_until_ms < now_ms)
+            .cloned()
+            .collect();
+        due.sort_by_key(|r| r.held_until_ms);
+        due.truncate(limit);
+        Ok(due)
+    }
 }
 
 /// The generation over the fakes.
-pub(super) type Service = GenerateImage<Profiles, Objects, Counter, Generator, InstantClock>;
+pub(super) type Service =
+    GenerateImage<Profiles, Objects, Counter, Generator, InstantClock, Records>;
 
 /// The generation over fresh fakes, with the actor's photo in the bucket; `fail` makes
 /// every prediction fail.
@@ -326,6 +463,7 @@ pub(super) fn service(objects: Objects, fail: bool) -> Service {
             download_waits_for: None,
         },
         clock: InstantClock,
+        records: Records::default(),
         settings: GenerationSettings {
             bucket: BUCKET.to_owned(),
             max_base_image_bytes: 1024,

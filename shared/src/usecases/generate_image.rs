@@ -1,19 +1,22 @@
 //! Generating one image for an actor: [`GenerateImage::prepare`] checks everything without
-//! paying, [`GenerateImage::execute`] predicts and then stores what succeeded. The steps live
-//! in their own files (`prepare`, `predict`, `store`, `numbering`, `manifest_listing`); this
-//! one holds the use case's ports and settings and puts the steps in order.
+//! paying, [`GenerateImage::execute`] pays for a new prediction and stores what succeeded,
+//! [`GenerateImage::resume`] collects one an earlier run paid for. The steps live in their own
+//! files (`prepare`, `predict`, `store`, `numbering`, `manifest_listing`, `collect`); this one
+//! holds the use case's ports and settings and puts the steps of a new prediction in order.
 
 use std::time::Instant;
 
 use super::UseCaseError;
 use super::concurrently::{Handoff, both};
-use super::predict::{Collect, PredictionLog, Start};
+use super::predict::{Collect, PredictionLog};
 use super::store::StoredImage;
 use crate::domain::base_photo::BaseImagePrefixes;
-use crate::domain::request::{PromptChoice, ResolvedActor};
 use crate::ports::{
-    ActorProfiles, AtDeadline, Clock, ImageGenerator, IndexCounter, ObjectStore, PredictionRequest,
+    ActorProfiles, Clock, ImageGenerator, IndexCounter, ObjectStore, PredictionRecords,
+    PredictionRequest,
 };
+
+pub use crate::domain::order::ImageOrder;
 
 /// Settings of the use case.
 #[derive(Debug, Clone)]
@@ -26,18 +29,6 @@ pub struct GenerationSettings {
     pub base_image_prefixes: BaseImagePrefixes,
 }
 
-/// What a paid prediction was for: everything that storing and listing its image needs, so
-/// that whoever collects the prediction (a resume, a worker, a webhook) stores it alike.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageOrder {
-    /// The actor, resolved.
-    pub actor: ResolvedActor,
-    /// The prompt.
-    pub prompt: PromptChoice,
-    /// The seed, when given.
-    pub seed: Option<u64>,
-}
-
 /// A generation checked and ready: nothing has been written or paid for yet.
 #[derive(Debug, Clone)]
 pub struct PreparedGeneration {
@@ -47,9 +38,25 @@ pub struct PreparedGeneration {
     pub request: PredictionRequest,
 }
 
+/// When a run must be done by.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    /// When the model must be done: a prediction still running then is canceled, or left
+    /// running for a later collector.
+    pub model: Instant,
+    /// When everything after the model must be done (the cancel and final read, the
+    /// download, the index, the image's write, each manifest attempt): the answer's own
+    /// deadline. What is paid for and not stored by then is left to a retry or the
+    /// reconciler.
+    pub finish: Instant,
+    /// Until when (epoch milliseconds) the run holds its prediction's record; past it, the
+    /// reconciler may collect the prediction.
+    pub hold_until_ms: u64,
+}
+
 /// The use case with its ports. Build it once per execution environment.
 #[derive(Debug)]
-pub struct GenerateImage<P, O, C, G, K> {
+pub struct GenerateImage<P, O, C, G, K, R> {
     /// Actor profiles.
     pub profiles: P,
     /// The bucket.
@@ -60,69 +67,72 @@ pub struct GenerateImage<P, O, C, G, K> {
     pub generator: G,
     /// Time.
     pub clock: K,
+    /// The paid predictions' records.
+    pub records: R,
     /// Settings.
     pub settings: GenerationSettings,
 }
 
-impl<P, O, C, G, K> GenerateImage<P, O, C, G, K>
+impl<P, O, C, G, K, R> GenerateImage<P, O, C, G, K, R>
 where
     P: ActorProfiles,
     O: ObjectStore,
     C: IndexCounter,
     G: ImageGenerator,
     K: Clock,
+    R: PredictionRecords,
 {
-    /// Runs a prepared generation: a new prediction (its id told to the log as soon as it
-    /// exists) or one an earlier run paid for, then its image stored and listed.
-    ///
-    /// The id is recorded concurrently with everything after the create: nothing there needs
-    /// the record, and a failed run records it again when it settles. The manifest is read
-    /// concurrently with the whole prediction (docs/benchmark.md, "Critical path").
+    /// Pays for a new prediction and stores its image. Its record is opened (and `log` told
+    /// its id) as soon as it exists, concurrently with everything after the create; the
+    /// manifest is read concurrently with the whole prediction (docs/benchmark.md, "Critical
+    /// path"). A run that ends without storing what it paid for closes the record when the
+    /// prediction ended for good, and else hands it to the reconciler.
     pub async fn execute(
         &self,
         prepared: &PreparedGeneration,
-        deadline: Instant,
-        start: Start<'_, impl PredictionLog>,
+        limits: RunLimits,
+        log: &impl PredictionLog,
     ) -> Result<StoredImage, UseCaseError> {
         // The run's state lives on the heap: inline, it made the future of a direct batch
         // job overflow the 8 MiB main-thread stack of the unoptimised build.
-        Box::pin(self.run(prepared, deadline, start)).await
+        Box::pin(async {
+            let result = self.run_new(prepared, limits, log).await;
+            self.settle_record(&result, limits.hold_until_ms).await;
+            result
+        })
+        .await
     }
 
-    async fn run(
+    async fn run_new(
         &self,
         prepared: &PreparedGeneration,
-        deadline: Instant,
-        start: Start<'_, impl PredictionLog>,
+        limits: RunLimits,
+        log: &impl PredictionLog,
     ) -> Result<StoredImage, UseCaseError> {
-        // The new prediction's id, handed from the create to its record.
+        let order = &prepared.order;
+        let model = self.generator.model();
+        // The new prediction's id, handed from the create to its records.
         let created = Handoff::<String>::default();
-        let (log, at_deadline) = match start {
-            Start::New(log) => (Some(log), log.at_deadline()),
-            Start::Resume(_) => (None, AtDeadline::KeepRunning),
-        };
         let record = async {
-            if let Some(log) = log
-                && let Some(prediction_id) = created.take().await
-            {
-                log.started(&prediction_id).await;
+            if let Some(prediction_id) = created.take().await {
+                both(
+                    self.open_record(&prediction_id, order, model, limits.hold_until_ms),
+                    log.started(&prediction_id),
+                )
+                .await;
             }
         };
         let succeeded = async {
-            let prediction = match start {
-                Start::New(_) => {
-                    let started = self.start_prediction(&prepared.request, deadline).await?;
-                    created.give(started.prediction_id.clone());
-                    Collect::Started(started)
-                }
-                Start::Resume(prediction_id) => Collect::PaidEarlier(prediction_id),
-            };
-            self.finish_prediction(prediction, deadline, at_deadline)
+            let started = self
+                .start_prediction(&prepared.request, limits.model)
+                .await?;
+            created.give(started.prediction_id.clone());
+            self.finish_prediction(Collect::Started(started), limits, log.at_deadline())
                 .await
         };
         let collect = async {
             let stored = self
-                .collect_and_store(&prepared.order, deadline, succeeded)
+                .collect_and_store(order, model, limits, None, succeeded)
                 .await;
             created.close();
             stored

@@ -8,10 +8,31 @@ use serde_json::Value;
 
 use super::UseCaseError;
 use super::fakes::*;
-use super::{NotRecorded, PredictionLog, Start, StoredImage};
+use super::{NotRecorded, PredictionLog, RunLimits, StoredImage};
 use crate::domain::actor::ActorId;
 use crate::domain::request::ImageRequest;
-use crate::ports::{AtDeadline, PredictionError};
+use crate::ports::{AtDeadline, ImageMetadata, PredictionError, PredictionState};
+
+/// Ten seconds for the model, as much again for the rest.
+fn limits() -> RunLimits {
+    RunLimits {
+        model: Instant::now() + Duration::from_secs(10),
+        finish: Instant::now() + Duration::from_secs(20),
+        hold_until_ms: 1_795_900_030_000,
+    }
+}
+
+/// An image's metadata, as another prediction wrote it.
+fn written_by(prediction_id: &str) -> Option<ImageMetadata> {
+    Some(ImageMetadata {
+        prediction_id: prediction_id.to_owned(),
+        prompt_id: None,
+        prompt: None,
+        seed: None,
+        model: "m/n".to_owned(),
+        created_at: "2026-11-01T00:00:00Z".to_owned(),
+    })
+}
 
 /// The request every test makes: a preset, nothing else.
 fn charcoal() -> ImageRequest {
@@ -23,13 +44,10 @@ fn charcoal() -> ImageRequest {
 
 async fn run(service: &Service) -> Result<StoredImage, UseCaseError> {
     let body = charcoal();
-    let deadline = Instant::now() + Duration::from_secs(10);
     let prepared = service
         .prepare(&ActorId::parse("a1").unwrap(), &body)
         .await?;
-    service
-        .execute(&prepared, deadline, Start::New(&NotRecorded))
-        .await
+    service.execute(&prepared, limits(), &NotRecorded).await
 }
 
 fn images(service: &Service) -> Vec<String> {
@@ -90,7 +108,7 @@ async fn a_name_taken_by_someone_else_takes_the_next_index() {
     assert_eq!(run(&service).await.unwrap().index, 1);
     service.objects.stored.lock().unwrap().insert(
         "system_actors/training_data/actor_a/actor_a_2.jpg".to_owned(),
-        (b"stray".to_vec(), 0, Some("someone else".to_owned())),
+        (b"stray".to_vec(), 0, written_by("someone else")),
     );
     assert_eq!(run(&service).await.unwrap().index, 3);
     assert_eq!(manifest_indices(&service), [1, 3]);
@@ -178,13 +196,8 @@ async fn a_resumed_prediction_is_stored_without_starting_another() {
         .prepare(&ActorId::parse("a1").unwrap(), &body)
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
     let image = service
-        .execute(
-            &prepared,
-            deadline,
-            Start::<NotRecorded>::Resume("paid_earlier"),
-        )
+        .resume("paid_earlier", Some(&prepared.order), limits())
         .await
         .unwrap();
     assert_eq!(image.prediction_id, "paid_earlier");
@@ -228,8 +241,7 @@ async fn the_prediction_id_is_recorded_concurrently_with_the_storing_and_before_
         .prepare(&ActorId::parse("a1").unwrap(), &body)
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let run = service.execute(&prepared, deadline, Start::New(&log));
+    let run = service.execute(&prepared, limits(), &log);
     let image = tokio::time::timeout(Duration::from_secs(5), run)
         .await
         .expect("storing waited for the record")
@@ -281,4 +293,92 @@ async fn an_output_refused_at_the_download_stores_and_lists_nothing() {
     );
     assert!(images(&service).is_empty());
     assert!(!has_manifest(&service));
+}
+
+#[tokio::test]
+async fn a_resume_of_a_prediction_stored_already_answers_from_its_record_and_stores_nothing() {
+    let service = service(Objects::default(), false);
+    let first = run(&service).await.unwrap();
+    let record = service.records.get(&first.prediction_id).unwrap();
+    assert!(matches!(
+        record.state,
+        PredictionState::Stored { listed: true, .. }
+    ));
+    assert_eq!(record.place.as_ref().map(|place| place.index), Some(1));
+    let prepared = service
+        .prepare(&ActorId::parse("a1").unwrap(), &charcoal())
+        .await
+        .unwrap();
+    let again = service
+        .resume(&first.prediction_id, Some(&prepared.order), limits())
+        .await
+        .unwrap();
+    assert_eq!((again.index, &again.s3_key), (1, &first.s3_key));
+    assert_eq!(images(&service), std::slice::from_ref(&first.s3_key));
+    assert_eq!(manifest_indices(&service), [1]);
+}
+
+#[tokio::test]
+async fn a_collector_that_finds_the_image_in_its_claimed_place_writes_no_second_one() {
+    let service = service(Objects::default(), false);
+    let first = run(&service).await.unwrap();
+    // The first run stored the image, then lost everything after (the manifest's update,
+    // the record's close): a second collector finds the record open with its place.
+    service.objects.stored.lock().unwrap().remove(MANIFEST);
+    service
+        .records
+        .records
+        .lock()
+        .unwrap()
+        .get_mut(&first.prediction_id)
+        .unwrap()
+        .state = PredictionState::Open;
+    let record = service.records.get(&first.prediction_id).unwrap();
+    let again = service
+        .collect_record(&record, limits(), AtDeadline::KeepRunning)
+        .await
+        .unwrap();
+    assert_eq!(again.s3_key, first.s3_key);
+    assert_eq!(images(&service), [first.s3_key]);
+    assert_eq!(manifest_indices(&service), [1]);
+    assert!(matches!(
+        service.records.get(&again.prediction_id).unwrap().state,
+        PredictionState::Stored { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_counter_behind_the_bucket_is_raised_past_it_on_a_taken_name() {
+    let service = service(Objects::default(), false);
+    *service.counter.last.lock().unwrap() = Some(0);
+    for index in 1..=12 {
+        service.objects.stored.lock().unwrap().insert(
+            format!("system_actors/training_data/actor_a/actor_a_{index}.jpg"),
+            (b"copied in".to_vec(), 0, None),
+        );
+    }
+    let image = run(&service).await.unwrap();
+    assert_eq!(image.index, 13);
+    assert_eq!(service.generator.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_failed_prediction_closes_its_record_and_one_cut_short_is_handed_on() {
+    let failing = service(Objects::default(), true);
+    let error = run(&failing).await.unwrap_err();
+    let prediction_id = error.prediction_id().unwrap().to_owned();
+    assert!(matches!(
+        failing.records.get(&prediction_id).unwrap().state,
+        PredictionState::Failed { .. }
+    ));
+
+    let refused = service(Objects::default(), false);
+    let mut refused = refused;
+    refused.generator.refuse_output = true;
+    let error = run(&refused).await.unwrap_err();
+    let record = refused.records.get(error.prediction_id().unwrap()).unwrap();
+    assert!(
+        matches!(record.state, PredictionState::Failed { .. }),
+        "{record:?}"
+    );
 }

@@ -2,34 +2,35 @@
 //! guard. Every entry (HTTP, direct, scheduled, batch, and later a queue worker) runs jobs
 //! through [`GuardedGeneration::run`], so the rules below hold wherever a job comes from:
 //!
-//! - prepare first: a refused request records and counts nothing;
-//! - with a key: take it (a repeat gets the stored answer, one still running or reused with
-//!   another request is refused), and resume a prediction an interrupted run paid for
-//!   instead of paying again;
+//! - with a key, its record is read concurrently with the request's checks: a repeat gets
+//!   the stored answer, one still running or reused with another request is refused, and a
+//!   prediction an interrupted run paid for is collected from its record (whatever the
+//!   checks say now: the photo may be gone) instead of paying again;
+//! - otherwise the checks decide: a refused request records and counts nothing;
 //! - a new prediction is counted by the spend guard before it is paid, and its unit is given
 //!   back when it certainly paid for nothing;
 //! - settle the key: a final outcome ([`UseCaseError::is_final`]) is kept for repeats, a paid
 //!   prediction is kept for a resume, and a key that paid nothing is released.
 
-use std::time::Instant;
-
-use super::generate_image::{GenerateImage, PreparedGeneration};
-use super::predict::{NotRecorded, PredictionLog, Start};
+use super::concurrently::both;
+use super::generate_image::{GenerateImage, PreparedGeneration, RunLimits};
+use super::predict::{NotRecorded, PredictionLog};
+use super::repair::RepairReport;
 use super::store::StoredImage;
-use super::{UseCaseError, ms_between};
+use super::{UseCaseError, ms_between, retried};
 use crate::domain::actor::ActorId;
 use crate::domain::request::ImageRequest;
 use crate::ports::{
     ActorProfiles, Admission, AtDeadline, Clock, IdempotencyBegin, IdempotencyStore,
-    ImageGenerator, IndexCounter, ObjectStore, SpendGuard, StoreError, StoredAnswer,
+    ImageGenerator, IndexCounter, KeySeen, ObjectStore, PredictionRecords, SpendGuard, StoreError,
+    StoredAnswer,
 };
-use crate::retry::Backoff;
 
 /// The generation use case and the guards around it. Build it once per execution environment.
 #[derive(Debug)]
-pub struct GuardedGeneration<P, O, C, G, K, I, S> {
+pub struct GuardedGeneration<P, O, C, G, K, R, I, S> {
     /// The generation's steps.
-    pub generation: GenerateImage<P, O, C, G, K>,
+    pub generation: GenerateImage<P, O, C, G, K, R>,
     /// Idempotency records.
     pub idempotency: I,
     /// The kill switch and the daily caps.
@@ -45,10 +46,9 @@ pub struct GuardedJob {
     pub request: ImageRequest,
     /// The idempotency key, already scoped to the caller.
     pub key: Option<String>,
-    /// When the model must be done (the image is stored after it, within a grace).
-    pub deadline: Instant,
-    /// Until when (epoch milliseconds) the key is held: the invocation's own deadline.
-    pub hold_until_ms: u64,
+    /// When the run must be done by; its hold (the key's and the prediction record's) is
+    /// the invocation's own deadline.
+    pub limits: RunLimits,
 }
 
 /// How an entry encodes an outcome for the idempotency record, so that a repeat is answered
@@ -96,6 +96,12 @@ pub trait GuardedJobs: Sync {
         job: &GuardedJob,
         format: &impl AnswerFormat,
     ) -> impl Future<Output = GuardedRun> + Send;
+    /// The operators' repair of an actor's manifest from its folder, by `finish_by`.
+    fn repair_manifest(
+        &self,
+        actor_name: &str,
+        finish_by: std::time::Instant,
+    ) -> impl Future<Output = Result<RepairReport, UseCaseError>> + Send;
 }
 
 /// Records a new prediction's id on the job's idempotency record.
@@ -122,48 +128,42 @@ impl<I: IdempotencyStore, K: Clock> PredictionLog for KeyLog<'_, I, K> {
     }
 }
 
-/// Runs a record write with [`Backoff::RECORD_WRITE`].
-async fn retried<F, Fut>(clock: &impl Clock, write: F) -> Result<(), StoreError>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<(), StoreError>>,
-{
-    let policy = Backoff::RECORD_WRITE;
-    let mut attempt = 1;
-    loop {
-        let result = write().await;
-        if result.is_ok() || !policy.allows_another(attempt) {
-            return result;
-        }
-        clock.sleep(policy.delay(attempt)).await;
-        attempt += 1;
-    }
-}
-
-impl<P, O, C, G, K, I, S> GuardedJobs for GuardedGeneration<P, O, C, G, K, I, S>
+impl<P, O, C, G, K, R, I, S> GuardedJobs for GuardedGeneration<P, O, C, G, K, R, I, S>
 where
     P: ActorProfiles,
     O: ObjectStore,
     C: IndexCounter,
     G: ImageGenerator,
     K: Clock,
+    R: PredictionRecords,
     I: IdempotencyStore,
     S: SpendGuard,
 {
     async fn run(&self, job: &GuardedJob, format: &impl AnswerFormat) -> GuardedRun {
         let mut report = RunReport::default();
-        let outcome = self.outcome(job, format, &mut report).await;
+        // On the heap: the whole run's state inline overflows the 8 MiB main-thread stack of
+        // the unoptimised build.
+        let outcome = Box::pin(self.outcome(job, format, &mut report)).await;
         GuardedRun { outcome, report }
+    }
+
+    async fn repair_manifest(
+        &self,
+        actor_name: &str,
+        finish_by: std::time::Instant,
+    ) -> Result<RepairReport, UseCaseError> {
+        self.generation.repair_manifest(actor_name, finish_by).await
     }
 }
 
-impl<P, O, C, G, K, I, S> GuardedGeneration<P, O, C, G, K, I, S>
+impl<P, O, C, G, K, R, I, S> GuardedGeneration<P, O, C, G, K, R, I, S>
 where
     P: ActorProfiles,
     O: ObjectStore,
     C: IndexCounter,
     G: ImageGenerator,
     K: Clock,
+    R: PredictionRecords,
     I: IdempotencyStore,
     S: SpendGuard,
 {
@@ -174,29 +174,67 @@ where
         report: &mut RunReport,
     ) -> GuardedOutcome {
         let clock = &self.generation.clock;
-        let prepare_started = clock.now();
-        let prepared = match self.generation.prepare(&job.actor_id, &job.request).await {
-            Ok(prepared) => prepared,
-            Err(error) => return GuardedOutcome::Fresh(Err(error)),
+        let prepare = async {
+            let started = clock.now();
+            let prepared = Box::pin(self.generation.prepare(&job.actor_id, &job.request)).await;
+            (prepared, ms_between(started, clock.now()))
         };
-        report.prepare_ms = ms_between(prepare_started, clock.now());
         let Some(key) = job.key.as_deref() else {
-            let result = self
-                .run_counted(&prepared, job.deadline, &NotRecorded, report)
-                .await;
+            let (prepared, prepare_ms) = prepare.await;
+            report.prepare_ms = prepare_ms;
+            let result = match prepared {
+                Ok(prepared) => {
+                    self.run_counted(&prepared, job.limits, &NotRecorded, report)
+                        .await
+                }
+                Err(error) => Err(error),
+            };
             return GuardedOutcome::Fresh(result.map(Box::new));
         };
         let fingerprint = job.request.fingerprint(&job.actor_id);
-        let resume = match self
-            .idempotency
-            .begin(key, &fingerprint, job.hold_until_ms)
-            .await
-        {
-            Ok(IdempotencyBegin::Owned { resume }) => resume,
-            Ok(IdempotencyBegin::Completed(answer)) => {
+        let ((prepared, prepare_ms), seen) =
+            both(prepare, self.idempotency.peek(key, &fingerprint)).await;
+        report.prepare_ms = prepare_ms;
+        let paid_earlier = match seen {
+            Ok(KeySeen::Completed(answer)) => {
                 tracing::info!(actor = %job.actor_id, status = answer.status, "idempotent repeat answered from its record");
                 return GuardedOutcome::Replayed(answer);
             }
+            Ok(KeySeen::InProgress) => {
+                return GuardedOutcome::Fresh(Err(UseCaseError::KeyInProgress));
+            }
+            Ok(KeySeen::PayloadMismatch) => {
+                return GuardedOutcome::Fresh(Err(UseCaseError::KeyReused));
+            }
+            Ok(KeySeen::Interrupted {
+                prediction_id: Some(_),
+            }) => true,
+            Ok(
+                KeySeen::Free
+                | KeySeen::Interrupted {
+                    prediction_id: None,
+                },
+            ) => false,
+            Err(error) => {
+                return GuardedOutcome::Fresh(Err(prepared.err().unwrap_or(error.into())));
+            }
+        };
+        let prepared = match prepared {
+            Ok(prepared) => Some(prepared),
+            // A refused fresh request records nothing.
+            Err(error) if !paid_earlier => return GuardedOutcome::Fresh(Err(error)),
+            Err(error) => {
+                tracing::info!(actor = %job.actor_id, %error, "the request would be refused now; collecting what its key paid for");
+                None
+            }
+        };
+        let resume = match self
+            .idempotency
+            .begin(key, &fingerprint, job.limits.hold_until_ms)
+            .await
+        {
+            Ok(IdempotencyBegin::Owned { resume }) => resume,
+            Ok(IdempotencyBegin::Completed(answer)) => return GuardedOutcome::Replayed(answer),
             Ok(IdempotencyBegin::InProgress) => {
                 return GuardedOutcome::Fresh(Err(UseCaseError::KeyInProgress));
             }
@@ -205,30 +243,43 @@ where
             }
             Err(error) => return GuardedOutcome::Fresh(Err(error.into())),
         };
-        let result = match &resume {
-            Some(prediction_id) => {
+        let result = match (&resume, &prepared) {
+            (Some(prediction_id), _) => {
                 self.generation
-                    .execute(
-                        &prepared,
-                        job.deadline,
-                        Start::<NotRecorded>::Resume(prediction_id),
+                    .resume(
+                        prediction_id,
+                        prepared.as_ref().map(|prepared| &prepared.order),
+                        job.limits,
                     )
                     .await
             }
-            None => {
+            (None, Some(prepared)) => {
                 let log = KeyLog {
                     store: &self.idempotency,
                     clock,
                     key,
                 };
-                self.run_counted(&prepared, job.deadline, &log, report)
-                    .await
+                self.run_counted(prepared, job.limits, &log, report).await
             }
+            // The record changed between the read and the take-over: nothing to collect, and
+            // the request is refused after all.
+            (None, None) => Err(UseCaseError::KeyInProgress),
         };
         let settled = match &result {
             Ok(image) => {
                 let answer = format.stored(image);
-                retried(clock, || self.idempotency.complete(key, &answer)).await
+                let completed = retried(clock, || self.idempotency.complete(key, &answer)).await;
+                if completed.is_err()
+                    && let Err(error) = self
+                        .idempotency
+                        .interrupt(key, Some(&image.prediction_id))
+                        .await
+                {
+                    // A repeat then waits for the hold to end, and collects the stored
+                    // image from the prediction's record.
+                    tracing::warn!(%error, "idempotency hold not ended after a lost complete");
+                }
+                completed
             }
             Err(error) => {
                 self.settle_failure(key, error, resume.as_deref(), format)
@@ -271,7 +322,7 @@ where
     async fn run_counted(
         &self,
         prepared: &PreparedGeneration,
-        deadline: Instant,
+        limits: RunLimits,
         log: &impl PredictionLog,
         report: &mut RunReport,
     ) -> Result<StoredImage, UseCaseError> {
@@ -281,10 +332,7 @@ where
             Err(error) => return Err(error.into()),
         };
         report.budget_counted = true;
-        let outcome = self
-            .generation
-            .execute(prepared, deadline, Start::New(log))
-            .await;
+        let outcome = self.generation.execute(prepared, limits, log).await;
         if let Err(error) = &outcome
             && error.paid_nothing()
         {

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 use super::UseCaseError;
 use super::fakes::{Objects, Service, service};
 use super::{
-    AnswerFormat, GuardedGeneration, GuardedJob, GuardedJobs, GuardedOutcome, StoredImage,
+    AnswerFormat, GuardedGeneration, GuardedJob, GuardedJobs, GuardedOutcome, RunLimits,
+    StoredImage,
 };
 use crate::domain::actor::ActorId;
 use crate::domain::request::ImageRequest;
 use crate::ports::{
-    Admission, IdempotencyBegin, IdempotencyStore, SpendGuard, SpendRefusal, StoreError,
-    StoredAnswer,
+    Admission, IdempotencyBegin, IdempotencyStore, KeySeen, PredictionRecords, SpendGuard,
+    SpendRefusal, StoreError, StoredAnswer,
 };
 
 /// What a key's record holds.
@@ -36,6 +37,17 @@ impl Keys {
 }
 
 impl IdempotencyStore for Keys {
+    async fn peek(&self, key: &str, _: &str) -> Result<KeySeen, StoreError> {
+        Ok(match self.record(key) {
+            None => KeySeen::Free,
+            Some(Record::Running { .. }) => KeySeen::InProgress,
+            Some(Record::Interrupted { prediction }) => KeySeen::Interrupted {
+                prediction_id: prediction,
+            },
+            Some(Record::Completed(answer)) => KeySeen::Completed(answer),
+        })
+    }
+
     async fn begin(&self, key: &str, _: &str, _: u64) -> Result<IdempotencyBegin, StoreError> {
         let mut records = self.0.lock().unwrap();
         Ok(match records.get(key).cloned() {
@@ -143,6 +155,7 @@ type Guarded = GuardedGeneration<
     super::fakes::Counter,
     super::fakes::Generator,
     super::fakes::InstantClock,
+    super::fakes::Records,
     Keys,
     Budget,
 >;
@@ -167,8 +180,11 @@ fn job(key: Option<&str>) -> GuardedJob {
             ..ImageRequest::default()
         },
         key: key.map(str::to_owned),
-        deadline: Instant::now() + Duration::from_secs(10),
-        hold_until_ms: u64::MAX,
+        limits: RunLimits {
+            model: Instant::now() + Duration::from_secs(10),
+            finish: Instant::now() + Duration::from_secs(20),
+            hold_until_ms: u64::MAX,
+        },
     }
 }
 
@@ -277,4 +293,69 @@ async fn a_spent_budget_refuses_before_anything_is_paid_and_frees_the_key() {
         None,
         "a refusal records nothing"
     );
+}
+
+#[tokio::test]
+async fn a_paid_prediction_is_collected_from_its_record_though_the_photo_is_gone() {
+    let guarded = guarded(service(Objects::default(), false), 10);
+    let first = guarded.run(&job(Some("k6")), &Plain).await;
+    let GuardedOutcome::Fresh(Ok(image)) = first.outcome else {
+        panic!("{:?}", first.outcome);
+    };
+    // As if the run had been cut after paying and before storing: the key holds the
+    // prediction, its record is open with no place, and the photo was deleted since.
+    guarded.idempotency.0.lock().unwrap().insert(
+        "k7".to_owned(),
+        Record::Interrupted {
+            prediction: Some("paid_p9".to_owned()),
+        },
+    );
+    let mut order = guarded
+        .generation
+        .records
+        .get(&image.prediction_id)
+        .unwrap()
+        .order;
+    order.seed = Some(7);
+    guarded
+        .generation
+        .records
+        .open("paid_p9", &order, "m/n", 0)
+        .await
+        .unwrap();
+    guarded
+        .generation
+        .objects
+        .stored
+        .lock()
+        .unwrap()
+        .remove(super::fakes::PHOTO);
+    let refused = guarded.run(&job(Some("k8")), &Plain).await;
+    assert!(
+        matches!(
+            refused.outcome,
+            GuardedOutcome::Fresh(Err(UseCaseError::Refused(_)))
+        ),
+        "{:?}",
+        refused.outcome
+    );
+    assert_eq!(
+        guarded.idempotency.record("k8"),
+        None,
+        "a refused request recorded its key"
+    );
+    let collected = guarded.run(&job(Some("k7")), &Plain).await;
+    let GuardedOutcome::Fresh(Ok(collected)) = collected.outcome else {
+        panic!("{:?}", collected.outcome);
+    };
+    assert_eq!(
+        (collected.prediction_id.as_str(), collected.seed),
+        ("paid_p9", Some(7)),
+        "collected from what the record says"
+    );
+    assert_eq!(predictions(&guarded), 1, "the collection paid again");
+    assert!(matches!(
+        guarded.idempotency.record("k7"),
+        Some(Record::Completed(_))
+    ));
 }

@@ -10,7 +10,7 @@ use crate::domain::manifest::{ManifestEntry, append_entry};
 use crate::ports::{Clock, ObjectStore, VersionedObject, WriteCondition, WriteOutcome};
 use crate::retry::Backoff;
 
-impl<P, O: ObjectStore, C, G, K: Clock> GenerateImage<P, O, C, G, K> {
+impl<P, O: ObjectStore, C, G, K: Clock, R> GenerateImage<P, O, C, G, K, R> {
     /// Appends the entry with a read-modify-write guarded by the ETag, retried on 412, 409
     /// and store faults until `finish_by`. `first_read` is the manifest as read concurrently with the
     /// image's write, used for the first attempt.

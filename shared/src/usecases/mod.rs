@@ -6,6 +6,7 @@
 //! No AWS, Lambda, HTTP or async-runtime crate is used here: futures are joined by
 //! [`concurrently`], and time comes from the [`crate::ports::Clock`] port.
 
+pub mod collect;
 pub mod concurrently;
 pub mod error;
 pub mod generate_image;
@@ -14,6 +15,8 @@ pub mod manifest_listing;
 pub mod numbering;
 pub mod predict;
 pub mod prepare;
+pub mod reconcile;
+pub mod repair;
 pub mod store;
 pub mod training_prompts;
 
@@ -25,12 +28,37 @@ mod generate_image_tests;
 mod guarded_tests;
 
 pub use error::UseCaseError;
-pub use generate_image::{GenerateImage, GenerationSettings, ImageOrder, PreparedGeneration};
+pub use generate_image::{
+    GenerateImage, GenerationSettings, ImageOrder, PreparedGeneration, RunLimits,
+};
 pub use guarded::{
     AnswerFormat, GuardedGeneration, GuardedJob, GuardedJobs, GuardedOutcome, GuardedRun, RunReport,
 };
-pub use predict::{NotRecorded, PredictionLog, Start};
+pub use predict::{NotRecorded, PredictionLog};
+pub use reconcile::ReconcileReport;
+pub use repair::RepairReport;
 pub use store::{StepTimings, StoredImage};
+
+/// Runs a record write with [`crate::retry::Backoff::RECORD_WRITE`].
+async fn retried<F, Fut>(
+    clock: &impl crate::ports::Clock,
+    write: F,
+) -> Result<(), crate::ports::StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(), crate::ports::StoreError>>,
+{
+    let policy = crate::retry::Backoff::RECORD_WRITE;
+    let mut attempt = 1;
+    loop {
+        let result = write().await;
+        if result.is_ok() || !policy.allows_another(attempt) {
+            return result;
+        }
+        clock.sleep(policy.delay(attempt)).await;
+        attempt += 1;
+    }
+}
 
 /// Milliseconds from `start` to `end` (zero if `end` is earlier).
 fn ms_between(start: std::time::Instant, end: std::time::Instant) -> u64 {

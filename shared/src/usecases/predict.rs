@@ -4,9 +4,9 @@
 use std::time::Instant;
 
 use super::UseCaseError;
-use super::generate_image::GenerateImage;
+use super::generate_image::{GenerateImage, RunLimits};
 use crate::ports::{
-    AtDeadline, ImageGenerator, PredictionRequest, StartedPrediction, SucceededPrediction,
+    AtDeadline, Clock, ImageGenerator, PredictionRequest, StartedPrediction, SucceededPrediction,
 };
 
 /// Learns the id of a new prediction as soon as it exists, so that a later run can collect
@@ -19,7 +19,8 @@ pub trait PredictionLog: Send + Sync {
     fn at_deadline(&self) -> AtDeadline;
 }
 
-/// A generation whose prediction nobody else will know of: canceled at the deadline.
+/// A generation whose prediction no caller will come back for: canceled at the deadline
+/// (its record still lets the reconciler store it, if it succeeded meanwhile).
 pub struct NotRecorded;
 
 impl PredictionLog for NotRecorded {
@@ -30,16 +31,7 @@ impl PredictionLog for NotRecorded {
     }
 }
 
-/// How a generation gets its prediction.
-#[derive(Debug, Clone, Copy)]
-pub enum Start<'a, L> {
-    /// A new prediction; `L` learns its id as soon as it exists.
-    New(&'a L),
-    /// A prediction an earlier run started and paid for.
-    Resume(&'a str),
-}
-
-impl<P, O, C, G: ImageGenerator, K> GenerateImage<P, O, C, G, K> {
+impl<P, O, C, G: ImageGenerator, K: Clock, R> GenerateImage<P, O, C, G, K, R> {
     /// Starts a new prediction: from here on it may be paid for.
     pub(super) async fn start_prediction(
         &self,
@@ -49,28 +41,34 @@ impl<P, O, C, G: ImageGenerator, K> GenerateImage<P, O, C, G, K> {
         Ok(self.generator.start(request, deadline).await?)
     }
 
-    /// Waits for the prediction until it succeeded. Every error names the prediction, so it
-    /// is never taken for one that paid nothing.
+    /// Waits for the prediction until it succeeded: until the model's deadline, then (what
+    /// is done at the deadline: a cancel, a final read) until the run's finish. Every error
+    /// names the prediction, so it is never taken for one that paid nothing.
     pub(super) async fn finish_prediction(
         &self,
         prediction: Collect<'_, G::State>,
-        deadline: Instant,
+        limits: RunLimits,
         at_deadline: AtDeadline,
     ) -> Result<SucceededPrediction, UseCaseError> {
-        match prediction {
-            Collect::Started(started) => {
-                let prediction_id = started.prediction_id.clone();
-                self.generator
-                    .finish(started, deadline, at_deadline)
-                    .await
-                    .map_err(|error| error.after_create(&prediction_id).into())
-            }
-            Collect::PaidEarlier(prediction_id) => self
-                .generator
-                .resume(prediction_id, deadline, AtDeadline::KeepRunning)
-                .await
-                .map_err(|error| error.after_create(prediction_id).into()),
-        }
+        let prediction_id = match &prediction {
+            Collect::Started(started) => started.prediction_id.clone(),
+            Collect::PaidEarlier(prediction_id) => (*prediction_id).to_owned(),
+        };
+        let deadline = limits.model;
+        let waited = async {
+            let result = match prediction {
+                Collect::Started(started) => {
+                    self.generator.finish(started, deadline, at_deadline).await
+                }
+                Collect::PaidEarlier(prediction_id) => {
+                    self.generator
+                        .resume(prediction_id, deadline, AtDeadline::KeepRunning)
+                        .await
+                }
+            };
+            result.map_err(|error| UseCaseError::from(error.after_create(&prediction_id)))
+        };
+        self.within(limits.finish, &prediction_id, waited).await?
     }
 }
 

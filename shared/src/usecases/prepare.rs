@@ -22,7 +22,7 @@ const INPUT_URL_LIFETIME: Duration = Duration::from_secs(600);
 const INLINE_READ_BYTES: u64 =
     ((InputImage::MAX_DATA_URI_LEN - "data:image/jpeg;base64,".len()) / 4 * 3) as u64;
 
-impl<P: ActorProfiles, O: ObjectStore, C, G, K> GenerateImage<P, O, C, G, K> {
+impl<P: ActorProfiles, O: ObjectStore, C, G, K, R> GenerateImage<P, O, C, G, K, R> {
     /// Checks the request completely (its fields, the profile, the base photo) without writing or paying
     /// anything: every refusal comes from here.
     pub async fn prepare(

@@ -1,30 +1,30 @@
 //! The store step: the one way a succeeded prediction becomes an image in the actor's folder,
-//! numbered and listed in the manifest. A fresh run, a resume, and later a worker, a webhook
-//! or a reconciler all collect a paid prediction through [`GenerateImage::store_prediction`].
+//! numbered and listed in the manifest, and its record closed. A fresh run, a resume, the
+//! reconciler (and later a worker or a webhook) all collect a paid prediction through
+//! [`GenerateImage::store_prediction`].
 //!
-//! The index is taken concurrently with the output's download (docs/design.md, invariant 2:
-//! only an output refused or lost leaves a gap), the manifest is read concurrently with the
-//! wait for the prediction, both and the image's write, and it is updated once the image is
-//! there.
+//! One prediction, at most one image: the image's place is claimed on the prediction's record
+//! before the image is written, so whoever collects it again writes (or finds) it there. The
+//! index is taken concurrently with the output's download (docs/design.md, invariant 2: only
+//! an output refused or lost leaves a gap), the manifest is read concurrently with the wait
+//! for the prediction, both and the image's write, and it is updated once the image is there.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::concurrently::both;
-use super::generate_image::{GenerateImage, ImageOrder};
-use super::{UseCaseError, ms_between};
+use super::generate_image::{GenerateImage, ImageOrder, RunLimits};
+use super::{UseCaseError, ms_between, retried};
 use crate::domain::actor::ActorId;
 use crate::domain::manifest::ManifestEntry;
 use crate::domain::naming::{image_filename, manifest_key};
 use crate::ports::{
-    Clock, GeneratedImage, ImageGenerator, IndexCounter, ObjectStore, SucceededPrediction,
+    Clock, ImageGenerator, ImageMetadata, ImagePlace, IndexCounter, ObjectStore, PredictionRecords,
+    SucceededPrediction, VersionedObject,
 };
 
 /// How long the answer's `preview_url` lives.
 const PREVIEW_URL_LIFETIME: Duration = Duration::from_secs(3_600);
-/// How long past the model's deadline (or the output's download, if later) storing may go
-/// on.
-const STORE_GRACE: Duration = Duration::from_secs(5);
 
 /// A stored image: what the answer and the manifest say of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,23 +78,43 @@ pub struct StepTimings {
     pub manifest_ms: u64,
 }
 
-impl<P, O, C, G, K> GenerateImage<P, O, C, G, K>
+/// What the manifest needs of a written image.
+pub(super) enum Listing {
+    /// List it; the manifest as read already, if it was (`None` inside: there is none).
+    Read(Option<Option<VersionedObject>>),
+    /// It is listed and its record closed: an earlier collector did both.
+    Done,
+}
+
+/// An image in its place: which prediction, where, when.
+pub(super) struct WrittenImage {
+    pub(super) prediction_id: String,
+    pub(super) model: String,
+    pub(super) place: ImagePlace,
+    pub(super) created_at: String,
+    pub(super) downloaded_at: Instant,
+}
+
+impl<P, O, C, G, K, R> GenerateImage<P, O, C, G, K, R>
 where
     O: ObjectStore,
     C: IndexCounter,
     G: ImageGenerator,
     K: Clock,
+    R: PredictionRecords,
 {
-    /// Downloads a succeeded prediction's output, writes it under the actor's next free
-    /// index and lists it in the manifest. An error after the download names the prediction
-    /// ([`UseCaseError::NotStored`]): it was paid for.
+    /// Stores a succeeded prediction's image in `place` (claimed on its record earlier), or
+    /// under the actor's next free index, lists it in the manifest and closes the record.
+    /// An error after the download names the prediction: it was paid for.
     pub async fn store_prediction(
         &self,
         order: &ImageOrder,
+        model: &str,
         succeeded: &SucceededPrediction,
-        deadline: Instant,
+        place: Option<ImagePlace>,
+        limits: RunLimits,
     ) -> Result<StoredImage, UseCaseError> {
-        self.collect_and_store(order, deadline, async { Ok(succeeded.clone()) })
+        self.collect_and_store(order, model, limits, place, async { Ok(succeeded.clone()) })
             .await
     }
 
@@ -103,135 +123,197 @@ where
     pub(super) async fn collect_and_store(
         &self,
         order: &ImageOrder,
-        deadline: Instant,
+        model: &str,
+        limits: RunLimits,
+        place: Option<ImagePlace>,
         succeeded: impl Future<Output = Result<SucceededPrediction, UseCaseError>>,
     ) -> Result<StoredImage, UseCaseError> {
-        let ImageOrder {
-            actor,
-            prompt,
-            seed,
-        } = order;
-        let manifest_key = manifest_key(&actor.actor_name);
+        let manifest_key = manifest_key(&order.actor.actor_name);
         let collect_started = self.clock.now();
-        let written = async {
+        // Boxed, like the steps below: inline, the generation's future overflows the 8 MiB
+        // main-thread stack of the unoptimised build.
+        let written = Box::pin(async {
             let succeeded = succeeded.await?;
-            self.write_image(&actor.actor_id, &actor.actor_name, &succeeded, deadline)
+            self.write_image(order, model, &succeeded, place, limits)
                 .await
-        };
+        });
         let (written, manifest) = both(written, self.objects.read_versioned(&manifest_key)).await;
-        let WrittenImage {
-            image,
-            index,
-            s3_key,
-            downloaded_at,
-        } = written?;
+        let written = written?;
         let written_at = self.clock.now();
-        let filename = image_filename(&actor.actor_name, index);
-        let created_at = self.clock.now_rfc3339();
-        let entry = ManifestEntry {
-            index,
-            filename: filename.clone(),
-            s3_key: s3_key.clone(),
-            s3_url: self.objects.object_url(&s3_key),
-            prompt_id: prompt.prompt_id.map(str::to_owned),
-            category: prompt.category.map(|c| c.as_str().to_owned()),
-            prompt: prompt.text.clone(),
-            seed: *seed,
-            prediction_id: image.prediction_id.clone(),
-            model: image.model.clone(),
-            created_at: created_at.clone(),
+        let mut stored =
+            Box::pin(self.list_and_close(order, &written, Listing::Read(manifest.ok()), limits))
+                .await;
+        stored.timings = StepTimings {
+            predict_ms: ms_between(collect_started, written.downloaded_at),
+            store_ms: ms_between(written.downloaded_at, written_at),
+            manifest_ms: stored.timings.manifest_ms,
         };
-        let finish_by = deadline.max(downloaded_at) + STORE_GRACE;
-        let (listed, preview_url) = both(
-            self.list_in_manifest(&manifest_key, &entry, manifest.ok(), finish_by),
-            self.objects.presigned_get(&s3_key, PREVIEW_URL_LIFETIME),
+        Ok(stored)
+    }
+
+    /// Lists a written image in the manifest, signs its preview, and closes its prediction's
+    /// record (unless `listing` says both are done).
+    pub(super) async fn list_and_close(
+        &self,
+        order: &ImageOrder,
+        written: &WrittenImage,
+        listing: Listing,
+        limits: RunLimits,
+    ) -> StoredImage {
+        let started = self.clock.now();
+        let actor = &order.actor;
+        let manifest_key = manifest_key(&actor.actor_name);
+        let entry = ManifestEntry {
+            index: written.place.index,
+            filename: image_filename(&actor.actor_name, written.place.index),
+            s3_key: written.place.key.clone(),
+            s3_url: self.objects.object_url(&written.place.key),
+            prompt_id: order.prompt.prompt_id.map(str::to_owned),
+            category: order.prompt.category.map(|c| c.as_str().to_owned()),
+            prompt: order.prompt.text.clone(),
+            seed: order.seed,
+            prediction_id: written.prediction_id.clone(),
+            model: written.model.clone(),
+            created_at: written.created_at.clone(),
+        };
+        let prediction_id = &written.prediction_id;
+        let list = async {
+            let Listing::Read(manifest) = listing else {
+                return None;
+            };
+            let manifest_error = self
+                .list_in_manifest(&manifest_key, &entry, manifest, limits.finish)
+                .await
+                .err();
+            if let Some(error) = &manifest_error {
+                tracing::error!(actor = %actor.actor_id, index = entry.index, %prediction_id, %error, "image stored but not listed in the manifest");
+            }
+            let closed = retried(&self.clock, || {
+                self.records
+                    .stored(prediction_id, &entry.created_at, manifest_error.is_none())
+            })
+            .await;
+            if let Err(error) = closed {
+                // Still open: the reconciler finds the image in its place and closes it.
+                tracing::error!(%prediction_id, %error, "image stored but its prediction record not closed");
+            }
+            manifest_error
+        };
+        let (manifest_error, preview_url) = both(
+            list,
+            self.objects
+                .presigned_get(&written.place.key, PREVIEW_URL_LIFETIME),
         )
         .await;
-        let manifest_ms = ms_between(written_at, self.clock.now());
-        let manifest_error = listed.err();
-        if let Some(error) = &manifest_error {
-            tracing::error!(actor = %actor.actor_id, index, prediction_id = %image.prediction_id, %error, "image stored but not listed in the manifest");
-        }
-        Ok(StoredImage {
+        StoredImage {
             actor_id: actor.actor_id.clone(),
             actor_name: actor.actor_name.clone(),
-            index,
-            filename,
+            index: entry.index,
+            filename: entry.filename,
             s3_url: entry.s3_url,
             preview_url: preview_url
                 .inspect_err(|error| tracing::warn!(%error, "preview URL not signed"))
                 .ok(),
-            s3_key,
+            s3_key: entry.s3_key,
             manifest_key,
             manifest_error,
-            prompt_id: prompt.prompt_id,
-            category: prompt.category.map(|c| c.as_str()),
-            prompt: prompt.text.clone(),
-            seed: *seed,
-            prediction_id: image.prediction_id,
-            model: image.model,
-            created_at,
+            prompt_id: order.prompt.prompt_id,
+            category: order.prompt.category.map(|c| c.as_str()),
+            prompt: entry.prompt,
+            seed: entry.seed,
+            prediction_id: entry.prediction_id,
+            model: entry.model,
+            created_at: entry.created_at,
             timings: StepTimings {
-                predict_ms: ms_between(collect_started, downloaded_at),
-                store_ms: ms_between(downloaded_at, written_at),
-                manifest_ms,
+                manifest_ms: ms_between(started, self.clock.now()),
+                ..StepTimings::default()
             },
-        })
+        }
     }
 
-    /// The output downloaded while an index is taken, then written under that index's name
-    /// (or the next free one).
+    /// The output downloaded while the image's place is found (claimed before, or a new
+    /// index claimed now), then written there (or in the next free place). An image already
+    /// in a claimed place (an earlier collector got that far) is not fetched again.
     async fn write_image(
         &self,
-        actor_id: &ActorId,
-        actor_name: &str,
+        order: &ImageOrder,
+        model: &str,
         succeeded: &SucceededPrediction,
-        deadline: Instant,
+        place: Option<ImagePlace>,
+        limits: RunLimits,
     ) -> Result<WrittenImage, UseCaseError> {
         let prediction_id = &succeeded.prediction_id;
-        let download = async {
-            self.generator
-                .download(succeeded, deadline)
-                .await
-                .map_err(|error| error.after_create(prediction_id))
-        };
-        let (image, index) = both(download, self.take_index(actor_name)).await;
-        let mut image = image.inspect_err(|_| match &index {
-            Ok(index) => {
-                tracing::warn!(actor = %actor_id, index, %prediction_id, "output not fetched: its index stays unused");
-            }
-            Err(error) => {
-                tracing::warn!(actor = %actor_id, %prediction_id, %error, "no index taken either");
-            }
-        })?;
-        let downloaded_at = self.clock.now();
         let not_stored = |source| UseCaseError::NotStored {
             prediction_id: prediction_id.clone(),
             source,
         };
+        if let Some(place) = &place
+            && let Some(image) = self
+                .objects
+                .head(&place.key)
+                .await
+                .map_err(not_stored)?
+                .and_then(|info| info.image)
+            && image.prediction_id == *prediction_id
+        {
+            return Ok(WrittenImage {
+                prediction_id: prediction_id.clone(),
+                model: image.model,
+                place: place.clone(),
+                created_at: image.created_at,
+                downloaded_at: self.clock.now(),
+            });
+        }
+        // The download's own retries may run a moment past the finish: the run's deadline
+        // cuts it first, so a slow output is left for a later collector, not taken for gone.
+        let download = async {
+            self.generator
+                .download(succeeded, limits.finish + Duration::from_secs(1))
+                .await
+                .map_err(|error| UseCaseError::from(error.after_create(prediction_id)))
+        };
+        let find_place = async {
+            match place {
+                Some(place) => Ok(place),
+                None => {
+                    self.claim_new_place(order, model, prediction_id, limits.hold_until_ms)
+                        .await
+                }
+            }
+        };
+        let download = self.within(limits.finish, prediction_id, download);
+        let find_place = self.within(limits.finish, prediction_id, find_place);
+        let (image, place) = both(download, find_place).await;
+        let mut image = image.and_then(|image| image).inspect_err(|_| match &place {
+            Ok(Ok(place)) => {
+                tracing::warn!(actor = %order.actor.actor_id, index = place.index, %prediction_id, "output not fetched: its index stays unused");
+            }
+            _ => {
+                tracing::warn!(actor = %order.actor.actor_id, %prediction_id, "no place taken either");
+            }
+        })?;
+        let place = place?.map_err(not_stored)?;
+        let downloaded_at = self.clock.now();
+        let metadata = ImageMetadata {
+            prediction_id: prediction_id.clone(),
+            prompt_id: order.prompt.prompt_id.map(str::to_owned),
+            prompt: ImageMetadata::fitting_prompt(&order.prompt.text),
+            seed: order.seed,
+            model: image.model.clone(),
+            created_at: self.clock.now_rfc3339(),
+        };
         let bytes = Arc::new(std::mem::take(&mut image.bytes));
-        let (index, s3_key) = self
-            .write_numbered(
-                actor_name,
-                index.map_err(not_stored)?,
-                bytes,
-                &image.prediction_id,
-            )
-            .await
+        let write = self.write_numbered(order, place, bytes, &metadata, limits.hold_until_ms);
+        let place = self
+            .within(limits.finish, prediction_id, write)
+            .await?
             .map_err(not_stored)?;
         Ok(WrittenImage {
-            image,
-            index,
-            s3_key,
+            prediction_id: prediction_id.clone(),
+            model: metadata.model,
+            place,
+            created_at: metadata.created_at,
             downloaded_at,
         })
     }
-}
-
-/// An image written under its name, with when its output arrived.
-struct WrittenImage {
-    image: GeneratedImage,
-    index: u64,
-    s3_key: String,
-    downloaded_at: Instant,
 }

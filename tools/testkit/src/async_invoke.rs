@@ -120,7 +120,12 @@ impl AsyncLambda {
 
     /// An asynchronous invocation of `event`: delivered under one request id until the
     /// function answers without an error, at most three times in all. Returns every attempt.
-    pub async fn invoke_async(&self, event: &Value, request_id: &str, timeout: Duration) -> Vec<Attempt> {
+    pub async fn invoke_async(
+        &self,
+        event: &Value,
+        request_id: &str,
+        timeout: Duration,
+    ) -> Vec<Attempt> {
         let mut attempts = Vec::new();
         for _ in 0..3 {
             let attempt = self.attempt(event, request_id, timeout).await;
@@ -144,7 +149,10 @@ async fn next(State(shared): State<Shared>) -> Response {
     let mut headers = HeaderMap::new();
     for (name, value) in [
         ("lambda-runtime-aws-request-id", delivery.request_id),
-        ("lambda-runtime-deadline-ms", delivery.deadline_ms.to_string()),
+        (
+            "lambda-runtime-deadline-ms",
+            delivery.deadline_ms.to_string(),
+        ),
         (
             "lambda-runtime-invoked-function-arn",
             "arn:aws:lambda:us-east-1:123456789012:function:generate-single".to_owned(),

@@ -13,10 +13,10 @@ mod processes;
 mod seeding;
 mod stack;
 
+pub use async_invoke::{AsyncLambda, Attempt};
 pub use events::{
     event, event_for_actor, set_env, status_and_body, with_idempotency_key, with_json_body,
 };
-pub use async_invoke::{AsyncLambda, Attempt};
 pub use fault_proxy::{FaultProxy, FaultRule};
 pub use processes::{CapturedLog, ClosedPort, LambdaEmulator, Moto, free_port, rie_path};
 pub use replicate_emulator::Counts as ReplicateCounts;

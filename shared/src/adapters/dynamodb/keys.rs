@@ -7,9 +7,21 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::actor::ActorId;
 
-/// Prefixes kept for items that later capabilities add: a prediction's record, a training
-/// set and its items, an export, a training. No item of today's may start with one.
+/// Prefixes of the items of the capabilities that track paid work: a prediction's record, a
+/// training set and its items, an export, a training. No other item may start with one.
 pub const RESERVED_PREFIXES: [&str; 5] = ["PREDICTION#", "SET#", "ITEM#", "EXPORT#", "TRAINING#"];
+
+/// The sparse index of open records (`open_kind` as its partition key, `held_until` in epoch
+/// milliseconds as its sort key): an item is in it only while it has `open_kind`, so the
+/// reconciler queries what is open and due, and a closed record leaves the index by losing
+/// the attribute. Later kinds (a set's item, a training) share it under their own kind.
+pub const OPEN_RECORDS_INDEX: &str = "open_records";
+/// The index's partition key attribute.
+pub const OPEN_KIND: &str = "open_kind";
+/// The index's sort key attribute: until when a record is held (epoch milliseconds).
+pub const HELD_UNTIL: &str = "held_until";
+/// The `open_kind` of an open prediction record.
+pub const OPEN_PREDICTION: &str = "PREDICTION";
 
 /// An item's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +63,11 @@ pub fn image_counter(actor_name: &str) -> ItemKey {
 /// `IDEMPOTENCY#{key}` / `RECORD`.
 pub fn idempotency_record(scoped_key: &str) -> ItemKey {
     ItemKey::new(format!("IDEMPOTENCY#{scoped_key}"), "RECORD")
+}
+
+/// A paid prediction's record: `PREDICTION#{prediction_id}` / `RECORD`.
+pub fn prediction_record(prediction_id: &str) -> ItemKey {
+    ItemKey::new(format!("PREDICTION#{prediction_id}"), "RECORD")
 }
 
 /// The operators' kill switch: `CONTROL` / `KILL_SWITCH`.
@@ -98,5 +115,15 @@ mod tests {
         }
         assert_eq!(actor_profile(&actor).pk, "ACTOR#a1");
         assert_eq!(actor_budget("2026-12-02", "a1").sk, "ACTOR#a1");
+    }
+
+    #[test]
+    fn a_prediction_record_takes_its_reserved_prefix() {
+        let key = prediction_record("p1");
+        assert_eq!(
+            (key.pk.as_str(), key.sk.as_str()),
+            ("PREDICTION#p1", "RECORD")
+        );
+        assert!(key.pk.starts_with(RESERVED_PREFIXES[0]));
     }
 }

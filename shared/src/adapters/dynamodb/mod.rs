@@ -1,5 +1,6 @@
 //! DynamoDB adapters: actor profiles and the image counters. Every key shape is in [`keys`].
 
+pub mod attributes;
 pub mod keys;
 
 use std::collections::HashMap;
@@ -7,6 +8,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use attributes::{fault, is_condition_failure};
 
 use crate::adapters::operations;
 use crate::domain::actor::{ActorId, ActorProfile};
@@ -160,6 +163,26 @@ impl IndexCounter for DynamoDbIndexCounter {
                 operation: operations::COUNTER_SEED,
                 detail: DisplayErrorContext(error).to_string(),
             }),
+        }
+    }
+
+    async fn raise(&self, actor_name: &str, highest: u64) -> Result<(), StoreError> {
+        let raised = self
+            .client
+            .update_item()
+            .table_name(&self.table_name)
+            .set_key(Some(keys::image_counter(actor_name).attributes()))
+            .update_expression("SET last_index = :highest")
+            .condition_expression("attribute_not_exists(pk) OR last_index < :highest")
+            .expression_attribute_values(":highest", AttributeValue::N(highest.to_string()))
+            .send()
+            .remote_call(operations::COUNTER_RAISE)
+            .await;
+        match raised {
+            Ok(_) => Ok(()),
+            // Already past it.
+            Err(error) if is_condition_failure(&error) => Ok(()),
+            Err(error) => Err(fault(operations::COUNTER_RAISE, error)),
         }
     }
 }

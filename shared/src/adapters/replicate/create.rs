@@ -42,6 +42,7 @@ impl ReplicateClient {
             if remaining < Duration::from_secs(1) {
                 return Err(PredictionError::TimedOut {
                     prediction_id: None,
+                    running: false,
                 });
             }
             let wait = remaining

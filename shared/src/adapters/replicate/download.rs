@@ -12,9 +12,6 @@ use crate::ports::{PredictionError, SucceededPrediction};
 use crate::retry::Backoff;
 use crate::timing::{self, RemoteCallExt};
 
-/// How long past the prediction's deadline (or its end, if later) the output download may run.
-pub(super) const DOWNLOAD_GRACE: Duration = Duration::from_secs(5);
-
 /// A failed download, and whether trying again may help.
 enum DownloadFailure {
     Refused(String),

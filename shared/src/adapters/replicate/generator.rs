@@ -2,7 +2,6 @@
 
 use std::time::Instant;
 
-use super::download::DOWNLOAD_GRACE;
 use super::{Prediction, ReplicateClient};
 use crate::ports::{
     AtDeadline, GeneratedImage, ImageGenerator, PredictionError, PredictionRequest,
@@ -13,6 +12,10 @@ impl ImageGenerator for ReplicateClient {
     /// Replicate's answer to the create: finishing a prediction that is done already needs
     /// no read.
     type State = Prediction;
+
+    fn model(&self) -> &str {
+        &self.config.model
+    }
 
     async fn start(
         &self,
@@ -54,10 +57,9 @@ impl ImageGenerator for ReplicateClient {
     async fn download(
         &self,
         succeeded: &SucceededPrediction,
-        deadline: Instant,
+        finish_by: Instant,
     ) -> Result<GeneratedImage, PredictionError> {
         let started = Instant::now();
-        let finish_by = deadline.max(started) + DOWNLOAD_GRACE;
         let bytes = self.download_output(succeeded, finish_by).await?;
         tracing::info!(prediction_id = %succeeded.prediction_id, bytes = bytes.len(), elapsed_ms = started.elapsed().as_millis() as u64, "prediction output downloaded");
         Ok(GeneratedImage {

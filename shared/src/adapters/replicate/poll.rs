@@ -139,6 +139,7 @@ impl ReplicateClient {
     ) -> Result<Prediction, PredictionError> {
         let timed_out = || PredictionError::TimedOut {
             prediction_id: Some(prediction_id.to_owned()),
+            running: at_deadline == AtDeadline::KeepRunning,
         };
         if at_deadline == AtDeadline::Cancel {
             self.cancel(prediction_id)

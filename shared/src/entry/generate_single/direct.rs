@@ -2,10 +2,20 @@
 //! `{"jobs": [...]}`, or either as the `detail` of an EventBridge event (a schedule), tried
 //! in that pinned order: EventBridge, batch, single job.
 //!
-//! A single job that fails is a Lambda error (so asynchronous retries and the failure
-//! destination apply; its idempotency key keeps a retry from paying twice), typed by its
-//! code. A batch answers one result per job and is a Lambda error only when no job could run
-//! (each was refused, or not started for lack of time).
+//! Every job runs under an idempotency key: its own `idempotency_key`, else the batch's (the
+//! event's, or an EventBridge event's id) with `:{position}` after it, else one derived from
+//! the invocation, `lambda:{request id}[:{position}]`. Lambda keeps the request id when it
+//! retries an asynchronous invocation after a function error, so its retry replays what
+//! finished, collects what was paid for and runs the rest; a caller's own retry of a
+//! synchronous invoke gets a new request id, and must send a key.
+//!
+//! `{"action": "repair_manifest", "actor_name": ...}` is the operators' repair: the images of
+//! the actor's folder that its manifest misses are listed from their metadata.
+//!
+//! A single job that fails is a Lambda error typed by its code. A batch is a Lambda error
+//! `batch_incomplete` when a job was not started for lack of time (one starts only with
+//! `BATCH_JOB_MIN_SECONDS` left) or was interrupted after paying, and `no_job_ran` when every
+//! job was refused; the results are in its message either way.
 
 use std::time::Instant;
 
@@ -18,7 +28,8 @@ use serde_json::{Value, json};
 use super::http_route::{generated, scoped_key};
 use super::wire::{GenerateSingleBody, WireAnswers};
 use super::{
-    DIRECT_STORE_RESERVE, Deadline, GenerateSingleFunction, MAX_BODY_BYTES, MIN_JOB_TIME, before,
+    DIRECT_ANSWER_MARGIN, DIRECT_STORE_RESERVE, Deadline, GenerateSingleFunction, MAX_BODY_BYTES,
+    before,
 };
 use crate::domain::actor::ActorId;
 use crate::domain::request::RequestError;
@@ -26,10 +37,12 @@ use crate::entry::http::{ApiError, json_response};
 use crate::entry::invocation_error::InvocationError;
 use crate::entry::metrics::InvocationMetrics;
 use crate::ports::StoredAnswer;
-use crate::usecases::{GuardedJob, GuardedJobs, GuardedOutcome};
+use crate::usecases::{GuardedJob, GuardedJobs, GuardedOutcome, RunLimits};
 
 /// What a direct invocation carries, once its envelope (if any) is opened.
 enum DirectEvent {
+    /// `{"action": "repair_manifest", "actor_name": ...}`: an operator's repair.
+    RepairManifest { actor_name: String },
     /// `{"jobs": [...]}`: each job's key is the event's, with `:{position}` after it.
     Batch {
         jobs: Vec<Value>,
@@ -56,47 +69,69 @@ impl<J: GuardedJobs> GenerateSingleFunction<J> {
     pub(super) async fn direct(
         &self,
         body: &Body,
+        request_id: &str,
         deadline: Deadline,
         metrics: &mut InvocationMetrics,
     ) -> Result<Response<Body>, InvocationError> {
-        let event = parse_direct_event(body).map_err(|error| {
+        let refused = |error: ApiError, metrics: &mut InvocationMetrics| {
             metrics.failed(&error);
             InvocationError::from_api(&error)
-        })?;
+        };
+        let event = parse_direct_event(body).map_err(|error| refused(error, metrics))?;
+        let invocation_key = (!request_id.is_empty()).then(|| format!("lambda:{request_id}"));
         match event {
-            DirectEvent::Job { job, key } => match self.job(job, key, deadline, metrics).await {
-                JobAnswer::Fresh(Ok(value)) => Ok(json_response(StatusCode::OK, &value)),
-                JobAnswer::Fresh(Err(error)) => {
-                    metrics.failed(&error);
-                    Err(InvocationError::from_api(&error))
+            DirectEvent::Job { job, key } => {
+                let key = job_key(&job, key.or(invocation_key))
+                    .map_err(|error| refused(error, metrics))?;
+                match self.job(job, key, deadline, metrics).await {
+                    JobAnswer::Fresh(Ok(value)) => Ok(json_response(StatusCode::OK, &value)),
+                    JobAnswer::Fresh(Err(error)) => Err(refused(error, metrics)),
+                    JobAnswer::Replayed(answer) if answer.status < 300 => Ok(json_response(
+                        StatusCode::OK,
+                        &serde_json::from_str::<Value>(&answer.body).unwrap_or(Value::Null),
+                    )),
+                    JobAnswer::Replayed(answer) => {
+                        Err(InvocationError::from_stored_body(answer.body))
+                    }
                 }
-                JobAnswer::Replayed(answer) if answer.status < 300 => Ok(json_response(
+            }
+            DirectEvent::Batch { jobs, key } => {
+                let keys = batch_keys(&jobs, key.or(invocation_key))
+                    .map_err(|error| refused(error, metrics))?;
+                self.batch(jobs, keys, deadline, metrics).await
+            }
+            DirectEvent::RepairManifest { actor_name } => {
+                let finish_by = before(deadline.function, DIRECT_ANSWER_MARGIN);
+                let report = self
+                    .jobs
+                    .repair_manifest(&actor_name, finish_by)
+                    .await
+                    .map_err(|error| refused(error.into(), metrics))?;
+                Ok(json_response(
                     StatusCode::OK,
-                    &serde_json::from_str::<Value>(&answer.body).unwrap_or(Value::Null),
-                )),
-                JobAnswer::Replayed(answer) => Err(InvocationError::from_stored_body(answer.body)),
-            },
-            DirectEvent::Batch { jobs, key } => self.batch(jobs, key, deadline, metrics).await,
+                    &json!({"success": true, "actor_name": actor_name, "images": report.images, "added": report.added, "not_ours": report.not_ours}),
+                ))
+            }
         }
     }
 
-    /// Runs a batch's jobs one after the other while there is time for another.
+    /// Runs a batch's jobs one after the other while there is time to start another.
     async fn batch(
         &self,
         jobs: Vec<Value>,
-        key: Option<String>,
+        keys: Vec<Option<String>>,
         deadline: Deadline,
         metrics: &mut InvocationMetrics,
     ) -> Result<Response<Body>, InvocationError> {
-        let (mut results, mut succeeded, mut ran) = (Vec::new(), 0, 0);
-        for (position, job) in jobs.into_iter().enumerate() {
-            let job_key = key.as_ref().map(|key| format!("{key}:{position}"));
+        let (mut results, mut succeeded, mut ran, mut incomplete) = (Vec::new(), 0, 0, 0);
+        for (position, (job, key)) in jobs.into_iter().zip(keys).enumerate() {
             let time_left = deadline.function.saturating_duration_since(Instant::now());
-            let mut result = if time_left < MIN_JOB_TIME {
+            let mut result = if time_left < self.batch_job_min_time {
+                incomplete += 1;
                 metrics.failed_with("not_started");
-                json!({"success": false, "error": {"code": "not_started", "message": "not enough time left in this invocation"}})
+                json!({"success": false, "error": {"code": "not_started", "message": "not enough time left in this invocation; its retry runs it"}})
             } else {
-                match self.job(job, job_key, deadline, metrics).await {
+                match self.job(job, key, deadline, metrics).await {
                     JobAnswer::Fresh(Ok(answer)) => {
                         succeeded += 1;
                         ran += 1;
@@ -109,6 +144,10 @@ impl<J: GuardedJobs> GenerateSingleFunction<J> {
                     }
                     JobAnswer::Fresh(Err(error)) => {
                         ran += usize::from(!error.is_refusal());
+                        // Paid for and not stored yet: the batch's retry collects it.
+                        incomplete += usize::from(error.use_case().is_some_and(|error| {
+                            error.prediction_id().is_some() && !error.is_final()
+                        }));
                         metrics.failed(&error);
                         error.body()
                     }
@@ -117,13 +156,28 @@ impl<J: GuardedJobs> GenerateSingleFunction<J> {
             result["job"] = json!(position);
             results.push(result);
         }
-        tracing::info!(jobs = results.len(), ran, succeeded, "batch finished");
-        if ran == 0 && !results.is_empty() {
-            let body = json!({"success": false, "error": {"code": "no_job_ran", "message": "no job of the batch could run"}, "results": results});
-            return Err(InvocationError {
-                code: "no_job_ran".to_owned(),
+        tracing::info!(
+            jobs = results.len(),
+            ran,
+            succeeded,
+            incomplete,
+            "batch finished"
+        );
+        let failed = |code: &str, message: &str| {
+            let body = json!({"success": false, "error": {"code": code, "message": message}, "succeeded": succeeded, "results": results});
+            Err(InvocationError {
+                code: code.to_owned(),
                 body: body.to_string(),
-            });
+            })
+        };
+        if incomplete > 0 {
+            return failed(
+                "batch_incomplete",
+                "some jobs were not started for lack of time or were interrupted after paying; retry the same event (Lambda's own retry does) to finish them",
+            );
+        }
+        if ran == 0 && !results.is_empty() {
+            return failed("no_job_ran", "no job of the batch could run");
         }
         Ok(json_response(
             StatusCode::OK,
@@ -131,7 +185,7 @@ impl<J: GuardedJobs> GenerateSingleFunction<J> {
         ))
     }
 
-    /// Runs one job of a direct invocation.
+    /// Runs one job of a direct invocation under `key` (scoped already).
     async fn job(
         &self,
         job: Value,
@@ -158,7 +212,45 @@ impl<J: GuardedJobs> GenerateSingleFunction<J> {
     }
 }
 
-/// The guarded job a direct job asks for.
+/// A job's key, scoped: its own `idempotency_key`, else `fallback`.
+fn job_key(job: &Value, fallback: Option<String>) -> Result<Option<String>, ApiError> {
+    let own = match job.get("idempotency_key") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(key)) => Some(key.clone()),
+        Some(_) => return Err(ApiError::InvalidIdempotencyKey),
+    };
+    own.or(fallback)
+        .map(|key| scoped_key("direct", &key))
+        .transpose()
+}
+
+/// Every job's key (its own, else `{batch key}:{position}`), checked before any job runs:
+/// two jobs with one key would have the second replay the first.
+fn batch_keys(jobs: &[Value], batch_key: Option<String>) -> Result<Vec<Option<String>>, ApiError> {
+    let keys = jobs
+        .iter()
+        .enumerate()
+        .map(|(position, job)| {
+            job_key(
+                job,
+                batch_key.as_ref().map(|key| format!("{key}:{position}")),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut seen = std::collections::HashSet::new();
+    for key in keys.iter().flatten() {
+        if !seen.insert(key) {
+            return Err(RequestError::Malformed(format!(
+                "two jobs of the batch share the idempotency key {:?}",
+                key.trim_start_matches("direct#")
+            ))
+            .into());
+        }
+    }
+    Ok(keys)
+}
+
+/// The guarded job a direct job asks for, under `key` (scoped already).
 fn read_job(job: Value, key: Option<String>, deadline: Deadline) -> Result<GuardedJob, ApiError> {
     let actor_id = match job.get("actor_id") {
         Some(Value::String(id)) => ActorId::parse(id)?,
@@ -172,9 +264,12 @@ fn read_job(job: Value, key: Option<String>, deadline: Deadline) -> Result<Guard
     Ok(GuardedJob {
         actor_id,
         request: GenerateSingleBody::from_json(job)?,
-        key: key.map(|key| scoped_key("direct", &key)).transpose()?,
-        deadline: before(deadline.function, DIRECT_STORE_RESERVE),
-        hold_until_ms: deadline.epoch_ms,
+        key,
+        limits: RunLimits {
+            model: before(deadline.function, DIRECT_STORE_RESERVE),
+            finish: before(deadline.function, DIRECT_ANSWER_MARGIN),
+            hold_until_ms: deadline.epoch_ms,
+        },
     })
 }
 
@@ -202,6 +297,23 @@ fn parse_direct_event(body: &Body) -> Result<DirectEvent, ApiError> {
             (event, key)
         }
     };
+    if let Some(action) = payload.get("action") {
+        return match (action.as_str(), payload.get("actor_name")) {
+            (Some("repair_manifest"), Some(Value::String(actor_name))) => {
+                Ok(DirectEvent::RepairManifest {
+                    actor_name: actor_name.clone(),
+                })
+            }
+            (Some("repair_manifest"), _) => Err(RequestError::Malformed(
+                "repair_manifest needs actor_name (a string)".to_owned(),
+            )
+            .into()),
+            _ => Err(RequestError::Malformed(format!(
+                "unknown action {action}; the one action is repair_manifest"
+            ))
+            .into()),
+        };
+    }
     // Only an object is a batch (serde would also take `[[...]]`, a struct's array form).
     let batch = if payload.is_object() {
         Batch::deserialize(&payload).ok()

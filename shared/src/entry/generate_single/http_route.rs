@@ -7,11 +7,17 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;
 
 use super::wire::{GenerateSingleBody, WireAnswers, answer_json};
-use super::{Deadline, GenerateSingleFunction, HTTP_MODEL_BUDGET, MAX_BODY_BYTES, before};
+use super::{
+    Deadline, GenerateSingleFunction, HTTP_ANSWER_BUDGET, HTTP_STORE_RESERVE, MAX_BODY_BYTES,
+    before,
+};
 use crate::domain::request::{ImageRequest, RequestError};
 use crate::entry::http::{ActorRoute, ApiError, json_response};
 use crate::entry::metrics::InvocationMetrics;
-use crate::usecases::{GuardedJob, GuardedJobs, GuardedOutcome, GuardedRun, StoredImage};
+use crate::timing::epoch_ms;
+use crate::usecases::{
+    GuardedJob, GuardedJobs, GuardedOutcome, GuardedRun, RunLimits, StoredImage,
+};
 
 /// The route this function serves.
 pub const ROUTE: ActorRoute = ActorRoute {
@@ -31,9 +37,13 @@ impl<J: GuardedJobs> GenerateSingleFunction<J> {
         deadline: Deadline,
         metrics: &mut InvocationMetrics,
     ) -> Response<Body> {
-        let model_deadline = (std::time::Instant::now() + HTTP_MODEL_BUDGET)
-            .min(before(deadline.function, std::time::Duration::from_secs(5)));
-        let answer = match read_job(request, model_deadline, deadline.epoch_ms) {
+        let answer_by = answer_deadline(request, deadline);
+        let limits = RunLimits {
+            model: before(answer_by, HTTP_STORE_RESERVE),
+            finish: answer_by,
+            hold_until_ms: deadline.epoch_ms,
+        };
+        let answer = match read_job(request, limits) {
             Ok(job) => {
                 let run = self.jobs.run(&job, &WireAnswers).await;
                 http_answer(run, metrics)
@@ -47,12 +57,32 @@ impl<J: GuardedJobs> GenerateSingleFunction<J> {
     }
 }
 
+/// When the answer must be ready: [`HTTP_ANSWER_BUDGET`] after API Gateway received the
+/// request (`requestContext.timeEpoch`, `requestTimeEpoch` for REST), and never past the
+/// function's own deadline. A request time in the future or older than the budget (a clock
+/// skew, a replayed test event) is not believed: the budget then counts from now.
+fn answer_deadline(request: &Request, deadline: Deadline) -> std::time::Instant {
+    let received_ms = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.time_epoch,
+        Some(RequestContext::ApiGatewayV1(context)) => context.request_time_epoch,
+        _ => 0,
+    };
+    let now = std::time::Instant::now();
+    let budget_ms = HTTP_ANSWER_BUDGET.as_millis() as u64;
+    let elapsed_ms = u64::try_from(received_ms)
+        .ok()
+        .and_then(|received| epoch_ms().checked_sub(received))
+        .filter(|elapsed| *elapsed < budget_ms)
+        .unwrap_or(0);
+    let answer_by = now + std::time::Duration::from_millis(budget_ms - elapsed_ms);
+    answer_by.min(before(
+        deadline.function,
+        std::time::Duration::from_millis(500),
+    ))
+}
+
 /// The job an HTTP request asks for.
-fn read_job(
-    request: &Request,
-    deadline: std::time::Instant,
-    hold_until_ms: u64,
-) -> Result<GuardedJob, ApiError> {
+fn read_job(request: &Request, limits: RunLimits) -> Result<GuardedJob, ApiError> {
     let actor_id = ROUTE.actor_id(request)?;
     let key = match request.headers().get("idempotency-key") {
         Some(value) => {
@@ -67,8 +97,7 @@ fn read_job(
         actor_id,
         request: parse_body(request.body())?,
         key,
-        deadline,
-        hold_until_ms,
+        limits,
     })
 }
 

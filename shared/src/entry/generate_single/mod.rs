@@ -21,13 +21,16 @@ pub use http_route::ROUTE;
 
 /// The largest request body accepted (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// How long an HTTP request may give the model: API Gateway answers 504 itself after 29 s
-/// (REST) or 30 s (HTTP API), and the image still has to be downloaded and stored.
-pub const HTTP_MODEL_BUDGET: Duration = Duration::from_secs(22);
+/// How long after API Gateway received a request its answer must be ready: API Gateway
+/// answers 504 itself after 29 s (REST) or 30 s (HTTP API).
+pub const HTTP_ANSWER_BUDGET: Duration = Duration::from_secs(27);
+/// What an HTTP answer keeps back after the model for storing the image.
+pub const HTTP_STORE_RESERVE: Duration = Duration::from_secs(5);
 /// What a direct invocation keeps back from its function timeout for storing the image.
 pub const DIRECT_STORE_RESERVE: Duration = Duration::from_secs(15);
-/// The least time a batch job needs to be started.
-pub const MIN_JOB_TIME: Duration = Duration::from_secs(20);
+/// What a direct invocation keeps back from its function timeout for recording and
+/// answering, after everything else.
+pub const DIRECT_ANSWER_MARGIN: Duration = Duration::from_secs(2);
 
 /// The function: the guarded generation, answering invocations. Build it once per execution
 /// environment.
@@ -37,10 +40,12 @@ pub struct GenerateSingleFunction<J> {
     pub jobs: J,
     /// The function's name in metrics.
     pub function_name: String,
+    /// The least time left for a batch job to be started (`BATCH_JOB_MIN_SECONDS`).
+    pub batch_job_min_time: Duration,
 }
 
 /// When an invocation must be done by: as an instant, and as epoch milliseconds (for the
-/// idempotency key's hold).
+/// holds of its idempotency key and prediction records).
 #[derive(Debug, Clone, Copy)]
 struct Deadline {
     function: Instant,
@@ -69,7 +74,9 @@ impl<J: GuardedJobs> GenerateSingleFunction<J> {
             request.request_context_ref(),
             Some(RequestContext::PassThrough)
         ) {
-            self.direct(request.body(), deadline, &mut metrics).await
+            let request_id = request_id(request);
+            self.direct(request.body(), &request_id, deadline, &mut metrics)
+                .await
         } else {
             let response = self.http(request, deadline, &mut metrics).await;
             tracing::info!(

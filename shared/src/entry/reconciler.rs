@@ -1,0 +1,54 @@
+//! The reconciler function: on its EventBridge schedule, one pass of the reconcile use case
+//! over the paid predictions whose run ended without storing them. Its answer is the pass's
+//! report; a pass that could not even list the due records is a Lambda error (the next
+//! scheduled pass tries again).
+
+use std::time::{Duration, Instant};
+
+use lambda_http::lambda_runtime::LambdaEvent;
+use serde_json::{Value, json};
+
+use super::compose::DeployedGeneration;
+use super::invocation_error::InvocationError;
+use crate::timing::epoch_ms;
+
+/// What a pass keeps back from the function's timeout for its last writes and its answer.
+const ANSWER_MARGIN: Duration = Duration::from_secs(5);
+
+/// The function: the generation's steps and how many records a pass takes. Build it once
+/// per execution environment.
+#[derive(Debug)]
+pub struct ReconcilerFunction {
+    /// The generation, whose store step stores what succeeded.
+    pub generation: DeployedGeneration,
+    /// The most records one pass takes (`RECONCILE_BATCH_SIZE`).
+    pub batch_size: usize,
+}
+
+impl ReconcilerFunction {
+    /// Runs one pass; the event (a scheduled event, or `{}` by hand) carries nothing it needs.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, InvocationError> {
+        let now_ms = epoch_ms();
+        let deadline_ms = event.context.deadline.max(now_ms);
+        let until = Instant::now() + Duration::from_millis(deadline_ms - now_ms);
+        let until = until.checked_sub(ANSWER_MARGIN).unwrap_or(until);
+        match self.generation.reconcile(self.batch_size, until).await {
+            Ok(report) => Ok(json!({
+                "due": report.due,
+                "stored": report.stored,
+                "closed": report.closed,
+                "still_running": report.still_running,
+                "skipped": report.skipped,
+                "faults": report.faults,
+                "not_started": report.not_started,
+            })),
+            Err(error) => {
+                tracing::error!(operation = error.operation, detail = %error.detail, "reconciler pass failed");
+                Err(InvocationError {
+                    code: "store_unavailable".to_owned(),
+                    body: json!({"success": false, "error": {"code": "store_unavailable", "message": "the open prediction records could not be read; the next pass tries again"}}).to_string(),
+                })
+            }
+        }
+    }
+}
