@@ -89,6 +89,8 @@ AWS_ACCESS_KEY_ID=testing
 AWS_SECRET_ACCESS_KEY=testing
 TABLE_NAME=training-image-service
 AWS_SYSTEM_ACTORS_BUCKET=story-boards-assets
+# cargo lambda watch gives a function 30 s, not the template's 300: start batch jobs with 20 s left.
+BATCH_JOB_MIN_SECONDS=20
 $replicate_env
 ENV
 chmod 600 "$STATE/lambda.env"

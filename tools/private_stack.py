@@ -73,6 +73,8 @@ class PrivateStack:
                         "AWS_ACCESS_KEY_ID=testing\nAWS_SECRET_ACCESS_KEY=testing\n"
                         "TABLE_NAME=training-image-service\n"
                         "AWS_SYSTEM_ACTORS_BUCKET=story-boards-assets\n"
+                        # cargo lambda watch gives a function 30 s, not the template's 300.
+                        "BATCH_JOB_MIN_SECONDS=20\n"
                         f"REPLICATE_BASE_URL={self.replicate_url}\n"
                         "REPLICATE_API_TOKEN=local-test-token\n"
                         "REPLICATE_OUTPUT_HOSTS=127.0.0.1\n")
