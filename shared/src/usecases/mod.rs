@@ -21,6 +21,8 @@ pub mod store;
 pub mod training_prompts;
 
 #[cfg(test)]
+mod fake_records;
+#[cfg(test)]
 mod fakes;
 #[cfg(test)]
 mod generate_image_tests;
