@@ -13,6 +13,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
+# Every function's binary first: a function's tests may run a sibling's (the reconciler's
+# run beside generate-single's), and cargo test builds only the binaries of packages it tests.
+cargo build --workspace --bins --locked
 cargo test --workspace --locked
 echo "== cfn-lint"
 cfn-lint template.yaml
