@@ -92,6 +92,17 @@ impl Backoff {
     }
 }
 
+/// When a training-set item's prediction is looked at again, `age` after it was created:
+/// half its age, from 2 s up to 60 s. A short prediction is seen soon after it ends; a long
+/// one costs few receives (each one counts toward the queue's redrive to its dead letters).
+pub fn next_check_after(age: Duration) -> Duration {
+    (age / 2).clamp(Duration::from_secs(2), Duration::from_secs(60))
+}
+
+/// When a worker tries an item's step again after a fault (a store or the model's API
+/// unavailable, a claim held by another worker): soon, but not at once.
+pub const ITEM_FAULT_RETRY: Duration = Duration::from_secs(10);
+
 /// A random duration from zero to `max` inclusive (for jitter, not for anything secret).
 fn random_up_to(max: Duration) -> Duration {
     let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
@@ -107,6 +118,15 @@ pub fn random_number(max: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_item_is_checked_again_after_half_its_age_within_bounds() {
+        let after = |secs| next_check_after(Duration::from_secs(secs)).as_secs();
+        assert_eq!(
+            [after(0), after(10), after(60), after(3600)],
+            [2, 5, 30, 60]
+        );
+    }
 
     #[test]
     fn steps_double_up_to_the_maximum() {

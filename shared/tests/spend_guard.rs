@@ -68,9 +68,12 @@ async fn a_refund_after_midnight_goes_back_to_the_day_it_was_counted() {
     };
     let guard = DynamoDbSpendGuard::new(client.clone(), TABLE_NAME, caps, false, clock.clone());
 
-    let admitted = guard.admit("alice").await.unwrap().expect("admitted");
+    let admitted = guard.admit("alice", 1).await.unwrap().expect("admitted");
     assert_eq!(used(&client, "2026-12-01", "SERVICE").await, Some(1));
-    assert!(guard.admit("alice").await.unwrap().is_err(), "the cap of 1");
+    assert!(
+        guard.admit("alice", 1).await.unwrap().is_err(),
+        "the cap of 1"
+    );
 
     clock.set("2026-12-02T00:00:01Z");
     guard.refund(&admitted).await.unwrap();
@@ -80,6 +83,41 @@ async fn a_refund_after_midnight_goes_back_to_the_day_it_was_counted() {
     assert_eq!(used(&client, "2026-12-02", "ACTOR#alice").await, None);
 
     // The new day has its own count, and the old day's unit is free again.
-    guard.admit("alice").await.unwrap().expect("the new day");
+    guard.admit("alice", 1).await.unwrap().expect("the new day");
     assert_eq!(used(&client, "2026-12-02", "ACTOR#alice").await, Some(1));
+}
+
+#[tokio::test]
+async fn units_are_admitted_all_or_none_and_given_back_together() {
+    let moto = Moto::start().await;
+    let sdk = moto.sdk_config().await;
+    testkit::create_table_and_bucket(&sdk).await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let clock = SetClock::at("2026-12-02T10:00:00Z");
+    let caps = DailyCaps {
+        service: Some(500),
+        per_actor: Some(100),
+    };
+    let guard = DynamoDbSpendGuard::new(client.clone(), TABLE_NAME, caps, false, clock);
+
+    guard.admit("alice", 30).await.unwrap().expect("30 of 100");
+    let refused = guard.admit("alice", 71).await.unwrap();
+    assert!(refused.is_err(), "71 more would pass the cap of 100");
+    assert_eq!(used(&client, "2026-12-02", "ACTOR#alice").await, Some(30));
+    assert_eq!(used(&client, "2026-12-02", "SERVICE").await, Some(30));
+    assert!(
+        guard.admit("bob", 101).await.unwrap().is_err(),
+        "over the cap alone"
+    );
+
+    let seventy = guard
+        .admit("alice", 70)
+        .await
+        .unwrap()
+        .expect("exactly to the cap");
+    assert_eq!(used(&client, "2026-12-02", "ACTOR#alice").await, Some(100));
+    guard.refund(&seventy).await.unwrap();
+    assert_eq!(used(&client, "2026-12-02", "ACTOR#alice").await, Some(30));
+    assert_eq!(used(&client, "2026-12-02", "SERVICE").await, Some(30));
+    assert!(!guard.switched_off().await.unwrap());
 }

@@ -10,4 +10,6 @@ pub mod profile_cache;
 pub mod replicate;
 pub mod s3;
 pub mod spend;
+pub mod sqs;
 pub mod ssm;
+pub mod training_sets;

@@ -74,3 +74,19 @@ pub const PREDICTION_POLL_PAUSE: &str = "Replicate poll pause";
 pub const PREDICTION_CANCEL: &str = "Replicate cancel";
 /// A prediction's output downloaded.
 pub const OUTPUT_DOWNLOAD: &str = "Replicate download";
+/// Writing a training set and its items.
+pub const SET_WRITE: &str = "DynamoDB BatchWriteItem/PutItem (training set)";
+/// Reading a training set with its items.
+pub const SET_READ: &str = "DynamoDB Query (training set)";
+/// Reading a training set and one item.
+pub const SET_ITEM_READ: &str = "DynamoDB GetItem (training set item)";
+/// An item's state change with its set's counts.
+pub const SET_ITEM_CHANGE: &str = "DynamoDB TransactWriteItems (item state)";
+/// Marking a set canceled.
+pub const SET_CANCEL: &str = "DynamoDB UpdateItem (set canceled)";
+/// Listing an actor's sets.
+pub const SET_LIST: &str = "DynamoDB Query/BatchGetItem (actor's sets)";
+/// Sending items' messages.
+pub const ITEMS_SEND: &str = "SQS SendMessageBatch (items)";
+/// Changing a message's visibility (its item's next step).
+pub const ITEM_DELAY: &str = "SQS ChangeMessageVisibility (item)";

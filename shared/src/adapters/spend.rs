@@ -128,10 +128,15 @@ impl<K: Clock> DynamoDbSpendGuard<K> {
         &self,
         counters: &[(Counter, String, u64)],
         date: &str,
+        units: u64,
         refund_token: Option<&str>,
     ) -> Result<(), TransactFailure> {
         let capped = refund_token.is_none();
-        let delta = if capped { 1 } else { -1 };
+        let delta = if capped {
+            units.to_string()
+        } else {
+            format!("-{units}")
+        };
         let expiration = expiration_of(date);
         let mut transaction = self
             .client
@@ -160,16 +165,20 @@ impl<K: Clock> DynamoDbSpendGuard<K> {
                 .table_name(&self.table_name)
                 .set_key(Some(key.attributes()))
                 .update_expression("ADD used :delta SET expiration = :exp")
-                .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
+                .expression_attribute_values(":delta", AttributeValue::N(delta.clone()))
                 .expression_attribute_values(":exp", AttributeValue::N(expiration.to_string()));
             update = if capped {
+                // Room for all the units (`admit` refuses more units than the cap first).
                 update
-                    .condition_expression("attribute_not_exists(used) OR used < :cap")
-                    .expression_attribute_values(":cap", AttributeValue::N(cap.to_string()))
+                    .condition_expression("attribute_not_exists(used) OR used <= :room")
+                    .expression_attribute_values(
+                        ":room",
+                        AttributeValue::N(cap.saturating_sub(units).to_string()),
+                    )
             } else {
                 update
-                    .condition_expression("used >= :one")
-                    .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+                    .condition_expression("used >= :units")
+                    .expression_attribute_values(":units", AttributeValue::N(units.to_string()))
             };
             let update = update
                 .build()
@@ -253,13 +262,18 @@ enum TransactFailure {
 }
 
 impl<K: Clock> SpendGuard for DynamoDbSpendGuard<K> {
-    async fn admit(&self, actor_name: &str) -> Result<Result<Admission, SpendRefusal>, StoreError> {
+    async fn admit(
+        &self,
+        actor_name: &str,
+        units: u64,
+    ) -> Result<Result<Admission, SpendRefusal>, StoreError> {
         if self.switched_off {
             return Ok(Err(SpendRefusal::Disabled));
         }
         let admission = Admission {
             day: day_of(&self.clock.now_rfc3339()),
             actor_name: actor_name.to_owned(),
+            units,
             refund_token: format!(
                 "{:016x}{:016x}",
                 random_number(u64::MAX),
@@ -267,7 +281,8 @@ impl<K: Clock> SpendGuard for DynamoDbSpendGuard<K> {
             ),
         };
         let counters = self.counters(actor_name);
-        let zero_cap = counters.iter().find(|(_, _, cap)| *cap == 0);
+        // A cap smaller than the units refuses without a write (a zero cap refuses all).
+        let zero_cap = counters.iter().find(|(_, _, cap)| *cap < units.max(1));
         if counters.is_empty() || zero_cap.is_some() {
             if self.kill_switch_on().await? {
                 return Ok(Err(SpendRefusal::Disabled));
@@ -286,7 +301,7 @@ impl<K: Clock> SpendGuard for DynamoDbSpendGuard<K> {
         };
         let policy = Backoff::BUDGET_CONFLICT;
         for attempt in 1..=policy.attempts {
-            match self.count(&counters, &admission.day, None).await {
+            match self.count(&counters, &admission.day, units, None).await {
                 Ok(()) => return Ok(Ok(admission)),
                 Err(TransactFailure::SwitchedOff) => return Ok(Err(SpendRefusal::Disabled)),
                 Err(TransactFailure::CapReached(position)) => {
@@ -316,7 +331,12 @@ impl<K: Clock> SpendGuard for DynamoDbSpendGuard<K> {
         let policy = Backoff::REFUND_CONFLICT;
         for attempt in 1..=policy.attempts {
             match self
-                .count(&counters, &admission.day, Some(&admission.refund_token))
+                .count(
+                    &counters,
+                    &admission.day,
+                    admission.units,
+                    Some(&admission.refund_token),
+                )
                 .await
             {
                 Ok(()) => return Ok(()),
@@ -334,5 +354,12 @@ impl<K: Clock> SpendGuard for DynamoDbSpendGuard<K> {
             operation: operations::BUDGET_REFUND,
             detail: "the refund did not go through".to_owned(),
         })
+    }
+
+    async fn switched_off(&self) -> Result<bool, StoreError> {
+        if self.switched_off {
+            return Ok(true);
+        }
+        self.kill_switch_on().await
     }
 }

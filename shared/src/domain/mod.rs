@@ -8,3 +8,4 @@ pub mod naming;
 pub mod order;
 pub mod prompts;
 pub mod request;
+pub mod training_set;

@@ -7,6 +7,8 @@ use lambda_http::Error;
 use super::config;
 use super::generate_single::GenerateSingleFunction;
 use super::reconciler::ReconcilerFunction;
+use super::training_set_worker::TrainingSetWorkerFunction;
+use super::training_sets::TrainingSetsFunction;
 use crate::adapters::aws::load_sdk_config;
 use crate::adapters::clock::SystemClock;
 use crate::adapters::dynamodb::{DynamoDbActorProfiles, DynamoDbIndexCounter};
@@ -16,6 +18,9 @@ use crate::adapters::profile_cache::CachedActorProfiles;
 use crate::adapters::replicate::ReplicateClient;
 use crate::adapters::s3::S3ObjectStore;
 use crate::adapters::spend::DynamoDbSpendGuard;
+use crate::adapters::sqs::SqsItemQueue;
+use crate::adapters::training_sets::DynamoDbTrainingSets;
+use crate::usecases::training_sets::TrainingSetWork;
 use crate::usecases::{GenerateImage, GenerationSettings, GuardedGeneration};
 
 /// The generation as deployed: DynamoDB, S3 and Replicate.
@@ -42,6 +47,40 @@ pub type GenerateSingle = GenerateSingleFunction<
     >,
 >;
 
+/// training-sets as deployed: the routes check and count sets, and read and change their
+/// items; they never call the model nor store an image, so those ports are `()`.
+pub type TrainingSets = TrainingSetsFunction<
+    TrainingSetWork<
+        DynamoDbActorProfiles,
+        S3ObjectStore,
+        (),
+        (),
+        SystemClock,
+        (),
+        DynamoDbIdempotency,
+        DynamoDbSpendGuard,
+        DynamoDbTrainingSets,
+        SqsItemQueue,
+    >,
+>;
+
+/// training-set-worker as deployed: the whole generation, without idempotency records (an
+/// item's state is its own guard).
+pub type TrainingSetWorker = TrainingSetWorkerFunction<
+    TrainingSetWork<
+        DynamoDbActorProfiles,
+        S3ObjectStore,
+        DynamoDbIndexCounter,
+        ReplicateClient,
+        SystemClock,
+        DynamoDbPredictionRecords,
+        (),
+        DynamoDbSpendGuard,
+        DynamoDbTrainingSets,
+        SqsItemQueue,
+    >,
+>;
+
 /// The profiles training-prompts reads: DynamoDB behind a per-environment cache.
 pub type TrainingPromptsProfiles = CachedActorProfiles<DynamoDbActorProfiles>;
 
@@ -57,15 +96,77 @@ pub async fn generate_single() -> Result<GenerateSingle, Error> {
         jobs: GuardedGeneration {
             generation: generation(&sdk_config)?,
             idempotency: DynamoDbIdempotency::new(dynamodb.clone(), table_name.clone()),
-            spend: DynamoDbSpendGuard::new(
-                dynamodb,
-                table_name,
-                config::daily_caps()?,
-                config::generation_disabled()?,
-                SystemClock,
-            ),
+            spend: spend_guard(dynamodb, &table_name)?,
         },
     })
+}
+
+/// Starts logging and builds training-sets.
+pub async fn training_sets() -> Result<TrainingSets, Error> {
+    super::logging::init(&config::log_settings());
+    let sdk_config = load_sdk_config().await;
+    let table_name = config::table_name()?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config);
+    let (settings, objects) = generation_settings_and_bucket(&sdk_config)?;
+    Ok(TrainingSetsFunction {
+        price_per_image_usd: config::price_per_image_usd()?,
+        work: TrainingSetWork {
+            generation: GenerateImage {
+                profiles: DynamoDbActorProfiles::new(dynamodb.clone(), table_name.clone()),
+                objects,
+                counter: (),
+                generator: (),
+                clock: SystemClock,
+                records: (),
+                settings,
+            },
+            idempotency: DynamoDbIdempotency::new(dynamodb.clone(), table_name.clone()),
+            spend: spend_guard(dynamodb.clone(), &table_name)?,
+            sets: DynamoDbTrainingSets::new(dynamodb, table_name),
+            queue: item_queue(&sdk_config)?,
+        },
+    })
+}
+
+/// Starts logging and builds training-set-worker.
+pub async fn training_set_worker() -> Result<TrainingSetWorker, Error> {
+    super::logging::init(&config::log_settings());
+    let sdk_config = load_sdk_config().await;
+    let table_name = config::table_name()?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config);
+    let queue = item_queue(&sdk_config)?;
+    Ok(TrainingSetWorkerFunction {
+        queue: queue.clone(),
+        work: TrainingSetWork {
+            generation: generation(&sdk_config)?,
+            idempotency: (),
+            spend: spend_guard(dynamodb.clone(), &table_name)?,
+            sets: DynamoDbTrainingSets::new(dynamodb, table_name),
+            queue,
+        },
+    })
+}
+
+/// The items' queue, from `TRAINING_SET_QUEUE_URL`.
+fn item_queue(sdk_config: &aws_config::SdkConfig) -> Result<SqsItemQueue, Error> {
+    Ok(SqsItemQueue::new(
+        aws_sdk_sqs::Client::new(sdk_config),
+        config::training_set_queue_url()?,
+    ))
+}
+
+/// The spend guard, from the caps and kill switch settings.
+fn spend_guard(
+    dynamodb: aws_sdk_dynamodb::Client,
+    table_name: &str,
+) -> Result<DynamoDbSpendGuard, Error> {
+    Ok(DynamoDbSpendGuard::new(
+        dynamodb,
+        table_name,
+        config::daily_caps()?,
+        config::generation_disabled()?,
+        SystemClock,
+    ))
 }
 
 /// Starts logging and builds the reconciler.
@@ -81,31 +182,41 @@ pub async fn reconciler() -> Result<ReconcilerFunction, Error> {
 /// The generation's ports and settings, from the environment.
 fn generation(sdk_config: &aws_config::SdkConfig) -> Result<DeployedGeneration, Error> {
     let table_name = config::table_name()?;
-    let bucket = config::required_env("AWS_SYSTEM_ACTORS_BUCKET")?;
     let replicate = ReplicateClient::new(config::replicate_config(config::replicate_token(
         sdk_config,
     )?)?)?;
-    let region = sdk_config
-        .region()
-        .map_or("us-east-1".to_owned(), ToString::to_string);
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk_config);
+    let (settings, objects) = generation_settings_and_bucket(sdk_config)?;
     Ok(GenerateImage {
         profiles: DynamoDbActorProfiles::new(dynamodb.clone(), table_name.clone()),
-        objects: S3ObjectStore::new(
-            S3ObjectStore::client_for(sdk_config),
-            bucket.clone(),
-            region,
-        ),
+        objects,
         counter: DynamoDbIndexCounter::new(dynamodb.clone(), table_name.clone()),
         generator: replicate,
         clock: SystemClock,
         records: DynamoDbPredictionRecords::new(dynamodb, table_name),
-        settings: GenerationSettings {
-            bucket,
-            max_base_image_bytes: config::max_base_image_bytes()?,
-            base_image_prefixes: config::base_image_prefixes()?,
-        },
+        settings,
     })
+}
+
+/// The generation's settings and the bucket, from the environment.
+fn generation_settings_and_bucket(
+    sdk_config: &aws_config::SdkConfig,
+) -> Result<(GenerationSettings, S3ObjectStore), Error> {
+    let bucket = config::required_env("AWS_SYSTEM_ACTORS_BUCKET")?;
+    let region = sdk_config
+        .region()
+        .map_or("us-east-1".to_owned(), ToString::to_string);
+    let objects = S3ObjectStore::new(
+        S3ObjectStore::client_for(sdk_config),
+        bucket.clone(),
+        region,
+    );
+    let settings = GenerationSettings {
+        bucket,
+        max_base_image_bytes: config::max_base_image_bytes()?,
+        base_image_prefixes: config::base_image_prefixes()?,
+    };
+    Ok((settings, objects))
 }
 
 /// Starts logging and builds the profiles training-prompts reads.

@@ -119,6 +119,25 @@ pub fn reconcile_batch_size() -> Result<usize, ConfigError> {
         .ok_or(ConfigError::Invalid("RECONCILE_BATCH_SIZE"))
 }
 
+/// The training-set items' queue (`TRAINING_SET_QUEUE_URL`).
+pub fn training_set_queue_url() -> Result<String, ConfigError> {
+    required_env("TRAINING_SET_QUEUE_URL")
+}
+
+/// What one image is estimated to cost, in US dollars, for a set's `estimated_cost_usd`
+/// (`PRICE_PER_IMAGE_USD`, default 0.04: flux-kontext-pro's list price).
+pub fn price_per_image_usd() -> Result<f64, ConfigError> {
+    match std::env::var("PRICE_PER_IMAGE_USD") {
+        Ok(value) => value
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|price| price.is_finite() && *price >= 0.0)
+            .ok_or(ConfigError::Invalid("PRICE_PER_IMAGE_USD")),
+        Err(_) => Ok(0.04),
+    }
+}
+
 /// Whether the configuration's kill switch is on (`GENERATION_DISABLED=true`).
 pub fn generation_disabled() -> Result<bool, ConfigError> {
     match std::env::var("GENERATION_DISABLED") {

@@ -199,6 +199,8 @@ pub fn status_of(error: &UseCaseError) -> StatusCode {
         UseCaseError::OutOfTime { .. } => StatusCode::GATEWAY_TIMEOUT,
         UseCaseError::KeyInProgress => StatusCode::CONFLICT,
         UseCaseError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        UseCaseError::SetNotFound(_) => StatusCode::NOT_FOUND,
+        UseCaseError::SetCanceled(_) => StatusCode::CONFLICT,
         UseCaseError::Spend(SpendRefusal::Disabled) => StatusCode::SERVICE_UNAVAILABLE,
         UseCaseError::Spend(SpendRefusal::Exhausted { .. }) => StatusCode::TOO_MANY_REQUESTS,
         UseCaseError::Refused(error) => match error {
@@ -242,6 +244,8 @@ pub fn code_of(error: &UseCaseError) -> &'static str {
         UseCaseError::OutOfTime { .. } => "image_pending",
         UseCaseError::KeyInProgress => "idempotency_in_progress",
         UseCaseError::KeyReused => "idempotency_key_reused",
+        UseCaseError::SetNotFound(_) => "training_set_not_found",
+        UseCaseError::SetCanceled(_) => "training_set_canceled",
         UseCaseError::Spend(SpendRefusal::Disabled) => "generation_disabled",
         UseCaseError::Spend(SpendRefusal::Exhausted { .. }) => "budget_exhausted",
         UseCaseError::Refused(error) => match error {

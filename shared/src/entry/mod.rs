@@ -1,6 +1,7 @@
 //! Entry: what turns Lambda events into use-case calls and their results into responses.
 //! [`compose`] builds each function from its configuration; the rest parses and answers.
 
+pub mod caller;
 pub mod compose;
 pub mod config;
 pub mod generate_single;
@@ -10,3 +11,5 @@ pub mod logging;
 pub mod metrics;
 pub mod reconciler;
 pub mod training_prompts;
+pub mod training_set_worker;
+pub mod training_sets;

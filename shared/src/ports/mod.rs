@@ -6,11 +6,13 @@ mod clock;
 mod idempotency_store;
 mod image_generator;
 mod index_counter;
+mod item_queue;
 mod object_store;
 mod prediction_error;
 mod prediction_records;
 mod spend_guard;
 mod store_error;
+mod training_sets;
 
 pub use actor_profiles::ActorProfiles;
 pub use clock::Clock;
@@ -20,6 +22,7 @@ pub use image_generator::{
     SucceededPrediction,
 };
 pub use index_counter::IndexCounter;
+pub use item_queue::{ItemMessage, ItemQueue};
 pub use object_store::{
     ImageMetadata, ObjectInfo, ObjectStart, ObjectStore, VersionedObject, WriteCondition,
     WriteOutcome,
@@ -30,3 +33,4 @@ pub use prediction_records::{
 };
 pub use spend_guard::{Admission, SpendGuard, SpendRefusal};
 pub use store_error::StoreError;
+pub use training_sets::{ItemChange, ItemImage, SetItem, TrainingSet, TrainingSets};

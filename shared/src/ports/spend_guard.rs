@@ -30,18 +30,25 @@ pub struct Admission {
     pub day: String,
     /// The actor's name (the folder the generation writes).
     pub actor_name: String,
+    /// How many generations were counted (a training set counts all its items at once).
+    pub units: u64,
     /// Names the one refund this admission may get, however often it is tried.
     pub refund_token: String,
 }
 
 /// Admits generations against the kill switch and the daily caps, counting each admitted one.
 pub trait SpendGuard: Send + Sync {
-    /// Counts one generation for the actor named `actor_name` (the folder it writes), or
-    /// says why not.
+    /// Counts `units` generations for the actor named `actor_name` (the folder they write),
+    /// all or none, or says why not.
     fn admit(
         &self,
         actor_name: &str,
+        units: u64,
     ) -> impl Future<Output = Result<Result<Admission, SpendRefusal>, StoreError>> + Send;
-    /// Gives back one admitted generation that paid for nothing, on the day it was counted.
+    /// Gives back an admission's units (generations that paid for nothing), on the day they
+    /// were counted; the same admission is given back once, however often this is tried.
     fn refund(&self, admission: &Admission) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether the kill switch is on: a queued generation counted earlier checks it again
+    /// before it pays.
+    fn switched_off(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

@@ -14,7 +14,7 @@ use super::store::{Listing, StoredImage, WrittenImage};
 use crate::domain::naming::image_key;
 use crate::ports::{
     AtDeadline, Clock, ImageGenerator, ImagePlace, IndexCounter, ObjectStore, PredictionError,
-    PredictionRecord, PredictionRecords, PredictionState, StoreError,
+    PredictionRecord, PredictionRecords, PredictionState, StoreError, SucceededPrediction,
 };
 
 impl<P, O, C, G, K, R> GenerateImage<P, O, C, G, K, R>
@@ -74,23 +74,86 @@ where
         limits: RunLimits,
         at_deadline: AtDeadline,
     ) -> Result<StoredImage, UseCaseError> {
-        let prediction_id = record.prediction_id.as_str();
-        match &record.state {
-            PredictionState::Stored { created_at, listed } => {
-                return Ok(self
-                    .stored_earlier(record, created_at, *listed, limits)
-                    .await);
-            }
-            PredictionState::Failed { reason } => {
-                return Err(UseCaseError::Prediction(PredictionError::Failed {
-                    prediction_id: prediction_id.to_owned(),
-                    message: reason.clone(),
-                }));
-            }
-            PredictionState::Open => {}
+        if let Some(answer) = self.closed_record(record, limits).await {
+            return answer;
         }
-        let succeeded =
-            self.finish_prediction(Collect::PaidEarlier(prediction_id), limits, at_deadline);
+        let succeeded = self.finish_prediction(
+            Collect::PaidEarlier(&record.prediction_id),
+            limits,
+            at_deadline,
+        );
+        self.store_for_record(record, limits, succeeded).await
+    }
+
+    /// Looks at a paid prediction once, without waiting: succeeded (its output's host
+    /// checked), or why not; one still running is [`PredictionError::TimedOut`] with
+    /// `running` (canceled first when `at_deadline` says so). A queue worker checks this way
+    /// and comes back later rather than holding a Lambda while the model runs.
+    pub async fn check_prediction(
+        &self,
+        prediction_id: &str,
+        at_deadline: AtDeadline,
+    ) -> Result<SucceededPrediction, UseCaseError> {
+        self.generator
+            .resume(prediction_id, self.clock.now(), at_deadline)
+            .await
+            .map_err(|error| error.after_create(prediction_id).into())
+    }
+
+    /// Stores the image of `record`'s prediction, which [`Self::check_prediction`] saw
+    /// succeed, as [`Self::collect_record`] would: from the record, once.
+    pub async fn store_checked(
+        &self,
+        record: &PredictionRecord,
+        succeeded: SucceededPrediction,
+        limits: RunLimits,
+    ) -> Result<StoredImage, UseCaseError> {
+        if let Some(answer) = self.closed_record(record, limits).await {
+            return answer;
+        }
+        self.store_for_record(record, limits, async { Ok(succeeded) })
+            .await
+    }
+
+    /// Closes the record of a prediction that ended without an image (failed, canceled, its
+    /// output refused), as a collector does when it sees that; other errors leave it open.
+    pub async fn close_record(&self, prediction_id: &str, error: &UseCaseError) {
+        let Some(reason) = error.ended_without_image() else {
+            return;
+        };
+        let closed = retried(&self.clock, || self.records.failed(prediction_id, &reason)).await;
+        if let Err(error) = closed {
+            tracing::error!(prediction_id, %error, "prediction record not closed");
+        }
+    }
+
+    /// The answer a closed record already gives: its stored image, or its failure.
+    async fn closed_record(
+        &self,
+        record: &PredictionRecord,
+        limits: RunLimits,
+    ) -> Option<Result<StoredImage, UseCaseError>> {
+        match &record.state {
+            PredictionState::Stored { created_at, listed } => Some(Ok(self
+                .stored_earlier(record, created_at, *listed, limits)
+                .await)),
+            PredictionState::Failed { reason } => {
+                Some(Err(UseCaseError::Prediction(PredictionError::Failed {
+                    prediction_id: record.prediction_id.clone(),
+                    message: reason.clone(),
+                })))
+            }
+            PredictionState::Open => None,
+        }
+    }
+
+    /// Stores what `succeeded` gives for the open `record`, and keeps the record right.
+    async fn store_for_record(
+        &self,
+        record: &PredictionRecord,
+        limits: RunLimits,
+        succeeded: impl Future<Output = Result<SucceededPrediction, UseCaseError>>,
+    ) -> Result<StoredImage, UseCaseError> {
         let result = self
             .collect_and_store(
                 &record.order,

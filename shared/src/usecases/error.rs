@@ -46,6 +46,12 @@ pub enum UseCaseError {
     /// The idempotency key was used with another request.
     #[error("this idempotency key was used with another request body")]
     KeyReused,
+    /// No training set of this actor has this id (another actor's is not told apart).
+    #[error("training set {0} not found")]
+    SetNotFound(String),
+    /// The training set was canceled: its items are not queued again.
+    #[error("training set {0} was canceled")]
+    SetCanceled(String),
 }
 
 impl UseCaseError {
@@ -56,7 +62,9 @@ impl UseCaseError {
             | Self::Store(_)
             | Self::Spend(_)
             | Self::KeyInProgress
-            | Self::KeyReused => true,
+            | Self::KeyReused
+            | Self::SetNotFound(_)
+            | Self::SetCanceled(_) => true,
             Self::Prediction(error) => error.paid_nothing(),
             Self::NotStored { .. } | Self::OutOfTime { .. } => false,
         }
@@ -69,7 +77,7 @@ impl UseCaseError {
     /// predictions a repeat can still collect are not final.
     pub fn is_final(&self) -> bool {
         match self {
-            Self::Refused(_) => true,
+            Self::Refused(_) | Self::SetNotFound(_) | Self::SetCanceled(_) => true,
             Self::Prediction(error) => matches!(
                 error,
                 PredictionError::Rejected { status: 422, .. }
@@ -89,7 +97,10 @@ impl UseCaseError {
 
     /// Whether the request was refused before anything ran.
     pub fn is_refusal(&self) -> bool {
-        matches!(self, Self::Refused(_))
+        matches!(
+            self,
+            Self::Refused(_) | Self::SetNotFound(_) | Self::SetCanceled(_)
+        )
     }
 
     /// Whether a prediction was made (and may be billed) but no image was stored: the store

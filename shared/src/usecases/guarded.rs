@@ -326,7 +326,7 @@ where
         log: &impl PredictionLog,
         report: &mut RunReport,
     ) -> Result<StoredImage, UseCaseError> {
-        let admission = match self.spend.admit(&prepared.order.actor.actor_name).await {
+        let admission = match self.spend.admit(&prepared.order.actor.actor_name, 1).await {
             Ok(Ok(admission)) => admission,
             Ok(Err(refusal)) => return Err(UseCaseError::Spend(refusal)),
             Err(error) => return Err(error.into()),

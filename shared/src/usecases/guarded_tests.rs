@@ -107,26 +107,35 @@ struct Budget {
 }
 
 impl SpendGuard for Budget {
-    async fn admit(&self, actor_name: &str) -> Result<Result<Admission, SpendRefusal>, StoreError> {
+    async fn admit(
+        &self,
+        actor_name: &str,
+        units: u64,
+    ) -> Result<Result<Admission, SpendRefusal>, StoreError> {
         let mut used = self.used.lock().unwrap();
-        if *used >= self.cap {
+        if *used + units > self.cap {
             return Ok(Err(SpendRefusal::Exhausted {
                 scope: "for the service".to_owned(),
                 cap: self.cap,
             }));
         }
-        *used += 1;
+        *used += units;
         Ok(Ok(Admission {
             day: "2026-11-28".to_owned(),
             actor_name: actor_name.to_owned(),
+            units,
             refund_token: format!("t{used}"),
         }))
     }
 
-    async fn refund(&self, _: &Admission) -> Result<(), StoreError> {
-        *self.used.lock().unwrap() -= 1;
-        *self.refunds.lock().unwrap() += 1;
+    async fn refund(&self, admission: &Admission) -> Result<(), StoreError> {
+        *self.used.lock().unwrap() -= admission.units;
+        *self.refunds.lock().unwrap() += admission.units;
         Ok(())
+    }
+
+    async fn switched_off(&self) -> Result<bool, StoreError> {
+        Ok(false)
     }
 }
 

@@ -19,6 +19,7 @@ pub mod reconcile;
 pub mod repair;
 pub mod store;
 pub mod training_prompts;
+pub mod training_sets;
 
 #[cfg(test)]
 mod fake_records;

@@ -11,6 +11,7 @@ mod events;
 mod fault_proxy;
 mod processes;
 mod seeding;
+mod sqs_source;
 mod stack;
 
 pub use async_invoke::{AsyncLambda, Attempt};
@@ -24,6 +25,11 @@ pub use seeding::{
     SAMPLE_ACTOR, SeedProfile, create_table_and_bucket, get_object, list_keys, put_object,
     put_profile, put_secure_parameter, s3_client, sample_jpeg, sdk_config, synthetic_portrait,
     table_keys,
+};
+pub use sqs_source::{
+    DeliveryStats, EventSourceSettings, MAX_RECEIVE_COUNT, SqsEventSource, TRAINING_SET_DLQ,
+    TRAINING_SET_QUEUE, TrainingSetQueues, VISIBILITY_TIMEOUT_SECONDS, WORKER_TIMEOUT_SECONDS,
+    create_training_set_queues, dead_letters, queue_depth, sqs_event,
 };
 pub use stack::{GenerationStack, ReplicateEmulator};
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::actor::ActorId;
+use crate::domain::training_set::SetId;
 
 /// Prefixes of the items of the capabilities that track paid work: a prediction's record, a
 /// training set and its items, an export, a training. No other item may start with one.
@@ -84,6 +85,26 @@ pub fn service_budget(day: &str) -> ItemKey {
 /// `BUDGET#{day}` / `ACTOR#{actor_name}`.
 pub fn actor_budget(day: &str, actor_name: &str) -> ItemKey {
     ItemKey::new(format!("BUDGET#{day}"), format!("ACTOR#{actor_name}"))
+}
+
+/// A training set: `SET#{set_id}` / `SET`.
+pub fn training_set(set_id: &SetId) -> ItemKey {
+    ItemKey::new(format!("SET#{set_id}"), "SET")
+}
+
+/// An item of a training set, beside its set: `SET#{set_id}` / `ITEM#{position:03}`.
+pub fn set_item(set_id: &SetId, position: u32) -> ItemKey {
+    ItemKey::new(format!("SET#{set_id}"), format!("ITEM#{position:03}"))
+}
+
+/// The partition of an actor's listing of sets: `SETS#{actor_id}`.
+pub fn actor_sets(actor_id: &ActorId) -> String {
+    format!("SETS#{actor_id}")
+}
+
+/// A set's entry in its actor's listing: `SETS#{actor_id}` / `{set_id}`.
+pub fn actor_set(actor_id: &ActorId, set_id: &SetId) -> ItemKey {
+    ItemKey::new(actor_sets(actor_id), set_id.as_str())
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use lambda_http::{Body, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http_route::{generated, scoped_key};
+use super::http_route::generated;
 use super::wire::{GenerateSingleBody, WireAnswers};
 use super::{
     DIRECT_ANSWER_MARGIN, DIRECT_STORE_RESERVE, Deadline, GenerateSingleFunction, MAX_BODY_BYTES,
@@ -33,6 +33,7 @@ use super::{
 };
 use crate::domain::actor::ActorId;
 use crate::domain::request::RequestError;
+use crate::entry::caller::scoped_key;
 use crate::entry::http::{ApiError, json_response};
 use crate::entry::invocation_error::InvocationError;
 use crate::entry::metrics::InvocationMetrics;

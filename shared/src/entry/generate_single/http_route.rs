@@ -12,6 +12,7 @@ use super::{
     before,
 };
 use crate::domain::request::{ImageRequest, RequestError};
+use crate::entry::caller::idempotency_key;
 use crate::entry::http::{ActorRoute, ApiError, json_response};
 use crate::entry::metrics::InvocationMetrics;
 use crate::timing::epoch_ms;
@@ -25,9 +26,6 @@ pub const ROUTE: ActorRoute = ActorRoute {
     method: Method::POST,
     allow: "POST",
 };
-
-/// The longest idempotency key accepted.
-pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
 impl<J: GuardedJobs> GenerateSingleFunction<J> {
     /// Answers an API Gateway request; every error is a JSON response.
@@ -84,15 +82,7 @@ fn answer_deadline(request: &Request, deadline: Deadline) -> std::time::Instant 
 /// The job an HTTP request asks for.
 fn read_job(request: &Request, limits: RunLimits) -> Result<GuardedJob, ApiError> {
     let actor_id = ROUTE.actor_id(request)?;
-    let key = match request.headers().get("idempotency-key") {
-        Some(value) => {
-            let key = value
-                .to_str()
-                .map_err(|_| ApiError::InvalidIdempotencyKey)?;
-            Some(scoped_key(&caller_scope(request), key)?)
-        }
-        None => None,
-    };
+    let key = idempotency_key(request)?;
     Ok(GuardedJob {
         actor_id,
         request: parse_body(request.body())?,
@@ -177,35 +167,4 @@ fn parse_body(body: &Body) -> Result<ImageRequest, ApiError> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|error| RequestError::Malformed(format!("the body is not JSON: {error}")))?;
     Ok(GenerateSingleBody::from_json(value)?)
-}
-
-/// Who is calling, for scoping idempotency keys: the JWT's subject, the IAM caller's ARN, or
-/// `public` when the API has no authorizer (local runs).
-fn caller_scope(request: &Request) -> String {
-    let authorizer = request
-        .request_context_ref()
-        .and_then(RequestContext::authorizer);
-    let jwt_subject = authorizer
-        .and_then(|a| a.jwt.as_ref())
-        .and_then(|jwt| jwt.claims.get("sub"))
-        .map(|sub| format!("jwt:{sub}"));
-    let iam_caller = authorizer
-        .and_then(|a| a.iam.as_ref())
-        .and_then(|iam| iam.user_arn.as_ref())
-        .map(|arn| format!("iam:{arn}"));
-    jwt_subject
-        .or(iam_caller)
-        .unwrap_or_else(|| "public".to_owned())
-}
-
-/// The key as stored: `{scope}#{key}`, after checking it is 1 to 255 printable ASCII
-/// characters.
-pub(super) fn scoped_key(scope: &str, key: &str) -> Result<String, ApiError> {
-    let valid = !key.is_empty()
-        && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
-        && key.bytes().all(|b| b.is_ascii_graphic());
-    if !valid {
-        return Err(ApiError::InvalidIdempotencyKey);
-    }
-    Ok(format!("{scope}#{key}"))
 }

@@ -1,0 +1,71 @@
+//! The training-set worker: an SQS batch of items' messages, each taken one step on. A final
+//! item's message succeeds (the event source mapping deletes it); an item with a next step
+//! has its message's visibility set to when that step is due and is reported in
+//! `batchItemFailures`, so SQS delivers it again then (`ReportBatchItemFailures`).
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_http::lambda_runtime::LambdaEvent;
+
+use crate::adapters::sqs::{SqsItemQueue, read_message};
+use crate::ports::{
+    ActorProfiles, Clock, ImageGenerator, IndexCounter, ObjectStore, PredictionRecords, SpendGuard,
+    TrainingSets,
+};
+use crate::retry::ITEM_FAULT_RETRY;
+use crate::usecases::training_sets::{NextStep, TrainingSetWork};
+
+/// The worker, built once per execution environment.
+#[derive(Debug)]
+pub struct TrainingSetWorkerFunction<W> {
+    /// The training-set use cases.
+    pub work: W,
+    /// The queue the messages come from (for their visibility).
+    pub queue: SqsItemQueue,
+}
+
+impl<P, O, C, G, K, R, I, S, T, Q>
+    TrainingSetWorkerFunction<TrainingSetWork<P, O, C, G, K, R, I, S, T, Q>>
+where
+    P: ActorProfiles,
+    O: ObjectStore,
+    C: IndexCounter,
+    G: ImageGenerator,
+    K: Clock,
+    R: PredictionRecords,
+    S: SpendGuard,
+    T: TrainingSets,
+{
+    /// Takes each message's item one step on; never fails as a whole (a message that
+    /// cannot be handled now is reported for another delivery).
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<SqsEvent>,
+    ) -> Result<SqsBatchResponse, lambda_http::Error> {
+        let mut response = SqsBatchResponse::default();
+        for record in &event.payload.records {
+            let message_id = record.message_id.clone().unwrap_or_default();
+            let Some(message) = record.body.as_deref().and_then(read_message) else {
+                tracing::error!(%message_id, "not an item's message; dropped");
+                continue;
+            };
+            let step = match self.work.advance(&message).await {
+                Ok(step) => step,
+                Err(error) => {
+                    tracing::warn!(set_id = %message.set_id, position = message.position, %error, "item's step failed; tried again later");
+                    NextStep::After(ITEM_FAULT_RETRY)
+                }
+            };
+            let NextStep::After(delay) = step else {
+                continue;
+            };
+            if let Some(receipt) = record.receipt_handle.as_deref()
+                && let Err(error) = self.queue.delay(receipt, delay).await
+            {
+                // It comes back after the queue's visibility timeout instead.
+                tracing::warn!(%message_id, %error, "message's next delivery not set");
+            }
+            response.add_failure(message_id);
+        }
+        Ok(response)
+    }
+}

@@ -1,0 +1,108 @@
+//! Training sets: one request makes many images of an actor, each item generated on its own
+//! by the queue's worker (docs/design.md, "Training sets"). [`TrainingSetWork::start`] checks
+//! and counts a whole set and queues its items; [`TrainingSetWork::advance`] takes an item one
+//! step on (create, check, store) without waiting for the model; the progress use cases read,
+//! list, cancel and retry sets.
+
+mod progress;
+mod start;
+mod worker;
+
+use std::time::Duration;
+
+use crate::domain::request::ImageRequest;
+use crate::domain::training_set::ItemState;
+use crate::ports::{
+    Admission, Clock, ItemChange, SetItem, SpendGuard, StoredAnswer, TrainingSet, TrainingSets,
+};
+use crate::usecases::{GenerateImage, UseCaseError};
+
+pub use start::{NewSet, SetStart};
+pub use worker::NextStep;
+
+/// Training sets over the generation's ports, the idempotency records, the spend guard, the
+/// sets' store and the items' queue. Build it once per execution environment; the HTTP
+/// routes never call the model or store an image, so their model-side ports may be `()`.
+#[derive(Debug)]
+pub struct TrainingSetWork<P, O, C, G, K, R, I, S, T, Q> {
+    /// The generation's steps (prepare for the routes; create, check and store for the
+    /// worker).
+    pub generation: GenerateImage<P, O, C, G, K, R>,
+    /// Idempotency records of set requests.
+    pub idempotency: I,
+    /// The kill switch and the daily caps.
+    pub spend: S,
+    /// The sets and their items.
+    pub sets: T,
+    /// The items' queue.
+    pub queue: Q,
+}
+
+/// How an entry encodes a set request's outcome for its idempotency record, so that a
+/// repeat is answered exactly as the first request was.
+pub trait SetAnswers: Sync {
+    /// The answer of a started set.
+    fn started(&self, set: &TrainingSet) -> StoredAnswer;
+    /// The answer of a final refusal.
+    fn failed(&self, error: &UseCaseError) -> StoredAnswer;
+}
+
+/// How long a worker holds an item's prediction record: past it, the reconciler may collect
+/// the prediction (a worker's checks normally end well before).
+const ITEM_HOLD: Duration = Duration::from_secs(15 * 60);
+/// How long a create may take (its retries of a 429 or a 503 included): the worker never
+/// waits longer for the model's API.
+const CREATE_TIME: Duration = Duration::from_secs(10);
+/// How long a claimed item may stay `creating`: past it, the worker that claimed it stopped
+/// between its claim and recording its prediction, which may exist: the item is uncertain.
+const CLAIM_BOUND: Duration = Duration::from_secs(120);
+/// How long a check may take to store a succeeded prediction's image.
+const STORE_TIME: Duration = Duration::from_secs(15);
+
+impl<P, O, C, G, K, R, I, S, T, Q> TrainingSetWork<P, O, C, G, K, R, I, S, T, Q>
+where
+    K: Clock,
+    S: SpendGuard,
+    T: TrainingSets,
+{
+    /// A change of the item from `from`, with the set's counts; `false` when the item was
+    /// no longer in `from`.
+    async fn change(
+        &self,
+        set: &TrainingSet,
+        item: &SetItem,
+        from: ItemState,
+        change: &ItemChange,
+    ) -> Result<bool, UseCaseError> {
+        let now_ms = self.generation.clock.now_epoch_ms();
+        Ok(self
+            .sets
+            .change(&set.set_id, item.position, from, change, now_ms)
+            .await?)
+    }
+
+    /// Gives back the unit of an item that ended without paying (canceled while queued,
+    /// refused), on the day its set was counted.
+    async fn refund_item(&self, set: &TrainingSet, item: &SetItem) {
+        let admission = Admission {
+            day: set.budget_day.clone(),
+            actor_name: set.actor_name.clone(),
+            units: 1,
+            refund_token: format!("{}{:03}{:03}", set.set_id, item.position, item.attempt),
+        };
+        if let Err(error) = self.spend.refund(&admission).await {
+            tracing::warn!(set_id = %set.set_id, position = item.position, %error, "item's budget unit not refunded");
+        }
+    }
+}
+
+/// The request of one item: the set's actor and photo, the item's prompt and seed.
+fn item_request(set: &TrainingSet, item: &crate::ports::SetItem) -> ImageRequest {
+    ImageRequest {
+        actor_name: set.requested_actor_name.clone(),
+        base_image_path: set.base_image_path.clone(),
+        prompt_id: item.prompt_id.clone(),
+        prompt: item.prompt.clone(),
+        seed: Some(item.seed),
+    }
+}

@@ -1,0 +1,384 @@
+//! The worker's step: an item's message taken one step on, by the item's state. A queued
+//! item is claimed (a conditional write, so a message delivered twice never creates twice)
+//! and its prediction created without waiting; a predicting one is looked at once and comes
+//! back later while it runs; a succeeded one is stored through the one store step. Every
+//! state change is conditional; a final item ends its message.
+
+use std::time::Duration;
+
+use super::{CLAIM_BOUND, CREATE_TIME, ITEM_HOLD, STORE_TIME, TrainingSetWork, item_request};
+use crate::domain::training_set::ItemState;
+use crate::ports::{
+    ActorProfiles, AtDeadline, Clock, ImageGenerator, IndexCounter, ItemChange, ItemImage,
+    ItemMessage, ObjectStore, PredictionError, PredictionRecord, PredictionRecords,
+    PredictionState, SetItem, SpendGuard, SpendRefusal, TrainingSet, TrainingSets,
+};
+use crate::retry::{ITEM_FAULT_RETRY, next_check_after};
+use crate::usecases::concurrently::both;
+use crate::usecases::{RunLimits, StoredImage, UseCaseError};
+
+/// What becomes of an item's message after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    /// The item is final: its message is done.
+    Done,
+    /// The item has a next step: deliver its message again after this long.
+    After(Duration),
+}
+
+impl<P, O, C, G, K, R, I, S, T, Q> TrainingSetWork<P, O, C, G, K, R, I, S, T, Q>
+where
+    P: ActorProfiles,
+    O: ObjectStore,
+    C: IndexCounter,
+    G: ImageGenerator,
+    K: Clock,
+    R: PredictionRecords,
+    S: SpendGuard,
+    T: TrainingSets,
+{
+    /// Takes the item of `message` one step on. An error is a fault: the message comes back
+    /// after [`ITEM_FAULT_RETRY`], and the item's state says where it stands.
+    pub async fn advance(&self, message: &ItemMessage) -> Result<NextStep, UseCaseError> {
+        let Some((set, item)) = self
+            .sets
+            .read_item(&message.set_id, message.position)
+            .await?
+        else {
+            tracing::warn!(set_id = %message.set_id, position = message.position, "no such item; its message is dropped");
+            return Ok(NextStep::Done);
+        };
+        match item.state {
+            ItemState::Queued => Box::pin(self.create_item(&set, &item)).await,
+            ItemState::Creating => self.claimed(&set, &item).await,
+            ItemState::Predicting | ItemState::Storing => {
+                Box::pin(self.check_item(&set, &item)).await
+            }
+            ItemState::Stored | ItemState::Failed | ItemState::Canceled | ItemState::Uncertain => {
+                Ok(NextStep::Done)
+            }
+        }
+    }
+
+    /// A queued item: claimed, prepared and its prediction created (no waiting).
+    async fn create_item(
+        &self,
+        set: &TrainingSet,
+        item: &SetItem,
+    ) -> Result<NextStep, UseCaseError> {
+        let clock = &self.generation.clock;
+        if set.canceled {
+            return self
+                .end_unpaid(
+                    set,
+                    item,
+                    ItemState::Queued,
+                    ItemChange::to(ItemState::Canceled),
+                )
+                .await;
+        }
+        if self.spend.switched_off().await? {
+            let change = ItemChange::because(ItemState::Failed, SpendRefusal::Disabled.to_string());
+            return self.end_unpaid(set, item, ItemState::Queued, change).await;
+        }
+        let claim = ItemChange::to(ItemState::Creating);
+        if !self.change(set, item, ItemState::Queued, &claim).await? {
+            return Ok(NextStep::After(ITEM_FAULT_RETRY));
+        }
+        let prepared = match self
+            .generation
+            .prepare(&set.actor_id, &item_request(set, item))
+            .await
+        {
+            Ok(prepared) => prepared,
+            Err(error) if error.is_refusal() => {
+                let change = ItemChange::because(ItemState::Failed, error.to_string());
+                return self
+                    .end_unpaid(set, item, ItemState::Creating, change)
+                    .await;
+            }
+            Err(error) => {
+                self.change(
+                    set,
+                    item,
+                    ItemState::Creating,
+                    &ItemChange::to(ItemState::Queued),
+                )
+                .await?;
+                return Err(error);
+            }
+        };
+        let created = self
+            .generation
+            .start_prediction(&prepared.request, clock.now() + CREATE_TIME)
+            .await;
+        let started = match created {
+            Ok(started) => started,
+            Err(error) => return self.create_failed(set, item, error).await,
+        };
+        let prediction_id = started.prediction_id;
+        let hold_until_ms = clock.now_epoch_ms() + ITEM_HOLD.as_millis() as u64;
+        let model = self.generation.generator.model();
+        let ((), recorded) = both(
+            self.generation
+                .open_record(&prediction_id, &prepared.order, model, hold_until_ms),
+            self.record_prediction(set, item, &prediction_id),
+        )
+        .await;
+        if let Err(error) = recorded {
+            // Its record lets the reconciler store it all the same.
+            tracing::error!(set_id = %set.set_id, position = item.position, %prediction_id, %error, "item's prediction id not recorded");
+        }
+        tracing::info!(set_id = %set.set_id, position = item.position, %prediction_id, "item's prediction created");
+        Ok(NextStep::After(next_check_after(Duration::ZERO)))
+    }
+
+    /// A create that gave no prediction: queued again (rate limited, unavailable), failed
+    /// for good (refused), or uncertain (its answer was lost: never created again).
+    async fn create_failed(
+        &self,
+        set: &TrainingSet,
+        item: &SetItem,
+        error: UseCaseError,
+    ) -> Result<NextStep, UseCaseError> {
+        let from = ItemState::Creating;
+        if error.outcome_uncertain() {
+            tracing::error!(set_id = %set.set_id, position = item.position, %error, "item's create uncertain; left for an operator");
+            self.change(
+                set,
+                item,
+                from,
+                &ItemChange::because(ItemState::Uncertain, error.to_string()),
+            )
+            .await?;
+            return Ok(NextStep::Done);
+        }
+        let retry_after = match &error {
+            UseCaseError::Prediction(PredictionError::RateLimited { retry_after, .. }) => Some(
+                retry_after
+                    .unwrap_or(Duration::from_secs(30))
+                    .max(Duration::from_secs(1)),
+            ),
+            UseCaseError::Prediction(PredictionError::Rejected { .. }) => None,
+            _ if error.paid_nothing() => Some(ITEM_FAULT_RETRY),
+            _ => None,
+        };
+        match retry_after {
+            Some(delay) => {
+                tracing::warn!(set_id = %set.set_id, position = item.position, %error, delay_s = delay.as_secs(), "item's create refused for now; queued again");
+                self.change(set, item, from, &ItemChange::to(ItemState::Queued))
+                    .await?;
+                Ok(NextStep::After(delay))
+            }
+            None => {
+                let change = ItemChange::because(ItemState::Failed, error.to_string());
+                self.end_unpaid(set, item, from, change).await
+            }
+        }
+    }
+
+    /// Notes the new prediction on the item (also over an `uncertain` a slow claim got).
+    async fn record_prediction(
+        &self,
+        set: &TrainingSet,
+        item: &SetItem,
+        prediction_id: &str,
+    ) -> Result<(), UseCaseError> {
+        let change = ItemChange {
+            prediction_id: Some(prediction_id.to_owned()),
+            ..ItemChange::to(ItemState::Predicting)
+        };
+        for from in [ItemState::Creating, ItemState::Uncertain] {
+            if self.change(set, item, from, &change).await? {
+                return Ok(());
+            }
+        }
+        Err(UseCaseError::Store(crate::ports::StoreError {
+            operation: "item state change",
+            detail: "the item was neither creating nor uncertain".to_owned(),
+        }))
+    }
+
+    /// A claimed item seen by another delivery: its claimer is still at it, or stopped
+    /// between its create and recording its prediction (which may exist: uncertain).
+    async fn claimed(&self, set: &TrainingSet, item: &SetItem) -> Result<NextStep, UseCaseError> {
+        let age = self.age(item);
+        if age < CLAIM_BOUND {
+            return Ok(NextStep::After(CLAIM_BOUND - age));
+        }
+        let change = ItemChange::because(
+            ItemState::Uncertain,
+            "the worker that claimed this item stopped before recording its prediction; one may exist",
+        );
+        tracing::error!(set_id = %set.set_id, position = item.position, "claimed item abandoned; uncertain, left for an operator");
+        self.change(set, item, ItemState::Creating, &change).await?;
+        Ok(NextStep::Done)
+    }
+
+    /// A predicting (or storing) item: its prediction looked at once; stored when it
+    /// succeeded, looked at again later while it runs, closed when it ended without an image.
+    async fn check_item(
+        &self,
+        set: &TrainingSet,
+        item: &SetItem,
+    ) -> Result<NextStep, UseCaseError> {
+        let record = self.item_record(set, item).await?;
+        let prediction_id = record.prediction_id.as_str();
+        let at_deadline = if set.canceled {
+            AtDeadline::Cancel
+        } else {
+            AtDeadline::KeepRunning
+        };
+        let clock = &self.generation.clock;
+        let limits = RunLimits {
+            model: clock.now(),
+            finish: clock.now() + STORE_TIME,
+            hold_until_ms: record.held_until_ms,
+        };
+        let mut from = item.state;
+        let stored = if record.state == PredictionState::Open {
+            let succeeded = match self
+                .generation
+                .check_prediction(prediction_id, at_deadline)
+                .await
+            {
+                Ok(succeeded) => succeeded,
+                Err(UseCaseError::Prediction(PredictionError::TimedOut {
+                    running: true, ..
+                })) => {
+                    return Ok(NextStep::After(next_check_after(self.age(item))));
+                }
+                Err(UseCaseError::Prediction(PredictionError::TimedOut {
+                    running: false, ..
+                })) => {
+                    // Canceled with its set.
+                    let canceled = UseCaseError::Prediction(PredictionError::Canceled {
+                        prediction_id: prediction_id.to_owned(),
+                    });
+                    self.generation.close_record(prediction_id, &canceled).await;
+                    self.change(set, item, from, &ItemChange::to(ItemState::Canceled))
+                        .await?;
+                    return Ok(NextStep::Done);
+                }
+                Err(error) => return self.ended(set, item, from, &record, error).await,
+            };
+            if from == ItemState::Predicting {
+                let storing = ItemChange::to(ItemState::Storing);
+                if !self.change(set, item, from, &storing).await? {
+                    return Ok(NextStep::After(ITEM_FAULT_RETRY));
+                }
+                from = ItemState::Storing;
+            }
+            self.generation
+                .store_checked(&record, succeeded, limits)
+                .await
+        } else {
+            // Closed by another collector: answered from the record.
+            self.generation
+                .collect_record(&record, limits, at_deadline)
+                .await
+        };
+        match stored {
+            Ok(image) => {
+                let change = ItemChange {
+                    image: Some(item_image(&image)),
+                    ..ItemChange::to(ItemState::Stored)
+                };
+                self.change(set, item, from, &change).await?;
+                tracing::info!(set_id = %set.set_id, position = item.position, prediction_id = %image.prediction_id, index = image.index, "item stored");
+                Ok(NextStep::Done)
+            }
+            Err(error) => self.ended(set, item, from, &record, error).await,
+        }
+    }
+
+    /// After a check or a store that gave no image: failed for good when the prediction
+    /// ended without one (its record closed), else a fault to try again.
+    async fn ended(
+        &self,
+        set: &TrainingSet,
+        item: &SetItem,
+        from: ItemState,
+        record: &PredictionRecord,
+        error: UseCaseError,
+    ) -> Result<NextStep, UseCaseError> {
+        if error.ended_without_image().is_none() {
+            return Err(error);
+        }
+        self.generation
+            .close_record(&record.prediction_id, &error)
+            .await;
+        tracing::warn!(set_id = %set.set_id, position = item.position, prediction_id = %record.prediction_id, %error, "item ended without an image");
+        self.change(
+            set,
+            item,
+            from,
+            &ItemChange::because(ItemState::Failed, error.to_string()),
+        )
+        .await?;
+        Ok(NextStep::Done)
+    }
+
+    /// The record of the item's prediction; opened from the item when its first write
+    /// failed.
+    async fn item_record(
+        &self,
+        set: &TrainingSet,
+        item: &SetItem,
+    ) -> Result<PredictionRecord, UseCaseError> {
+        let prediction_id = item.prediction_id.as_deref().unwrap_or_default();
+        let records = &self.generation.records;
+        if let Some(record) = records.read(prediction_id).await? {
+            return Ok(record);
+        }
+        let prepared = self
+            .generation
+            .prepare(&set.actor_id, &item_request(set, item))
+            .await?;
+        let hold_until_ms = self.generation.clock.now_epoch_ms() + ITEM_HOLD.as_millis() as u64;
+        let model = self.generation.generator.model();
+        self.generation
+            .open_record(prediction_id, &prepared.order, model, hold_until_ms)
+            .await;
+        records
+            .read(prediction_id)
+            .await?
+            .ok_or_else(|| UseCaseError::NotStored {
+                prediction_id: prediction_id.to_owned(),
+                source: crate::ports::StoreError {
+                    operation: "DynamoDB GetItem (prediction record)",
+                    detail: "the item's prediction has no record".to_owned(),
+                },
+            })
+    }
+
+    /// Ends an item that paid nothing, and gives its unit back.
+    async fn end_unpaid(
+        &self,
+        set: &TrainingSet,
+        item: &SetItem,
+        from: ItemState,
+        change: ItemChange,
+    ) -> Result<NextStep, UseCaseError> {
+        if !self.change(set, item, from, &change).await? {
+            return Ok(NextStep::After(ITEM_FAULT_RETRY));
+        }
+        self.refund_item(set, item).await;
+        Ok(NextStep::Done)
+    }
+
+    /// How long the item has been in its state.
+    fn age(&self, item: &SetItem) -> Duration {
+        let now_ms = self.generation.clock.now_epoch_ms();
+        Duration::from_millis(now_ms.saturating_sub(item.state_since_ms))
+    }
+}
+
+/// Where a stored image is, for its item.
+fn item_image(image: &StoredImage) -> ItemImage {
+    ItemImage {
+        index: image.index,
+        filename: image.filename.clone(),
+        s3_key: image.s3_key.clone(),
+    }
+}
