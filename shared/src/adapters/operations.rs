@@ -82,6 +82,10 @@ pub const SET_READ: &str = "DynamoDB Query (training set)";
 pub const SET_ITEM_READ: &str = "DynamoDB GetItem (training set item)";
 /// An item's state change with its set's counts.
 pub const SET_ITEM_CHANGE: &str = "DynamoDB TransactWriteItems (item state)";
+/// Finding unfinished items past their hold.
+pub const SET_ITEMS_STUCK: &str = "DynamoDB Query (stuck items)";
+/// Moving an item's hold.
+pub const SET_ITEM_HOLD: &str = "DynamoDB UpdateItem (item hold)";
 /// Marking a set canceled.
 pub const SET_CANCEL: &str = "DynamoDB UpdateItem (set canceled)";
 /// Listing an actor's sets.

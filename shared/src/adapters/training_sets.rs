@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::dynamodb::attributes::{Item, fault, is_condition_failure, n, number, s, text};
-use super::dynamodb::keys;
+use super::dynamodb::keys::{self, HELD_UNTIL, OPEN_ITEM, OPEN_KIND, OPEN_RECORDS_INDEX};
 use crate::adapters::operations;
 use crate::domain::actor::ActorId;
 use crate::domain::training_set::{ItemState, SetCounts, SetId};
@@ -95,7 +95,15 @@ impl DynamoDbTrainingSets {
         let build = |error| fault(operations::SET_ITEM_CHANGE, error);
         let mut sets = vec!["#state = :to", "state_since = :now"];
         let mut removes = Vec::new();
+        // An unfinished item is in the open-records index until its hold; a final one leaves.
+        if change.to.is_final() {
+            removes.extend(["#kind", "#held"]);
+        } else {
+            sets.extend(["#kind = :kind", "#held = :held"]);
+        }
         let mut item = Update::builder()
+            .expression_attribute_names("#kind", OPEN_KIND)
+            .expression_attribute_names("#held", HELD_UNTIL)
             .table_name(&self.table_name)
             .set_key(Some(keys::set_item(set_id, position).attributes()))
             .condition_expression("#state = :from")
@@ -103,6 +111,11 @@ impl DynamoDbTrainingSets {
             .expression_attribute_values(":from", s(from.as_str()))
             .expression_attribute_values(":to", s(change.to.as_str()))
             .expression_attribute_values(":now", n(now_ms));
+        if !change.to.is_final() {
+            item = item
+                .expression_attribute_values(":kind", s(OPEN_ITEM))
+                .expression_attribute_values(":held", n(change.held_until_ms));
+        }
         if let Some(prediction_id) = &change.prediction_id {
             sets.push("prediction_id = :prediction");
             item = item.expression_attribute_values(":prediction", s(prediction_id));
@@ -233,6 +246,10 @@ fn item_item(set_id: &SetId, entry: &SetItem) -> Item {
     item.insert("state".to_owned(), s(entry.state.as_str()));
     item.insert("state_since".to_owned(), n(entry.state_since_ms));
     item.insert("attempt".to_owned(), n(u64::from(entry.attempt)));
+    if let Some(held_until_ms) = entry.held_until_ms {
+        item.insert(OPEN_KIND.to_owned(), s(OPEN_ITEM));
+        item.insert(HELD_UNTIL.to_owned(), n(held_until_ms));
+    }
     item
 }
 
@@ -277,6 +294,7 @@ fn read_item(item: &Item) -> Option<SetItem> {
         seed: number(item, "seed")?,
         state: ItemState::parse(text(item, "state")?)?,
         state_since_ms: number(item, "state_since").unwrap_or(0),
+        held_until_ms: number(item, HELD_UNTIL),
         attempt: number(item, "attempt")
             .and_then(|a| u32::try_from(a).ok())
             .unwrap_or(1),
@@ -413,6 +431,65 @@ impl TrainingSets for DynamoDbTrainingSets {
             .await
             .map_err(|error| fault(operation, error))?;
         Ok(())
+    }
+
+    async fn stuck(&self, now_ms: u64, limit: usize) -> Result<Vec<(SetId, u32, u64)>, StoreError> {
+        let operation = operations::SET_ITEMS_STUCK;
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table_name)
+            .index_name(OPEN_RECORDS_INDEX)
+            .key_condition_expression("#kind = :kind AND #held < :now")
+            .expression_attribute_names("#kind", OPEN_KIND)
+            .expression_attribute_names("#held", HELD_UNTIL)
+            .expression_attribute_values(":kind", s(OPEN_ITEM))
+            .expression_attribute_values(":now", n(now_ms))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .remote_call(operation)
+            .await
+            .map_err(|error| fault(operation, error))?;
+        Ok(output
+            .items()
+            .iter()
+            .filter_map(|item| {
+                let set_id = text(item, "pk")?
+                    .strip_prefix("SET#")
+                    .and_then(SetId::parse)?;
+                let position = u32::try_from(number(item, "position")?).ok()?;
+                Some((set_id, position, number(item, HELD_UNTIL)?))
+            })
+            .collect())
+    }
+
+    async fn hold(
+        &self,
+        set_id: &SetId,
+        position: u32,
+        seen_until_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let operation = operations::SET_ITEM_HOLD;
+        let held = self
+            .client
+            .update_item()
+            .table_name(&self.table_name)
+            .set_key(Some(keys::set_item(set_id, position).attributes()))
+            .update_expression("SET #held = :until")
+            .condition_expression("#held = :seen AND attribute_exists(#kind)")
+            .expression_attribute_names("#held", HELD_UNTIL)
+            .expression_attribute_names("#kind", OPEN_KIND)
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":seen", n(seen_until_ms))
+            .send()
+            .remote_call(operation)
+            .await;
+        match held {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) => Err(fault(operation, error)),
+        }
     }
 
     async fn list(&self, actor_id: &ActorId, limit: usize) -> Result<Vec<TrainingSet>, StoreError> {

@@ -6,7 +6,7 @@ use lambda_http::Error;
 
 use super::config;
 use super::generate_single::GenerateSingleFunction;
-use super::reconciler::ReconcilerFunction;
+use super::reconciler::{ReconcilerFunction, StuckItems};
 use super::training_set_worker::TrainingSetWorkerFunction;
 use super::training_sets::TrainingSetsFunction;
 use crate::adapters::aws::load_sdk_config;
@@ -124,6 +124,7 @@ pub async fn training_sets() -> Result<TrainingSets, Error> {
             spend: spend_guard(dynamodb.clone(), &table_name)?,
             sets: DynamoDbTrainingSets::new(dynamodb, table_name),
             queue: item_queue(&sdk_config)?,
+            stuck_after: config::item_stuck_after()?,
         },
     })
 }
@@ -143,6 +144,7 @@ pub async fn training_set_worker() -> Result<TrainingSetWorker, Error> {
             spend: spend_guard(dynamodb.clone(), &table_name)?,
             sets: DynamoDbTrainingSets::new(dynamodb, table_name),
             queue,
+            stuck_after: config::item_stuck_after()?,
         },
     })
 }
@@ -173,9 +175,22 @@ fn spend_guard(
 pub async fn reconciler() -> Result<ReconcilerFunction, Error> {
     super::logging::init(&config::log_settings());
     let sdk_config = load_sdk_config().await;
+    let sets = if config::has_training_sets() {
+        Some(StuckItems {
+            sets: DynamoDbTrainingSets::new(
+                aws_sdk_dynamodb::Client::new(&sdk_config),
+                config::table_name()?,
+            ),
+            queue: item_queue(&sdk_config)?,
+            stuck_after: config::item_stuck_after()?,
+        })
+    } else {
+        None
+    };
     Ok(ReconcilerFunction {
         generation: generation(&sdk_config)?,
         batch_size: config::reconcile_batch_size()?,
+        sets,
     })
 }
 

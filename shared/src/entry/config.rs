@@ -124,6 +124,20 @@ pub fn training_set_queue_url() -> Result<String, ConfigError> {
     required_env("TRAINING_SET_QUEUE_URL")
 }
 
+/// Whether the stack has training sets (`TRAINING_SET_QUEUE_URL` set): the reconciler then
+/// also sends stuck items again.
+pub fn has_training_sets() -> bool {
+    std::env::var_os("TRAINING_SET_QUEUE_URL").is_some()
+}
+
+/// How long an unfinished training-set item may stay in its state before the reconciler
+/// sends its message again (`TRAINING_SET_ITEM_STUCK_SECONDS`, default 1800).
+pub fn item_stuck_after() -> Result<std::time::Duration, ConfigError> {
+    Ok(std::time::Duration::from_secs(
+        optional_number("TRAINING_SET_ITEM_STUCK_SECONDS")?.unwrap_or(1800),
+    ))
+}
+
 /// What one image is estimated to cost, in US dollars, for a set's `estimated_cost_usd`
 /// (`PRICE_PER_IMAGE_USD`, default 0.04: flux-kontext-pro's list price).
 pub fn price_per_image_usd() -> Result<f64, ConfigError> {

@@ -10,7 +10,11 @@ use serde_json::{Value, json};
 
 use super::compose::DeployedGeneration;
 use super::invocation_error::InvocationError;
+use crate::adapters::clock::SystemClock;
+use crate::adapters::sqs::SqsItemQueue;
+use crate::adapters::training_sets::DynamoDbTrainingSets;
 use crate::timing::epoch_ms;
+use crate::usecases::training_sets::resend_stuck;
 
 /// What a pass keeps back from the function's timeout for its last writes and its answer.
 const ANSWER_MARGIN: Duration = Duration::from_secs(5);
@@ -21,8 +25,22 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(5);
 pub struct ReconcilerFunction {
     /// The generation, whose store step stores what succeeded.
     pub generation: DeployedGeneration,
-    /// The most records one pass takes (`RECONCILE_BATCH_SIZE`).
+    /// The most records one pass takes (`RECONCILE_BATCH_SIZE`), and the most stuck
+    /// training-set items it sends again.
     pub batch_size: usize,
+    /// The training sets and their queue, when the stack has them (`TRAINING_SET_QUEUE_URL`).
+    pub sets: Option<StuckItems>,
+}
+
+/// What the reconciler needs to send stuck training-set items again.
+#[derive(Debug)]
+pub struct StuckItems {
+    /// The sets and their items.
+    pub sets: DynamoDbTrainingSets,
+    /// The items' queue.
+    pub queue: SqsItemQueue,
+    /// How long an item may stay in its state (`TRAINING_SET_ITEM_STUCK_SECONDS`).
+    pub stuck_after: Duration,
 }
 
 impl ReconcilerFunction {
@@ -32,6 +50,23 @@ impl ReconcilerFunction {
         let deadline_ms = event.context.deadline.max(now_ms);
         let until = Instant::now() + Duration::from_millis(deadline_ms - now_ms);
         let until = until.checked_sub(ANSWER_MARGIN).unwrap_or(until);
+        let resent = match &self.sets {
+            Some(stuck) => {
+                let resent = resend_stuck(
+                    &stuck.sets,
+                    &stuck.queue,
+                    &SystemClock,
+                    stuck.stuck_after,
+                    self.batch_size,
+                )
+                .await;
+                if let Err(error) = &resent {
+                    tracing::error!(operation = error.operation, detail = %error.detail, "stuck items not sent again; the next pass tries");
+                }
+                resent.ok()
+            }
+            None => None,
+        };
         match self.generation.reconcile(self.batch_size, until).await {
             Ok(report) => Ok(json!({
                 "due": report.due,
@@ -41,6 +76,8 @@ impl ReconcilerFunction {
                 "skipped": report.skipped,
                 "faults": report.faults,
                 "not_started": report.not_started,
+                "items_stuck": resent.map(|r| r.stuck),
+                "items_resent": resent.map(|r| r.resent),
             })),
             Err(error) => {
                 tracing::error!(operation = error.operation, detail = %error.detail, "reconciler pass failed");

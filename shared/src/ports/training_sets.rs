@@ -48,6 +48,10 @@ pub struct SetItem {
     pub state: ItemState,
     /// When it entered that state (epoch milliseconds).
     pub state_since_ms: u64,
+    /// Until when (epoch milliseconds) its current step holds it: a claim, the claimer's
+    /// deadline; any other unfinished state, the bound past which it counts as stuck and the
+    /// reconciler sends its message again. A final item has none.
+    pub held_until_ms: Option<u64>,
     /// How many times it was queued (a retry queues it again): names its budget refunds.
     pub attempt: u32,
     /// Its prediction, once created.
@@ -82,6 +86,9 @@ pub struct ItemChange {
     pub error: Option<String>,
     /// Whether this change queues it again (a retry): its attempt goes up.
     pub requeue: bool,
+    /// Until when its new state holds it (see [`SetItem::held_until_ms`]); ignored for a
+    /// final state.
+    pub held_until_ms: u64,
 }
 
 impl ItemChange {
@@ -93,6 +100,7 @@ impl ItemChange {
             image: None,
             error: None,
             requeue: false,
+            held_until_ms: 0,
         }
     }
 
@@ -136,6 +144,22 @@ pub trait TrainingSets: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Marks the set canceled.
     fn cancel(&self, set_id: &SetId) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Up to `limit` unfinished items whose hold ended before `now_ms`, the oldest first:
+    /// `(set, position, held_until_ms)`.
+    fn stuck(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(SetId, u32, u64)>, StoreError>> + Send;
+    /// Moves an unfinished item's hold from `seen_until_ms` to `until_ms`; `false` when it is
+    /// final or someone else moved it first (so one reconciler pass sends it once).
+    fn hold(
+        &self,
+        set_id: &SetId,
+        position: u32,
+        seen_until_ms: u64,
+        until_ms: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// The actor's sets, newest first, at most `limit`.
     fn list(
         &self,

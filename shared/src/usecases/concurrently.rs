@@ -33,6 +33,28 @@ pub async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     .await
 }
 
+/// Runs every future of `futures` concurrently and waits for all; the outputs come in the
+/// futures' order (a worker's batch of messages, each its own step).
+pub async fn all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    poll_fn(move |cx| {
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none()
+                && let Poll::Ready(value) = future.as_mut().poll(cx)
+            {
+                *output = Some(value);
+            }
+        }
+        if outputs.iter().all(Option::is_some) {
+            Poll::Ready(outputs.iter_mut().filter_map(Option::take).collect())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
 /// Runs `work` until `give_up` is done first: `None` then, and `work` is dropped.
 pub async fn unless<A: Future, B: Future>(work: A, give_up: B) -> Option<A::Output> {
     let (mut work, mut give_up) = (pin!(work), pin!(give_up));
@@ -133,5 +155,22 @@ mod tests {
         let empty = Handoff::<u8>::default();
         let ((), taken) = both(async { empty.close() }, empty.take()).await;
         assert_eq!(taken, None);
+    }
+
+    #[tokio::test]
+    async fn all_runs_its_futures_at_once_and_keeps_their_order() {
+        // The first waits for what the last gives: one after another, it never ends.
+        let handoff = Handoff::default();
+        let futures: Vec<std::pin::Pin<Box<dyn Future<Output = u8> + '_>>> = vec![
+            Box::pin(async { handoff.take().await.unwrap_or(0) }),
+            Box::pin(async { 2 }),
+            Box::pin(async {
+                tokio::task::yield_now().await;
+                handoff.give(7);
+                3
+            }),
+        ];
+        assert_eq!(all(futures).await, [7, 2, 3]);
+        assert!(all(Vec::<std::future::Ready<u8>>::new()).await.is_empty());
     }
 }

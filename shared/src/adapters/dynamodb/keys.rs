@@ -23,6 +23,8 @@ pub const OPEN_KIND: &str = "open_kind";
 pub const HELD_UNTIL: &str = "held_until";
 /// The `open_kind` of an open prediction record.
 pub const OPEN_PREDICTION: &str = "PREDICTION";
+/// The `open_kind` of an unfinished training-set item.
+pub const OPEN_ITEM: &str = "ITEM";
 
 /// An item's key.
 #[derive(Debug, Clone, PartialEq, Eq)]

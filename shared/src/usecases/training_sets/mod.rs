@@ -5,6 +5,7 @@
 //! list, cancel and retry sets.
 
 mod progress;
+mod resend;
 mod start;
 mod worker;
 
@@ -17,6 +18,7 @@ use crate::ports::{
 };
 use crate::usecases::{GenerateImage, UseCaseError};
 
+pub use resend::{ResendReport, resend_stuck};
 pub use start::{NewSet, SetStart};
 pub use worker::NextStep;
 
@@ -36,6 +38,9 @@ pub struct TrainingSetWork<P, O, C, G, K, R, I, S, T, Q> {
     pub sets: T,
     /// The items' queue.
     pub queue: Q,
+    /// How long an unfinished item may stay in its state before the reconciler sends its
+    /// message again (its message was lost, or went to the dead letters).
+    pub stuck_after: Duration,
 }
 
 /// How an entry encodes a set request's outcome for its idempotency record, so that a
@@ -53,9 +58,6 @@ const ITEM_HOLD: Duration = Duration::from_secs(15 * 60);
 /// How long a create may take (its retries of a 429 or a 503 included): the worker never
 /// waits longer for the model's API.
 const CREATE_TIME: Duration = Duration::from_secs(10);
-/// How long a claimed item may stay `creating`: past it, the worker that claimed it stopped
-/// between its claim and recording its prediction, which may exist: the item is uncertain.
-const CLAIM_BOUND: Duration = Duration::from_secs(120);
 /// How long a check may take to store a succeeded prediction's image.
 const STORE_TIME: Duration = Duration::from_secs(15);
 
@@ -66,7 +68,7 @@ where
     T: TrainingSets,
 {
     /// A change of the item from `from`, with the set's counts; `false` when the item was
-    /// no longer in `from`.
+    /// no longer in `from`. A change that names no hold holds the item for `stuck_after`.
     async fn change(
         &self,
         set: &TrainingSet,
@@ -75,10 +77,19 @@ where
         change: &ItemChange,
     ) -> Result<bool, UseCaseError> {
         let now_ms = self.generation.clock.now_epoch_ms();
+        let mut change = change.clone();
+        if change.held_until_ms == 0 {
+            change.held_until_ms = self.stuck_since(now_ms);
+        }
         Ok(self
             .sets
-            .change(&set.set_id, item.position, from, change, now_ms)
+            .change(&set.set_id, item.position, from, &change, now_ms)
             .await?)
+    }
+
+    /// Until when an item that changes state at `now_ms` is not stuck.
+    fn stuck_since(&self, now_ms: u64) -> u64 {
+        now_ms + u64::try_from(self.stuck_after.as_millis()).unwrap_or(u64::MAX / 2)
     }
 
     /// Gives back the unit of an item that ended without paying (canceled while queued,

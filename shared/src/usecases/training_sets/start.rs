@@ -194,6 +194,7 @@ where
                 seed: request.seed.unwrap_or_default(),
                 state: ItemState::Queued,
                 state_since_ms: now_ms,
+                held_until_ms: Some(self.stuck_since(now_ms)),
                 attempt: 1,
                 prediction_id: None,
                 image: None,

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{CLAIM_BOUND, CREATE_TIME, ITEM_HOLD, STORE_TIME, TrainingSetWork, item_request};
+use super::{CREATE_TIME, ITEM_HOLD, STORE_TIME, TrainingSetWork, item_request};
 use crate::domain::training_set::ItemState;
 use crate::ports::{
     ActorProfiles, AtDeadline, Clock, ImageGenerator, IndexCounter, ItemChange, ItemImage,
@@ -37,9 +37,15 @@ where
     S: SpendGuard,
     T: TrainingSets,
 {
-    /// Takes the item of `message` one step on. An error is a fault: the message comes back
-    /// after [`ITEM_FAULT_RETRY`], and the item's state says where it stands.
-    pub async fn advance(&self, message: &ItemMessage) -> Result<NextStep, UseCaseError> {
+    /// Takes the item of `message` one step on, in an invocation that ends at `deadline_ms`
+    /// (epoch milliseconds: a claim holds the item until then). An error is a fault: the
+    /// message comes back after [`ITEM_FAULT_RETRY`], and the item's state says where it
+    /// stands.
+    pub async fn advance(
+        &self,
+        message: &ItemMessage,
+        deadline_ms: u64,
+    ) -> Result<NextStep, UseCaseError> {
         let Some((set, item)) = self
             .sets
             .read_item(&message.set_id, message.position)
@@ -49,7 +55,7 @@ where
             return Ok(NextStep::Done);
         };
         match item.state {
-            ItemState::Queued => Box::pin(self.create_item(&set, &item)).await,
+            ItemState::Queued => Box::pin(self.create_item(&set, &item, deadline_ms)).await,
             ItemState::Creating => self.claimed(&set, &item).await,
             ItemState::Predicting | ItemState::Storing => {
                 Box::pin(self.check_item(&set, &item)).await
@@ -65,6 +71,7 @@ where
         &self,
         set: &TrainingSet,
         item: &SetItem,
+        deadline_ms: u64,
     ) -> Result<NextStep, UseCaseError> {
         let clock = &self.generation.clock;
         if set.canceled {
@@ -81,7 +88,10 @@ where
             let change = ItemChange::because(ItemState::Failed, SpendRefusal::Disabled.to_string());
             return self.end_unpaid(set, item, ItemState::Queued, change).await;
         }
-        let claim = ItemChange::to(ItemState::Creating);
+        let claim = ItemChange {
+            held_until_ms: deadline_ms,
+            ..ItemChange::to(ItemState::Creating)
+        };
         if !self.change(set, item, ItemState::Queued, &claim).await? {
             return Ok(NextStep::After(ITEM_FAULT_RETRY));
         }
@@ -199,12 +209,15 @@ where
         }))
     }
 
-    /// A claimed item seen by another delivery: its claimer is still at it, or stopped
-    /// between its create and recording its prediction (which may exist: uncertain).
+    /// A claimed item seen by another delivery: its claimer is still at it (until its
+    /// invocation's deadline), or its invocation ended between its claim and recording the
+    /// prediction, which may exist: uncertain, never created again.
     async fn claimed(&self, set: &TrainingSet, item: &SetItem) -> Result<NextStep, UseCaseError> {
-        let age = self.age(item);
-        if age < CLAIM_BOUND {
-            return Ok(NextStep::After(CLAIM_BOUND - age));
+        let now_ms = self.generation.clock.now_epoch_ms();
+        let claimed_until = item.held_until_ms.unwrap_or(0);
+        if now_ms <= claimed_until {
+            let wait = Duration::from_millis(claimed_until - now_ms) + Duration::from_secs(1);
+            return Ok(NextStep::After(wait));
         }
         let change = ItemChange::because(
             ItemState::Uncertain,
