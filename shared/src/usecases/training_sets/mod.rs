@@ -8,6 +8,8 @@ mod progress;
 mod resend;
 mod start;
 mod worker;
+#[cfg(test)]
+mod worker_tests;
 
 use std::time::Duration;
 
