@@ -271,7 +271,7 @@ pub enum SetStatus {
     Done,
     /// Every item is final and none is stored.
     Failed,
-    /// An artist canceled it: what had not started never will.
+    /// An artist canceled it before it finished: what had not started never will.
     Canceled,
 }
 
@@ -283,7 +283,8 @@ impl SetStatus {
             .filter(|state| !state.is_final())
             .map(|state| counts.of(state))
             .sum::<u64>();
-        if canceled {
+        // A set canceled after it finished keeps its outcome: the cancel stopped nothing.
+        if canceled && (unfinished > 0 || counts.of(ItemState::Canceled) > 0) {
             return Self::Canceled;
         }
         if unfinished == 0 {
@@ -419,7 +420,13 @@ mod tests {
         counts.set(ItemState::Failed, 2);
         counts.set(ItemState::Stored, 1);
         assert_eq!(SetStatus::of(&counts, false), SetStatus::Done);
+        assert_eq!(SetStatus::of(&counts, true), SetStatus::Done, "canceled once done");
+        counts.set(ItemState::Failed, 1);
+        counts.set(ItemState::Canceled, 1);
         assert_eq!(SetStatus::of(&counts, true), SetStatus::Canceled);
+        counts.set(ItemState::Canceled, 0);
+        counts.set(ItemState::Predicting, 1);
+        assert_eq!(SetStatus::of(&counts, true), SetStatus::Canceled, "canceled while running");
         assert_eq!(counts.total(), 3);
         for state in ItemState::ALL {
             assert_eq!(ItemState::parse(state.as_str()), Some(state));
