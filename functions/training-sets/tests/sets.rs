@@ -49,7 +49,11 @@ async fn a_set_of_20_with_every_batch_delivered_twice_stores_20_images_once_each
         .values()
         .map(|n| n.as_u64().unwrap())
         .sum();
-    assert_eq!(counted, 20, "the counts moved with the items: {}", done["counts"]);
+    assert_eq!(
+        counted, 20,
+        "the counts moved with the items: {}",
+        done["counts"]
+    );
     let items = done["items"].as_array().unwrap();
     let mut indices: Vec<u64> = items.iter().map(|i| i["index"].as_u64().unwrap()).collect();
     indices.sort_unstable();
@@ -237,4 +241,46 @@ async fn cancel_stops_paying_for_queued_items_and_cancels_running_predictions() 
         [&AttributeValue::N("3".to_owned())],
         "the 4 canceled units given back"
     );
+}
+
+#[tokio::test]
+async fn a_prediction_that_succeeds_as_its_set_is_canceled_is_stored() {
+    let sets = Sets::start(&[]).await;
+    sets.stack
+        .replicate
+        .set_faults(json!({"never_finish": true, "succeed_on_cancel": true}))
+        .await;
+    let (_, started, _) = sets.create(&json!({"count": 2}), None).await;
+    let set_id = started["set_id"].as_str().unwrap().to_owned();
+    let worker = sets.worker(EventSourceSettings::default()).await;
+    sets.progress_until(&set_id, Duration::from_secs(60), |body| {
+        body["counts"]["predicting"] == 2
+            && body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["state"] == "predicting")
+    })
+    .await;
+    let (status, _, _) = sets
+        .send(
+            "training-sets-cancel-http-v2.json",
+            testkit::SAMPLE_ACTOR.actor_id,
+            Some(&set_id),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let ended = sets
+        .progress_until(&set_id, Duration::from_secs(60), final_status)
+        .await;
+    worker.stop().await;
+    assert_eq!(ended["counts"]["stored"], 2, "{ended}");
+    assert_eq!(
+        ended["status"], "done",
+        "nothing was left to cancel: {ended}"
+    );
+    assert_eq!(sets.images().await.len(), 2);
+    assert_eq!(sets.stack.replicate.counts().await.cancel_requests, 2);
 }
