@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # The local stack, with no AWS account and no internet:
 #   moto server (S3 and DynamoDB) on 127.0.0.1:$MOTO_PORT, with the table, the bucket and the
-#   sample actor (profile and a synthetic base photo) seeded; the Replicate emulator on
+#   sample actor (profile and a synthetic base photo) seeded, and the training-set items' queue
+#   and its dead-letter queue (SQS, in moto too); the Replicate emulator on
 #   127.0.0.1:$REPLICATE_PORT; every function served by `cargo lambda watch` on
-#   127.0.0.1:$LAMBDA_PORT. Then it shows the service at work, over HTTP from the running
-#   functions: the sample actor's training prompts, and one generated training image, saved
-#   with the actor's manifest under .local/output/ so a person can open both.
+#   127.0.0.1:$LAMBDA_PORT; and a dev-only poller (`sqs-event-source`, log in
+#   .local/poller.log) that plays Lambda's SQS event source mapping, invoking
+#   training-set-worker through `cargo lambda watch`. Then it shows the service at work, over
+#   HTTP from the running functions: the sample actor's training prompts, one generated
+#   training image, and a training set of 4 followed to its end; the images and the actor's
+#   manifest are saved under .local/output/ so a person can open them.
 #
-#   tools/local-stack.sh         start (or reuse) the stack, list the prompts, generate one image
+#   tools/local-stack.sh         start (or reuse) the stack, list the prompts, generate one
+#                                image, then a set of 4
 #   tools/local-stack.sh down    stop what `up` started
 #
 # With REPLICATE_API_TOKEN set, the real Replicate API is used instead of the emulator (each
@@ -26,11 +31,18 @@ MOTO_URL="http://127.0.0.1:$MOTO_PORT"
 REPLICATE_URL="http://127.0.0.1:$REPLICATE_PORT"
 LAMBDA_URL="http://127.0.0.1:$LAMBDA_PORT"
 
-# Stops the process group a PID file names (each service is started as its own group).
+# Stops the process group a PID file names (each service is started as its own group), and
+# waits (at most 10 s) for it to end: the poller finishes its invocations before the functions
+# and moto stop.
 stop_service() {
-    local pidfile="$STATE/$1.pid"
+    local pidfile="$STATE/$1.pid" pid
     if [ -f "$pidfile" ]; then
-        kill -- "-$(cat "$pidfile")" 2>/dev/null || true
+        pid=$(cat "$pidfile")
+        kill -- "-$pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 -- "-$pid" 2>/dev/null || break
+            sleep 0.2
+        done
         rm -f "$pidfile"
         echo "stopped $1"
     fi
@@ -45,6 +57,7 @@ start_service() {
 }
 
 if [ "${1:-up}" = down ]; then
+    stop_service poller
     stop_service watch
     stop_service replicate
     stop_service moto
@@ -61,7 +74,15 @@ else
     start_service moto moto_server -H 127.0.0.1 -p "$MOTO_PORT"
     wait_for_http "$MOTO_URL/moto-api/" 60
 fi
-cargo run --quiet -p testkit --bin seed-local -- "$MOTO_URL"
+# Also creates the items' queue and its DLQ (as they are when they exist), and names them.
+seeded=$(cargo run --quiet -p testkit --bin seed-local -- "$MOTO_URL")
+echo "$seeded"
+TRAINING_SET_QUEUE_URL=$(sed -n 's/^TRAINING_SET_QUEUE_URL=//p' <<<"$seeded")
+TRAINING_SET_QUEUE_ARN=$(sed -n 's/^TRAINING_SET_QUEUE_ARN=//p' <<<"$seeded")
+if [ -z "$TRAINING_SET_QUEUE_URL" ] || [ -z "$TRAINING_SET_QUEUE_ARN" ]; then
+    echo "seed-local named no training-set queue (see above)" >&2
+    exit 1
+fi
 
 if [ -n "${REPLICATE_API_TOKEN:-}" ]; then
     echo "REPLICATE_API_TOKEN is set: using the REAL Replicate API (images are billed to that token)"
@@ -82,7 +103,7 @@ REPLICATE_OUTPUT_HOSTS=127.0.0.1"
     echo emulator >"$STATE/replicate.mode"
 fi
 
-cat >"$STATE/lambda.env" <<ENV
+(umask 077 && cat >"$STATE/lambda.env.new" <<ENV
 AWS_ENDPOINT_URL=$MOTO_URL
 AWS_REGION=us-east-1
 AWS_ACCESS_KEY_ID=testing
@@ -91,9 +112,19 @@ TABLE_NAME=training-image-service
 AWS_SYSTEM_ACTORS_BUCKET=story-boards-assets
 # cargo lambda watch gives a function 30 s, not the template's 300: start batch jobs with 20 s left.
 BATCH_JOB_MIN_SECONDS=20
+# The items' queue: training-sets sends to it, training-set-worker delays and ends its messages.
+TRAINING_SET_QUEUE_URL=$TRAINING_SET_QUEUE_URL
 $replicate_env
 ENV
-chmod 600 "$STATE/lambda.env"
+)
+# cargo lambda watch reads the file when it starts: one started with other settings (by an
+# older version of this script, say) is started again with these.
+if ! cmp -s "$STATE/lambda.env.new" "$STATE/lambda.env" && [ -f "$STATE/watch.pid" ]; then
+    echo "the functions' environment changed: restarting cargo lambda watch"
+    stop_service watch
+    for _ in $(seq 50); do curl -s -o /dev/null "$LAMBDA_URL/" || break; sleep 0.2; done
+fi
+mv "$STATE/lambda.env.new" "$STATE/lambda.env"
 
 if curl -s -o /dev/null "$LAMBDA_URL/"; then
     echo "cargo lambda watch already up at $LAMBDA_URL"
@@ -101,6 +132,17 @@ else
     echo "starting cargo lambda watch at $LAMBDA_URL (log: $STATE/watch.log)"
     start_service watch cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" --env-file "$STATE/lambda.env"
     wait_for_http "$LAMBDA_URL/" 60
+fi
+
+# Lambda's SQS event source mapping cannot run locally: this poller plays it, handing the
+# queue's batches to training-set-worker through cargo lambda watch's invoke API.
+if [ -f "$STATE/poller.pid" ] && kill -0 "$(cat "$STATE/poller.pid")" 2>/dev/null; then
+    echo "the SQS event source poller is already up (log: $STATE/poller.log)"
+else
+    echo "starting the SQS event source poller for training-set-worker (log: $STATE/poller.log)"
+    cargo build --quiet -p testkit --bin sqs-event-source
+    start_service poller target/debug/sqs-event-source "$MOTO_URL" "$TRAINING_SET_QUEUE_URL" \
+        "$TRAINING_SET_QUEUE_ARN" "$LAMBDA_URL/2015-03-31/functions/training-set-worker/invocations"
 fi
 
 url="$LAMBDA_URL/lambda-url/training-prompts/api/actors/$SAMPLE_ACTOR/training-prompts"
@@ -137,6 +179,87 @@ s3.download_file("story-boards-assets", manifest_key, os.path.join(folder, "resp
 PY
 echo
 echo "saved: $output/$(basename "$s3_key") and $output/response.json ($(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["images"]))' "$output/response.json") images listed)"
+
+# A training set of 4: the 202 names its status_url, read every 2 s until the set is final.
+url="$LAMBDA_URL/lambda-url/training-sets/api/actors/$SAMPLE_ACTOR/training-sets"
+echo
+echo "POST $url  {\"count\": 4}"
+answer=$(curl -sS --max-time 900 -X POST -H 'content-type: application/json' \
+    --data '{"count": 4}' "$url")
+echo "$answer" | python3 -m json.tool
+status_url=$(echo "$answer" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("status_url", ""))')
+if [ -z "$status_url" ]; then
+    echo "the set was not started (see above and $STATE/watch.log)" >&2
+    exit 1
+fi
+# The function answers its own path (`/api/actors/...`): through cargo lambda watch it is under
+# the function's /lambda-url/ prefix.
+case "$status_url" in
+    http://* | https://*) ;;
+    /lambda-url/*) status_url="$LAMBDA_URL$status_url" ;;
+    *) status_url="$LAMBDA_URL/lambda-url/training-sets$status_url" ;;
+esac
+echo "GET $status_url  every 2 s until the set is done, failed or canceled (at most 180 s)"
+python3 - "$status_url" "$MOTO_URL" "$(dirname "$manifest_key")" "$output" <<'PY'
+import json, os, sys, time, urllib.error, urllib.request
+import boto3  # comes with moto[server]
+status_url, endpoint, folder_key, folder = sys.argv[1:5]
+FINAL, LIMIT, PAUSE = ("done", "failed", "canceled"), 180, 2
+started = time.monotonic()
+def elapsed():
+    return f"[{time.monotonic() - started:5.1f} s]"
+while True:
+    # A read lost to a rebuild of cargo lambda watch (it restarts the functions when a source
+    # file changes, dropping the calls under way) is tried again; a 4xx is final.
+    try:
+        with urllib.request.urlopen(status_url, timeout=35) as answer:
+            progress = json.load(answer)
+    except urllib.error.HTTPError as e:
+        if e.code < 500:
+            sys.exit(f"GET {status_url} answered {e.code}: {e.read().decode(errors='replace')}")
+        progress, reason = None, f"HTTP {e.code}"
+    except (OSError, ValueError) as e:  # refused, reset, timed out, not JSON
+        progress, reason = None, str(e) or type(e).__name__
+    if progress is None:
+        print(f"{elapsed()} GET failed ({reason}): trying again", flush=True)
+        if time.monotonic() - started > LIMIT:
+            sys.exit(f"no progress read within {LIMIT} s: see .local/watch.log")
+        time.sleep(PAUSE)
+        continue
+    counts = progress["counts"]
+    print(f"{elapsed()} {progress['status']:8} "
+          + ", ".join(f"{name} {counts[name]}" for name in
+                      ("queued", "predicting", "stored", "failed", "canceled", "uncertain"))
+          + f" (of {progress['total']})", flush=True)
+    if progress["status"] in FINAL:
+        break
+    if time.monotonic() - started > LIMIT:
+        sys.exit(f"the set is not final after {LIMIT} s (status {progress['status']}): see "
+                 ".local/poller.log (the invocations) and .local/watch.log (the functions). It "
+                 "goes on in the background (a lost invocation's messages come back after the "
+                 "queue's 180 s visibility timeout); its progress: " + status_url)
+    time.sleep(PAUSE)
+print()
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+for item in progress["items"]:
+    line = f"  position {item['position']}: {item['state']:9} {item.get('filename') or '-'}"
+    if item.get("error"):
+        line += f"  ({item['error']})"
+    print(line)
+    if item["state"] == "stored" and item.get("filename"):
+        s3.download_file("story-boards-assets", f"{folder_key}/{item['filename']}",
+                         os.path.join(folder, item["filename"]))
+s3.download_file("story-boards-assets", f"{folder_key}/response.json",
+                 os.path.join(folder, "response.json"))
+with open(os.path.join(folder, "response.json")) as manifest:
+    listed = len(json.load(manifest)["images"])
+stored = sum(item["state"] == "stored" for item in progress["items"])
+print(f"\nsaved: the set's {stored} stored images and the updated {folder}/response.json "
+      f"({listed} images listed)")
+sys.exit(0 if progress["status"] == "done" else f"the set ended {progress['status']}")
+PY
+
 echo
 echo "The stack is still running: moto at $MOTO_URL, functions at $LAMBDA_URL/lambda-url/<function>/..."
-echo "Run this command again for the next image; stop the stack with: tools/local-stack.sh down"
+echo "Run this command again for the next image and set; stop the stack with: tools/local-stack.sh down"

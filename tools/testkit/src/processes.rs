@@ -264,6 +264,11 @@ impl LambdaEmulator {
         self.child.0.id()
     }
 
+    /// Where the function is invoked: a POST of the event answers what the function returned.
+    pub fn invoke_url(&self) -> &str {
+        &self.invoke_url
+    }
+
     /// Invokes the function with `event` and returns what it answered.
     pub async fn invoke(&self, event: &Value) -> Value {
         let response = self
