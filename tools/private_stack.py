@@ -1,10 +1,14 @@
 """A private local stack for one test run: moto, the Replicate emulator and
-`cargo lambda watch`, each on a free loopback port, seeded with the sample actor, and stopped
-(by their own process groups) when the `with` block ends.
+`cargo lambda watch`, each on a free loopback port, seeded with the sample actor and the
+training sets' queue, and stopped (by their own process groups) when the `with` block ends.
 
     with PrivateStack() as stack:
         stack.lambda_url   # http://127.0.0.1:PORT
         stack.invoke("training-prompts", "events/training-prompts-http-v2.json")
+
+`cargo lambda watch` runs with `--ignore-changes`: each function is built once, at its first
+invocation, and is not rebuilt (and its in-flight request killed) when a source file changes
+during the run. Nothing polls the queue: a training set's items stay queued.
 """
 
 import json
@@ -19,6 +23,8 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The items' queue, named as the test kit names it (testkit::TRAINING_SET_QUEUE).
+TRAINING_SET_QUEUE = "training-sets"
 
 
 def free_port():
@@ -47,6 +53,7 @@ class PrivateStack:
         self.replicate_url = f"http://127.0.0.1:{free_port()}"
         self.lambda_port = free_port()
         self.lambda_url = f"http://127.0.0.1:{self.lambda_port}"
+        self.training_set_queue_url = None
         self.services = []
 
     def _start(self, name, args):
@@ -62,6 +69,7 @@ class PrivateStack:
             wait_for_http(f"{self.moto_url}/moto-api/", 60)
             subprocess.run(["cargo", "run", "--quiet", "-p", "testkit", "--bin", "seed-local",
                             "--", self.moto_url], cwd=ROOT, check=True)
+            self.training_set_queue_url = self._training_set_queue()
             subprocess.run(["cargo", "build", "--quiet", "-p", "replicate-emulator"],
                            cwd=ROOT, check=True)
             self._start("replicate", ["target/debug/replicate-emulator", "--addr",
@@ -77,14 +85,28 @@ class PrivateStack:
                         "BATCH_JOB_MIN_SECONDS=20\n"
                         f"REPLICATE_BASE_URL={self.replicate_url}\n"
                         "REPLICATE_API_TOKEN=local-test-token\n"
-                        "REPLICATE_OUTPUT_HOSTS=127.0.0.1\n")
-            self._start("watch", ["cargo", "lambda", "watch", "-A", "127.0.0.1", "-P",
-                                  str(self.lambda_port), "--env-file", env_file])
+                        "REPLICATE_OUTPUT_HOSTS=127.0.0.1\n"
+                        # Read by training-sets (at its start) and the worker only.
+                        f"TRAINING_SET_QUEUE_URL={self.training_set_queue_url}\n")
+            self._start("watch", ["cargo", "lambda", "watch", "--ignore-changes",
+                                  "-A", "127.0.0.1", "-P", str(self.lambda_port),
+                                  "--env-file", env_file])
             wait_for_http(f"{self.lambda_url}/", 60)
             return self
         except BaseException:
             self.__exit__(*sys.exc_info())
             raise
+
+    def _training_set_queue(self):
+        """The items' queue on moto (made when the seeding did not make it): its URL."""
+        import boto3  # from tools/requirements-dev.txt, in the project's .venv/
+
+        sqs = boto3.client("sqs", endpoint_url=self.moto_url, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        try:
+            return sqs.get_queue_url(QueueName=TRAINING_SET_QUEUE)["QueueUrl"]
+        except sqs.exceptions.QueueDoesNotExist:
+            return sqs.create_queue(QueueName=TRAINING_SET_QUEUE)["QueueUrl"]
 
     def invoke(self, function, event_file):
         """`cargo lambda invoke` with an event file; the parsed answer (its body for HTTP)."""
@@ -111,4 +133,6 @@ class PrivateStack:
             except ProcessLookupError:
                 pass
             service.wait(timeout=30)
+        if kind is not None:
+            print(f"the stack's logs are in {self.work}", file=sys.stderr)
         return False
