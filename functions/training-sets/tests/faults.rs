@@ -41,7 +41,7 @@ async fn a_storm_of_429s_backs_off_and_pays_each_item_once() {
 
 #[tokio::test]
 async fn an_item_whose_prediction_id_was_lost_is_uncertain_and_never_created_again() {
-    let stack = GenerationStack::start().await;
+    let stack = GenerationStack::start_serialized().await;
     let proxy = FaultProxy::start(stack.moto.endpoint()).await;
     // Every try of the one write that notes the new prediction on its item fails (the
     // SDK tries three times): as if the worker died between the create and that write.

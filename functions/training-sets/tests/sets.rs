@@ -9,13 +9,11 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::{MANIFEST, Sets, final_status};
 use serde_json::{Value, json};
-use testkit::{EventSourceSettings, GenerationStack};
+use testkit::EventSourceSettings;
 
 #[tokio::test]
 async fn a_set_of_20_with_every_batch_delivered_twice_stores_20_images_once_each() {
-    // moto answering one request at a time: threaded, its conditional writes are not atomic,
-    // and the duplicate deliveries race on every item's claim (DynamoDB's are atomic).
-    let sets = Sets::over(GenerationStack::start_serialized().await, &[]).await;
+    let sets = Sets::start(&[]).await;
     let (status, started, headers) = sets.create(&json!({"count": 20}), None).await;
     assert_eq!(status, 202, "{started}");
     let set_id = started["set_id"].as_str().expect("set_id").to_owned();
@@ -84,8 +82,9 @@ async fn a_repeated_key_returns_the_same_set_and_pays_nothing_more() {
     let body = json!({"items": [{"prompt_id": "bw_charcoal"}, {"prompt": "the actor reading in a library", "seed": 5}]});
     let (status, first, _) = sets.create(&body, Some("set-key-1")).await;
     assert_eq!(status, 202, "{first}");
-    let (status, again, _) = sets.create(&body, Some("set-key-1")).await;
+    let (status, again, headers) = sets.create(&body, Some("set-key-1")).await;
     assert_eq!(status, 202, "{again}");
+    assert_eq!(headers["idempotency-replayed"], "true", "{headers}");
     assert_eq!(again["set_id"], first["set_id"]);
     let other = json!({"count": 3});
     let (status, reused, _) = sets.create(&other, Some("set-key-1")).await;
@@ -168,7 +167,7 @@ async fn cancel_stops_paying_for_queued_items_and_cancels_running_predictions() 
     assert_eq!(status, 202);
     let running_id = running["set_id"].as_str().unwrap().to_owned();
     let worker = sets.worker(EventSourceSettings::default()).await;
-    sets.progress_until(&running_id, Duration::from_secs(60), |body| {
+    sets.progress_until(&running_id, Duration::from_secs(120), |body| {
         body["counts"]["predicting"] == 3
             && body["items"]
                 .as_array()
@@ -177,38 +176,25 @@ async fn cancel_stops_paying_for_queued_items_and_cancels_running_predictions() 
                 .all(|i| i["state"] == "predicting")
     })
     .await;
-    let (status, canceled, _) = sets
-        .send(
-            "training-sets-cancel-http-v2.json",
-            testkit::SAMPLE_ACTOR.actor_id,
-            Some(&running_id),
-            None,
-            None,
-        )
-        .await;
+    let (status, canceled) = sets.cancel(&running_id).await;
     assert_eq!(status, 200, "{canceled}");
     assert_eq!(canceled["status"], "canceled");
     let ended = sets
-        .progress_until(&running_id, Duration::from_secs(60), final_status)
+        .progress_until(&running_id, Duration::from_secs(120), final_status)
         .await;
     assert_eq!(ended["counts"]["canceled"], 3, "{ended}");
     let counts = sets.stack.replicate.counts().await;
     assert_eq!(counts.predictions_created, 3);
     assert_eq!(counts.cancel_requests, 3);
 
-    // A set canceled before the worker took it pays nothing at all.
+    worker.stop().await;
+
+    // A set canceled before the worker took its items pays nothing at all.
     let (_, queued, _) = sets.create(&json!({"count": 4}), None).await;
     let queued_id = queued["set_id"].as_str().unwrap().to_owned();
-    let (status, _, _) = sets
-        .send(
-            "training-sets-cancel-http-v2.json",
-            testkit::SAMPLE_ACTOR.actor_id,
-            Some(&queued_id),
-            None,
-            None,
-        )
-        .await;
+    let (status, _) = sets.cancel(&queued_id).await;
     assert_eq!(status, 200);
+    let worker = sets.worker(EventSourceSettings::default()).await;
     let ended = sets
         .progress_until(&queued_id, Duration::from_secs(30), final_status)
         .await;
@@ -253,7 +239,7 @@ async fn a_prediction_that_succeeds_as_its_set_is_canceled_is_stored() {
     let (_, started, _) = sets.create(&json!({"count": 2}), None).await;
     let set_id = started["set_id"].as_str().unwrap().to_owned();
     let worker = sets.worker(EventSourceSettings::default()).await;
-    sets.progress_until(&set_id, Duration::from_secs(60), |body| {
+    sets.progress_until(&set_id, Duration::from_secs(120), |body| {
         body["counts"]["predicting"] == 2
             && body["items"]
                 .as_array()
@@ -262,18 +248,10 @@ async fn a_prediction_that_succeeds_as_its_set_is_canceled_is_stored() {
                 .all(|i| i["state"] == "predicting")
     })
     .await;
-    let (status, _, _) = sets
-        .send(
-            "training-sets-cancel-http-v2.json",
-            testkit::SAMPLE_ACTOR.actor_id,
-            Some(&set_id),
-            None,
-            None,
-        )
-        .await;
+    let (status, _) = sets.cancel(&set_id).await;
     assert_eq!(status, 200);
     let ended = sets
-        .progress_until(&set_id, Duration::from_secs(60), final_status)
+        .progress_until(&set_id, Duration::from_secs(120), final_status)
         .await;
     worker.stop().await;
     assert_eq!(ended["counts"]["stored"], 2, "{ended}");
@@ -283,4 +261,60 @@ async fn a_prediction_that_succeeds_as_its_set_is_canceled_is_stored() {
     );
     assert_eq!(sets.images().await.len(), 2);
     assert_eq!(sets.stack.replicate.counts().await.cancel_requests, 2);
+}
+
+#[tokio::test]
+async fn retry_queues_the_failed_items_again_and_they_are_stored() {
+    let sets = Sets::start(&[]).await;
+    sets.stack
+        .replicate
+        .set_faults(json!({"fail_with": "NSFW content detected"}))
+        .await;
+    let (_, started, _) = sets.create(&json!({"count": 2}), None).await;
+    let set_id = started["set_id"].as_str().unwrap().to_owned();
+    let worker = sets.worker(EventSourceSettings::default()).await;
+    let failed = sets
+        .progress_until(&set_id, Duration::from_secs(120), final_status)
+        .await;
+    assert_eq!(failed["status"], "failed", "none stored: {failed}");
+    assert!(
+        failed["items"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("NSFW"),
+        "{failed}"
+    );
+
+    sets.stack.replicate.set_faults(json!({})).await;
+    let (status, retried, _) = sets
+        .send(
+            "training-sets-retry-http-v2.json",
+            testkit::SAMPLE_ACTOR.actor_id,
+            Some(&set_id),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{retried}");
+    assert_eq!(retried["counts"]["queued"], 2, "{retried}");
+    let done = sets
+        .progress_until(&set_id, Duration::from_secs(120), |body| {
+            body["status"] == "done" && body["counts"]["stored"] == 2
+        })
+        .await;
+    worker.stop().await;
+    assert!(
+        done["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["error"].is_null()),
+        "{done}"
+    );
+    assert_eq!(
+        sets.stack.replicate.counts().await.predictions_created,
+        4,
+        "2 failed, 2 stored"
+    );
+    assert_eq!(sets.images().await.len(), 2);
 }

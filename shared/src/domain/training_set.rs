@@ -420,13 +420,21 @@ mod tests {
         counts.set(ItemState::Failed, 2);
         counts.set(ItemState::Stored, 1);
         assert_eq!(SetStatus::of(&counts, false), SetStatus::Done);
-        assert_eq!(SetStatus::of(&counts, true), SetStatus::Done, "canceled once done");
+        assert_eq!(
+            SetStatus::of(&counts, true),
+            SetStatus::Done,
+            "canceled once done"
+        );
         counts.set(ItemState::Failed, 1);
         counts.set(ItemState::Canceled, 1);
         assert_eq!(SetStatus::of(&counts, true), SetStatus::Canceled);
         counts.set(ItemState::Canceled, 0);
         counts.set(ItemState::Predicting, 1);
-        assert_eq!(SetStatus::of(&counts, true), SetStatus::Canceled, "canceled while running");
+        assert_eq!(
+            SetStatus::of(&counts, true),
+            SetStatus::Canceled,
+            "canceled while running"
+        );
         assert_eq!(counts.total(), 3);
         for state in ItemState::ALL {
             assert_eq!(ItemState::parse(state.as_str()), Some(state));

@@ -291,6 +291,27 @@ pub fn error_body(
     json!({ "success": false, "error": error })
 }
 
+/// An HTTP body read as JSON, within `limit` bytes: too large is a 413, empty or not JSON a
+/// 400 that says so.
+pub fn json_body(body: &Body, limit: usize) -> Result<serde_json::Value, ApiError> {
+    let bytes: &[u8] = match body {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    if bytes.len() > limit {
+        return Err(ApiError::BodyTooLarge { limit });
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(
+            RequestError::Malformed("the body is empty; send a JSON object".to_owned()).into(),
+        );
+    }
+    Ok(serde_json::from_slice(bytes)
+        .map_err(|error| RequestError::Malformed(format!("the body is not JSON: {error}")))?)
+}
+
 /// A JSON response with this status and body.
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     let text = serde_json::to_string(body).unwrap_or_else(|error| {

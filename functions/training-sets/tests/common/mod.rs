@@ -44,8 +44,10 @@ pub struct Sets {
 }
 
 impl Sets {
+    /// Over moto answering one request at a time: threaded, its conditional writes are not
+    /// atomic, and a set's deliveries and routes race on the same items (DynamoDB's are).
     pub async fn start(settings: &[(&str, &str)]) -> Self {
-        Self::over(GenerationStack::start().await, settings).await
+        Self::over(GenerationStack::start_serialized().await, settings).await
     }
 
     /// The routes' function on `stack`, its environment with `settings` over the stack's.
@@ -128,6 +130,20 @@ impl Sets {
             key,
         )
         .await
+    }
+
+    /// Cancels the sample actor's set `set_id`; its answer's status and body.
+    pub async fn cancel(&self, set_id: &str) -> (u64, Value) {
+        let (status, body, _) = self
+            .send(
+                "training-sets-cancel-http-v2.json",
+                testkit::SAMPLE_ACTOR.actor_id,
+                Some(set_id),
+                None,
+                None,
+            )
+            .await;
+        (status, body)
     }
 
     pub async fn progress(&self, set_id: &str) -> Value {

@@ -11,9 +11,9 @@ use super::{
     Deadline, GenerateSingleFunction, HTTP_ANSWER_BUDGET, HTTP_STORE_RESERVE, MAX_BODY_BYTES,
     before,
 };
-use crate::domain::request::{ImageRequest, RequestError};
+use crate::domain::request::ImageRequest;
 use crate::entry::caller::idempotency_key;
-use crate::entry::http::{ActorRoute, ApiError, json_response};
+use crate::entry::http::{ActorRoute, ApiError, json_body, json_response};
 use crate::entry::metrics::InvocationMetrics;
 use crate::timing::epoch_ms;
 use crate::usecases::{
@@ -148,23 +148,8 @@ pub(super) fn generated(
 
 /// Reads the HTTP body as an image request, within the size cap.
 fn parse_body(body: &Body) -> Result<ImageRequest, ApiError> {
-    let bytes: &[u8] = match body {
-        Body::Empty => &[],
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => &[],
-    };
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::BodyTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
-    }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(
-            RequestError::Malformed("the body is empty; send a JSON object".to_owned()).into(),
-        );
-    }
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|error| RequestError::Malformed(format!("the body is not JSON: {error}")))?;
-    Ok(GenerateSingleBody::from_json(value)?)
+    Ok(GenerateSingleBody::from_json(json_body(
+        body,
+        MAX_BODY_BYTES,
+    )?)?)
 }

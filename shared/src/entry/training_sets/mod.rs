@@ -11,10 +11,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
 use crate::domain::actor::ActorId;
-use crate::domain::request::RequestError;
 use crate::domain::training_set::SetId;
 use crate::entry::caller::{caller, idempotency_key};
-use crate::entry::http::{ApiError, json_response};
+use crate::entry::http::{ApiError, json_body, json_response};
 use crate::ports::{
     ActorProfiles, Clock, IdempotencyStore, ItemQueue, ObjectStore, SpendGuard, TrainingSets,
 };
@@ -103,7 +102,7 @@ where
         actor_id: &ActorId,
     ) -> Result<Response<Body>, ApiError> {
         let key = idempotency_key(request)?;
-        let body = read_body(request.body())?;
+        let body = json_body(request.body(), MAX_SET_BODY_BYTES)?;
         let set_request = read_set_request(body)?;
         let created_by = caller(request);
         let answers = wire::StartAnswers {
@@ -117,14 +116,20 @@ where
             key: key.as_deref(),
             hold_until_ms: crate::timing::epoch_ms() + KEY_HOLD_MS,
         };
-        let (status, body) = match self.work.start(new, &answers).await? {
-            SetStart::Started(set) => (StatusCode::ACCEPTED, answers.body(&set)),
+        let (status, body, replayed) = match self.work.start(new, &answers).await? {
+            SetStart::Started(set) => (StatusCode::ACCEPTED, answers.body(&set), false),
             SetStart::Replayed(answer) => (
                 StatusCode::from_u16(answer.status).unwrap_or(StatusCode::ACCEPTED),
                 serde_json::from_str(&answer.body).unwrap_or(Value::Null),
+                true,
             ),
         };
         let mut response = json_response(status, &body);
+        if replayed {
+            response
+                .headers_mut()
+                .insert("idempotency-replayed", HeaderValue::from_static("true"));
+        }
         if let Some(location) = body["status_url"]
             .as_str()
             .and_then(|url| HeaderValue::from_str(url).ok())
@@ -198,26 +203,4 @@ fn route(request: &Request) -> Result<(ActorId, SetRoute), ApiError> {
     let parameters = request.path_parameters();
     let actor = parameters.first("actorId").unwrap_or(segments[start + 2]);
     Ok((ActorId::parse(actor)?, route))
-}
-
-/// Reads the body as JSON, within the size cap.
-fn read_body(body: &Body) -> Result<Value, ApiError> {
-    let bytes: &[u8] = match body {
-        Body::Empty => &[],
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => &[],
-    };
-    if bytes.len() > MAX_SET_BODY_BYTES {
-        return Err(ApiError::BodyTooLarge {
-            limit: MAX_SET_BODY_BYTES,
-        });
-    }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(
-            RequestError::Malformed("the body is empty; send a JSON object".to_owned()).into(),
-        );
-    }
-    Ok(serde_json::from_slice(bytes)
-        .map_err(|error| RequestError::Malformed(format!("the body is not JSON: {error}")))?)
 }
