@@ -8,4 +8,6 @@ pub mod naming;
 pub mod order;
 pub mod prompts;
 pub mod request;
+pub mod set_id;
+pub mod set_progress;
 pub mod training_set;
