@@ -37,6 +37,7 @@ fn request() -> PredictionRequest {
             bytes: testkit::sample_jpeg(64, 48),
         },
         seed: Some(42),
+        webhook: None,
     }
 }
 

@@ -1,6 +1,7 @@
-//! SQS adapter for the items' queue: one message per item, `{"set_id", "position"}`, sent in
-//! batches of ten (what fails in a batch is sent again); and the worker's delay of a message
-//! until its item's next step (its visibility changed: the message comes back then).
+//! SQS adapter for the items' queue: one message per item, `{"set_id", "position"}` (a store
+//! message adds `"store": {"prediction_id", "output_url"}`), sent in batches of ten (what
+//! fails in a batch is sent again); and the worker's delay of a message until its item's next
+//! step (its visibility changed: the message comes back then).
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::dynamodb::attributes::fault;
 use crate::adapters::operations;
 use crate::domain::training_set::SetId;
-use crate::ports::{ItemMessage, ItemQueue, StoreError};
+use crate::ports::{ItemMessage, ItemQueue, StoreError, SucceededPrediction};
 use crate::retry::Backoff;
 use crate::timing::{self, RemoteCallExt};
 
@@ -25,6 +26,15 @@ const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
 struct MessageBody {
     set_id: String,
     position: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    store: Option<StoreBody>,
+}
+
+/// A store message's succeeded prediction.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoreBody {
+    prediction_id: String,
+    output_url: String,
 }
 
 /// Reads an item's message body; `None` when it is not one.
@@ -33,7 +43,24 @@ pub fn read_message(body: &str) -> Option<ItemMessage> {
     Some(ItemMessage {
         set_id: SetId::parse(&body.set_id)?,
         position: body.position,
+        succeeded: body.store.map(|store| SucceededPrediction {
+            prediction_id: store.prediction_id,
+            output_url: store.output_url,
+        }),
     })
+}
+
+/// An item's message body as JSON.
+fn message_body(item: &ItemMessage) -> String {
+    let body = MessageBody {
+        set_id: item.set_id.to_string(),
+        position: item.position,
+        store: item.succeeded.as_ref().map(|succeeded| StoreBody {
+            prediction_id: succeeded.prediction_id.clone(),
+            output_url: succeeded.output_url.clone(),
+        }),
+    };
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 /// The items' queue.
@@ -76,13 +103,9 @@ impl ItemQueue for SqsItemQueue {
             let mut entries: Vec<SendMessageBatchRequestEntry> = chunk
                 .iter()
                 .map(|item| {
-                    let body = MessageBody {
-                        set_id: item.set_id.to_string(),
-                        position: item.position,
-                    };
                     SendMessageBatchRequestEntry::builder()
                         .id(item.position.to_string())
-                        .message_body(serde_json::to_string(&body).unwrap_or_default())
+                        .message_body(message_body(item))
                         .build()
                         .map_err(|error| fault(operation, error))
                 })
@@ -120,5 +143,30 @@ impl ItemQueue for SqsItemQueue {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_read_back_as_sent() {
+        let set_id = SetId::parse("01KBE8N4Z8M7D1W5S9Q2X3Y4Z5").unwrap();
+        let next = ItemMessage::next_step(set_id.clone(), 7);
+        assert_eq!(
+            message_body(&next),
+            r#"{"set_id":"01KBE8N4Z8M7D1W5S9Q2X3Y4Z5","position":7}"#
+        );
+        assert_eq!(read_message(&message_body(&next)), Some(next));
+        let store = ItemMessage {
+            succeeded: Some(SucceededPrediction {
+                prediction_id: "p1".to_owned(),
+                output_url: "https://replicate.delivery/x.jpg".to_owned(),
+            }),
+            ..ItemMessage::next_step(set_id, 8)
+        };
+        assert_eq!(read_message(&message_body(&store)), Some(store));
+        assert_eq!(read_message(r#"{"set_id":"nope","position":1}"#), None);
     }
 }

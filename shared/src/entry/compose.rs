@@ -7,6 +7,7 @@ use lambda_http::Error;
 use super::config;
 use super::generate_single::GenerateSingleFunction;
 use super::reconciler::{ReconcilerFunction, StuckItems};
+use super::replicate_webhook::ReplicateWebhookFunction;
 use super::training_set_worker::TrainingSetWorkerFunction;
 use super::training_sets::TrainingSetsFunction;
 use crate::adapters::aws::load_sdk_config;
@@ -20,7 +21,7 @@ use crate::adapters::s3::S3ObjectStore;
 use crate::adapters::spend::DynamoDbSpendGuard;
 use crate::adapters::sqs::SqsItemQueue;
 use crate::adapters::training_sets::DynamoDbTrainingSets;
-use crate::usecases::training_sets::TrainingSetWork;
+use crate::usecases::training_sets::{TrainingSetWork, WebhookIntake};
 use crate::usecases::{GenerateImage, GenerationSettings, GuardedGeneration};
 
 /// The generation as deployed: DynamoDB, S3 and Replicate.
@@ -81,6 +82,10 @@ pub type TrainingSetWorker = TrainingSetWorkerFunction<
     >,
 >;
 
+/// replicate-webhook as deployed: a delivery moves its item on and queues its store.
+pub type ReplicateWebhook =
+    ReplicateWebhookFunction<WebhookIntake<SystemClock, DynamoDbTrainingSets, SqsItemQueue>>;
+
 /// The profiles training-prompts reads: DynamoDB behind a per-environment cache.
 pub type TrainingPromptsProfiles = CachedActorProfiles<DynamoDbActorProfiles>;
 
@@ -125,6 +130,7 @@ pub async fn training_sets() -> Result<TrainingSets, Error> {
             sets: DynamoDbTrainingSets::new(dynamodb, table_name),
             queue: item_queue(&sdk_config)?,
             stuck_after: config::item_stuck_after()?,
+            webhooks: None,
         },
     })
 }
@@ -144,6 +150,25 @@ pub async fn training_set_worker() -> Result<TrainingSetWorker, Error> {
             spend: spend_guard(dynamodb.clone(), &table_name)?,
             sets: DynamoDbTrainingSets::new(dynamodb, table_name),
             queue,
+            stuck_after: config::item_stuck_after()?,
+            webhooks: config::item_webhooks()?,
+        },
+    })
+}
+
+/// Starts logging and builds replicate-webhook.
+pub async fn replicate_webhook() -> Result<ReplicateWebhook, Error> {
+    super::logging::init(&config::log_settings());
+    let sdk_config = load_sdk_config().await;
+    Ok(ReplicateWebhookFunction {
+        secret: config::webhook_secret(&sdk_config)?,
+        intake: WebhookIntake {
+            clock: SystemClock,
+            sets: DynamoDbTrainingSets::new(
+                aws_sdk_dynamodb::Client::new(&sdk_config),
+                config::table_name()?,
+            ),
+            queue: item_queue(&sdk_config)?,
             stuck_after: config::item_stuck_after()?,
         },
     })

@@ -6,10 +6,12 @@ use thiserror::Error;
 
 use reqwest::Url;
 
+use crate::adapters::replicate::webhook_signature::{SecretSource, WebhookSecret};
 use crate::adapters::replicate::{ApiToken, ReplicateConfig, TokenSource, parse_hosts};
 use crate::adapters::spend::DailyCaps;
 use crate::adapters::ssm::SecureParameter;
 use crate::domain::base_photo::BaseImagePrefixes;
+use crate::usecases::training_sets::ItemWebhooks;
 
 /// A configuration the function cannot start with.
 #[derive(Debug, Error)]
@@ -79,6 +81,43 @@ pub fn replicate_token(sdk: &aws_config::SdkConfig) -> Result<TokenSource, Confi
     Ok(TokenSource::Parameter(Arc::new(SecureParameter::new(
         client, name,
     ))))
+}
+
+/// Where Replicate's webhook signing secret comes from: `REPLICATE_WEBHOOK_SECRET` when set
+/// (local use), else the SSM SecureString named by `REPLICATE_WEBHOOK_SECRET_PARAMETER`.
+pub fn webhook_secret(sdk: &aws_config::SdkConfig) -> Result<SecretSource, ConfigError> {
+    if let Ok(secret) = required_env("REPLICATE_WEBHOOK_SECRET") {
+        return WebhookSecret::parse(&secret)
+            .map(SecretSource::Static)
+            .ok_or(ConfigError::Invalid("REPLICATE_WEBHOOK_SECRET"));
+    }
+    let name = required_env("REPLICATE_WEBHOOK_SECRET_PARAMETER").map_err(|_| {
+        ConfigError::Missing("REPLICATE_WEBHOOK_SECRET or REPLICATE_WEBHOOK_SECRET_PARAMETER")
+    })?;
+    let client = aws_sdk_ssm::Client::new(sdk);
+    Ok(SecretSource::Parameter(Arc::new(SecureParameter::new(
+        client, name,
+    ))))
+}
+
+/// Replicate's webhooks for training-set items: `REPLICATE_WEBHOOK_URL`, the webhook
+/// route's URL (unset: items are only polled), and `TRAINING_SET_FIRST_CHECK_SECONDS`, when
+/// a worker first looks at a prediction a webhook should have told of (default 90: a
+/// minute and a half covers the model's run and Replicate's retries of a failed delivery).
+pub fn item_webhooks() -> Result<Option<ItemWebhooks>, ConfigError> {
+    let Ok(url) = required_env("REPLICATE_WEBHOOK_URL") else {
+        return Ok(None);
+    };
+    let valid = Url::parse(&url)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
+    if !valid {
+        return Err(ConfigError::Invalid("REPLICATE_WEBHOOK_URL"));
+    }
+    let first_check = optional_number("TRAINING_SET_FIRST_CHECK_SECONDS")?.unwrap_or(90);
+    Ok(Some(ItemWebhooks {
+        url,
+        first_check: std::time::Duration::from_secs(first_check),
+    }))
 }
 
 /// An optional whole number, e.g. a cap; blank or unset is `None`.

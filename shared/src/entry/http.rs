@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 use thiserror::Error;
 
+use crate::adapters::replicate::webhook_signature::SignatureError;
 use crate::domain::actor::{ActorId, ValidationError};
 use crate::domain::request::RequestError;
 use crate::ports::{PredictionError, SpendRefusal, StoreError};
@@ -40,6 +41,9 @@ pub enum ApiError {
     /// The `Idempotency-Key` (or `idempotency_key`) is not 1 to 255 printable ASCII characters.
     #[error("the idempotency key must be 1 to 255 printable ASCII characters")]
     InvalidIdempotencyKey,
+    /// A webhook delivery that is not Replicate's: unsigned, forged, tampered or stale.
+    #[error("not a delivery from Replicate: {0}")]
+    Unsigned(#[from] SignatureError),
     /// The use case did not end with a stored image.
     #[error(transparent)]
     UseCase(#[from] UseCaseError),
@@ -65,6 +69,7 @@ impl ApiError {
             Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unsigned(_) => StatusCode::UNAUTHORIZED,
             Self::UseCase(error) => status_of(error),
         }
     }
@@ -77,6 +82,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::InvalidIdempotencyKey => "invalid_idempotency_key",
+            Self::Unsigned(_) => "invalid_signature",
             Self::UseCase(error) => code_of(error),
         }
     }

@@ -10,6 +10,7 @@ pub mod invocation_error;
 pub mod logging;
 pub mod metrics;
 pub mod reconciler;
+pub mod replicate_webhook;
 pub mod training_prompts;
 pub mod training_set_worker;
 pub mod training_sets;

@@ -13,6 +13,9 @@ pub struct PredictionRequest {
     pub input_image: InputImage,
     /// A seed for a reproducible result, when the caller gave one.
     pub seed: Option<u64>,
+    /// Where the model's API posts the finished prediction. A create with a webhook is
+    /// answered at once: whoever set one learns of the end from it, not by waiting.
+    pub webhook: Option<String>,
 }
 
 /// The image a generation edits: its bytes when they are small enough to send inline, or a

@@ -77,6 +77,7 @@ impl<P: ActorProfiles, O: ObjectStore, C, G, K, R> GenerateImage<P, O, C, G, K, 
             prompt: prompt.text.clone(),
             input_image,
             seed: checked.seed,
+            webhook: None,
         };
         Ok(PreparedGeneration {
             order: ImageOrder {

@@ -45,19 +45,23 @@ impl ReplicateClient {
                     running: false,
                 });
             }
-            let wait = remaining
-                .saturating_sub(PREFER_WAIT_MARGIN)
-                .min(self.config.max_prefer_wait)
-                .as_secs()
-                .clamp(1, 60);
-            let sent = self
+            let mut create = self
                 .http
                 .post(url.clone())
                 .bearer_auth(token.expose())
-                .header("Prefer", format!("wait={wait}"))
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(body.clone())
-                .timeout(remaining)
+                .timeout(remaining);
+            // With a webhook, the end is told, not waited for.
+            if request.webhook.is_none() {
+                let wait = remaining
+                    .saturating_sub(PREFER_WAIT_MARGIN)
+                    .min(self.config.max_prefer_wait)
+                    .as_secs()
+                    .clamp(1, 60);
+                create = create.header("Prefer", format!("wait={wait}"));
+            }
+            let sent = create
                 .send()
                 .remote_call(operations::PREDICTION_CREATE)
                 .await;
@@ -164,11 +168,19 @@ struct ModelInput<'a> {
     seed: Option<u64>,
 }
 
-/// The create request's body, `{"input": {...}}`, as JSON bytes.
+/// The only webhook event asked for: the prediction's end (succeeded, failed or canceled).
+const WEBHOOK_EVENTS: [&str; 1] = ["completed"];
+
+/// The create request's body, `{"input": {...}}` (with `webhook` and its events filter when
+/// the request names one), as JSON bytes.
 fn create_body(request: &PredictionRequest) -> Result<Bytes, serde_json::Error> {
     #[derive(Serialize)]
     struct CreateBody<'a> {
         input: ModelInput<'a>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        webhook: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        webhook_events_filter: Option<[&'static str; 1]>,
     }
     let input_image = match &request.input_image {
         InputImage::Inline {
@@ -188,7 +200,13 @@ fn create_body(request: &PredictionRequest) -> Result<Bytes, serde_json::Error> 
         safety_tolerance: SAFETY_TOLERANCE,
         seed: request.seed,
     };
-    serde_json::to_vec(&CreateBody { input }).map(Bytes::from)
+    let webhook = request.webhook.as_deref();
+    let body = CreateBody {
+        input,
+        webhook,
+        webhook_events_filter: webhook.map(|_| WEBHOOK_EVENTS),
+    };
+    serde_json::to_vec(&body).map(Bytes::from)
 }
 
 #[cfg(test)]
@@ -207,7 +225,23 @@ mod tests {
             prompt: "a prompt".to_owned(),
             input_image,
             seed: Some(7),
+            webhook: None,
         }
+    }
+
+    #[test]
+    fn a_webhook_asks_for_the_completed_event_only() {
+        let mut with_webhook = request(InputImage::Url("https://bucket/x.jpg".to_owned()));
+        let body = |request: &PredictionRequest| -> Value {
+            serde_json::from_slice(&create_body(request).unwrap()).unwrap()
+        };
+        assert!(body(&with_webhook).get("webhook").is_none());
+        assert!(body(&with_webhook).get("webhook_events_filter").is_none());
+        with_webhook.webhook = Some("https://api.example/hook?set=S&item=1".to_owned());
+        let sent = body(&with_webhook);
+        assert_eq!(sent["webhook"], "https://api.example/hook?set=S&item=1");
+        assert_eq!(sent["webhook_events_filter"], json!(["completed"]));
+        assert_eq!(sent["input"]["prompt"], "a prompt");
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod download;
 mod generator;
 mod output;
 mod poll;
+pub mod webhook_signature;
 mod wire;
 
 use std::time::Duration;

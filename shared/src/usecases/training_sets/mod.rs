@@ -4,9 +4,14 @@
 //! step on (create, check, store) without waiting for the model; the progress use cases read,
 //! list, cancel and retry sets.
 
+#[cfg(test)]
+mod fakes;
 mod progress;
 mod resend;
 mod start;
+mod webhook;
+#[cfg(test)]
+mod webhook_tests;
 mod worker;
 #[cfg(test)]
 mod worker_tests;
@@ -14,7 +19,7 @@ mod worker_tests;
 use std::time::Duration;
 
 use crate::domain::request::ImageRequest;
-use crate::domain::training_set::ItemState;
+use crate::domain::training_set::{ItemState, SetId};
 use crate::ports::{
     Admission, Clock, ItemChange, SetItem, SpendGuard, StoredAnswer, TrainingSet, TrainingSets,
 };
@@ -22,6 +27,7 @@ use crate::usecases::{GenerateImage, UseCaseError};
 
 pub use resend::{ResendReport, resend_stuck};
 pub use start::{NewSet, SetStart};
+pub use webhook::{PredictionEnded, WebhookIntake, WebhookOutcome};
 pub use worker::NextStep;
 
 /// Training sets over the generation's ports, the idempotency records, the spend guard, the
@@ -43,6 +49,28 @@ pub struct TrainingSetWork<P, O, C, G, K, R, I, S, T, Q> {
     /// How long an unfinished item may stay in its state before the reconciler sends its
     /// message again (its message was lost, or went to the dead letters).
     pub stuck_after: Duration,
+    /// Replicate's webhooks, when the stack receives them: the fast path to an item's end.
+    pub webhooks: Option<ItemWebhooks>,
+}
+
+/// Where a created prediction's end is posted, and when the worker looks at it anyway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemWebhooks {
+    /// The webhook route's URL; each item's prediction gets it with `?set=&item=`.
+    pub url: String,
+    /// When an item's prediction is first looked at after its create: long enough that a
+    /// working webhook has stored it by then (the look is then a no-op), short enough that
+    /// a lost webhook costs little time.
+    pub first_check: Duration,
+}
+
+impl ItemWebhooks {
+    /// The webhook URL of one item: its set and position, so that a delivery finds the item
+    /// even when the create's answer (and so the prediction's id) was lost.
+    pub fn for_item(&self, set_id: &SetId, position: u32) -> String {
+        let separator = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{separator}set={set_id}&item={position}", self.url)
+    }
 }
 
 /// How an entry encodes a set request's outcome for its idempotency record, so that a
@@ -62,6 +90,9 @@ const ITEM_HOLD: Duration = Duration::from_secs(15 * 60);
 const CREATE_TIME: Duration = Duration::from_secs(10);
 /// How long a check may take to store a succeeded prediction's image.
 const STORE_TIME: Duration = Duration::from_secs(15);
+/// How long an item may be `storing` before another delivery takes its store over (its
+/// storer stopped, or a webhook's store message was lost): well past [`STORE_TIME`].
+const STORE_HOLD: Duration = Duration::from_secs(60);
 
 impl<P, O, C, G, K, R, I, S, T, Q> TrainingSetWork<P, O, C, G, K, R, I, S, T, Q>
 where

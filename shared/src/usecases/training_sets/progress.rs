@@ -93,10 +93,7 @@ where
         let mut queued = Vec::new();
         for item in failed {
             if self.change(&set, item, ItemState::Failed, &requeue).await? {
-                queued.push(ItemMessage {
-                    set_id: set_id.clone(),
-                    position: item.position,
-                });
+                queued.push(ItemMessage::next_step(set_id.clone(), item.position));
             }
         }
         let unused = units - queued.len() as u64;

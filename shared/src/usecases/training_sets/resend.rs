@@ -38,7 +38,7 @@ pub async fn resend_stuck(
             .await?
         {
             tracing::warn!(%set_id, position, "item stuck past its hold; its message is sent again");
-            messages.push(ItemMessage { set_id, position });
+            messages.push(ItemMessage::next_step(set_id, position));
         }
     }
     queue.send(&messages).await?;

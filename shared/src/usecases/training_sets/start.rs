@@ -216,10 +216,7 @@ where
         let messages: Vec<ItemMessage> = items
             .iter()
             .filter(|item| item.state == ItemState::Queued)
-            .map(|item| ItemMessage {
-                set_id: set_id.clone(),
-                position: item.position,
-            })
+            .map(|item| ItemMessage::next_step(set_id.clone(), item.position))
             .collect();
         if let Err(error) = self.queue.send(&messages).await {
             tracing::error!(%set_id, %error, "items not all queued; the reconciler queues them again");

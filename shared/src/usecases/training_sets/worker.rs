@@ -1,17 +1,19 @@
 //! The worker's step: an item's message taken one step on, by the item's state. A queued
 //! item is claimed (a conditional write, so a message delivered twice never creates twice)
 //! and its prediction created without waiting; a predicting one is looked at once and comes
-//! back later while it runs; a succeeded one is stored through the one store step. Every
-//! state change is conditional; a final item ends its message.
+//! back later while it runs; a succeeded one is stored through the one store step, and so is
+//! the prediction of a store message (a webhook said it succeeded). Every state change is
+//! conditional; a final item ends its message.
 
 use std::time::Duration;
 
-use super::{CREATE_TIME, ITEM_HOLD, STORE_TIME, TrainingSetWork, item_request};
+use super::{CREATE_TIME, ITEM_HOLD, STORE_HOLD, STORE_TIME, TrainingSetWork, item_request};
 use crate::domain::training_set::ItemState;
 use crate::ports::{
     ActorProfiles, AtDeadline, Clock, ImageGenerator, IndexCounter, ItemChange, ItemImage,
     ItemMessage, ObjectStore, PredictionError, PredictionRecord, PredictionRecords,
-    PredictionState, SetItem, SpendGuard, SpendRefusal, TrainingSet, TrainingSets,
+    PredictionRequest, PredictionState, SetItem, SpendGuard, SpendRefusal, SucceededPrediction,
+    TrainingSet, TrainingSets,
 };
 use crate::retry::{ITEM_FAULT_RETRY, next_check_after};
 use crate::usecases::concurrently::both;
@@ -54,16 +56,42 @@ where
             tracing::warn!(set_id = %message.set_id, position = message.position, "no such item; its message is dropped");
             return Ok(NextStep::Done);
         };
+        if let Some(succeeded) = &message.succeeded
+            && item.state == ItemState::Storing
+            && item.prediction_id.as_deref() == Some(succeeded.prediction_id.as_str())
+        {
+            return Box::pin(self.store_told(&set, &item, succeeded)).await;
+        }
         match item.state {
             ItemState::Queued => Box::pin(self.create_item(&set, &item, deadline_ms)).await,
             ItemState::Creating => self.claimed(&set, &item).await,
-            ItemState::Predicting | ItemState::Storing => {
-                Box::pin(self.check_item(&set, &item)).await
-            }
+            ItemState::Predicting => Box::pin(self.check_item(&set, &item)).await,
+            ItemState::Storing => match STORE_HOLD.checked_sub(self.age(&item)) {
+                // Another delivery is storing it (a webhook's store message, most often).
+                Some(left) => Ok(NextStep::After(left + Duration::from_secs(1))),
+                None => Box::pin(self.check_item(&set, &item)).await,
+            },
             ItemState::Stored | ItemState::Failed | ItemState::Canceled | ItemState::Uncertain => {
                 Ok(NextStep::Done)
             }
         }
+    }
+
+    /// A store message: the item's prediction succeeded (its webhook said so, signed), so
+    /// its image is stored without reading the prediction again.
+    async fn store_told(
+        &self,
+        set: &TrainingSet,
+        item: &SetItem,
+        succeeded: &SucceededPrediction,
+    ) -> Result<NextStep, UseCaseError> {
+        let record = self.item_record(set, item).await?;
+        let stored = self
+            .generation
+            .store_checked(&record, succeeded.clone(), self.store_limits(&record))
+            .await;
+        self.after_store(set, item, ItemState::Storing, &record, stored)
+            .await
     }
 
     /// A queued item: claimed, prepared and its prediction created (no waiting).
@@ -118,9 +146,15 @@ where
                 return Err(error);
             }
         };
+        let webhook =
+            (self.webhooks.as_ref()).map(|hooks| hooks.for_item(&set.set_id, item.position));
+        let request = PredictionRequest {
+            webhook,
+            ..prepared.request
+        };
         let created = self
             .generation
-            .start_prediction(&prepared.request, clock.now() + CREATE_TIME)
+            .start_prediction(&request, clock.now() + CREATE_TIME)
             .await;
         let started = match created {
             Ok(started) => started,
@@ -140,7 +174,11 @@ where
             tracing::error!(set_id = %set.set_id, position = item.position, %prediction_id, %error, "item's prediction id not recorded");
         }
         tracing::info!(set_id = %set.set_id, position = item.position, %prediction_id, "item's prediction created");
-        Ok(NextStep::After(next_check_after(Duration::ZERO)))
+        let first_check = match &self.webhooks {
+            Some(hooks) => hooks.first_check,
+            None => next_check_after(Duration::ZERO),
+        };
+        Ok(NextStep::After(first_check))
     }
 
     /// A create that gave no prediction: queued again (rate limited, unavailable), failed
@@ -203,6 +241,11 @@ where
                 return Ok(());
             }
         }
+        // Its webhook may have come first and moved it on with this prediction.
+        let now = self.sets.read_item(&set.set_id, item.position).await?;
+        if now.is_some_and(|(_, item)| item.prediction_id.as_deref() == Some(prediction_id)) {
+            return Ok(());
+        }
         Err(UseCaseError::Store(crate::ports::StoreError {
             operation: "item state change",
             detail: "the item was neither creating nor uncertain".to_owned(),
@@ -242,12 +285,7 @@ where
         } else {
             AtDeadline::KeepRunning
         };
-        let clock = &self.generation.clock;
-        let limits = RunLimits {
-            model: clock.now(),
-            finish: clock.now() + STORE_TIME,
-            hold_until_ms: record.held_until_ms,
-        };
+        let limits = self.store_limits(&record);
         let mut from = item.state;
         let stored = if record.state == PredictionState::Open {
             let succeeded = match self
@@ -278,6 +316,7 @@ where
             if from == ItemState::Predicting {
                 let storing = ItemChange::to(ItemState::Storing);
                 if !self.change(set, item, from, &storing).await? {
+                    // A webhook moved it first: its store message stores it.
                     return Ok(NextStep::After(ITEM_FAULT_RETRY));
                 }
                 from = ItemState::Storing;
@@ -291,6 +330,18 @@ where
                 .collect_record(&record, limits, at_deadline)
                 .await
         };
+        self.after_store(set, item, from, &record, stored).await
+    }
+
+    /// The item after its store: stored, or failed or tried again as [`Self::ended`] says.
+    async fn after_store(
+        &self,
+        set: &TrainingSet,
+        item: &SetItem,
+        from: ItemState,
+        record: &PredictionRecord,
+        stored: Result<StoredImage, UseCaseError>,
+    ) -> Result<NextStep, UseCaseError> {
         match stored {
             Ok(image) => {
                 let change = ItemChange {
@@ -301,7 +352,17 @@ where
                 tracing::info!(set_id = %set.set_id, position = item.position, prediction_id = %image.prediction_id, index = image.index, "item stored");
                 Ok(NextStep::Done)
             }
-            Err(error) => self.ended(set, item, from, &record, error).await,
+            Err(error) => self.ended(set, item, from, record, error).await,
+        }
+    }
+
+    /// The time a store of `record`'s prediction may take, from now.
+    fn store_limits(&self, record: &PredictionRecord) -> RunLimits {
+        let clock = &self.generation.clock;
+        RunLimits {
+            model: clock.now(),
+            finish: clock.now() + STORE_TIME,
+            hold_until_ms: record.held_until_ms,
         }
     }
 

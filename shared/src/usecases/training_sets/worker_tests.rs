@@ -1,137 +1,15 @@
 //! The worker's step over in-memory fakes: what each state leads to, what is paid and what
 //! is given back. (The DynamoDB and SQS adapters are tested through the binaries.)
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{NextStep, TrainingSetWork};
-use crate::domain::actor::ActorId;
-use crate::domain::training_set::{ItemState, SetCounts, SetId};
-use crate::ports::{
-    Admission, ItemChange, ItemMessage, ItemQueue, PredictionState, SetItem, SpendGuard,
-    SpendRefusal, StoreError, TrainingSet, TrainingSets,
-};
+use super::fakes::{Queue, Sets, Spend};
+use super::{ItemWebhooks, NextStep, TrainingSetWork};
+use crate::domain::training_set::{ItemState, SetId};
+use crate::ports::{ItemChange, ItemMessage, PredictionState, SetItem, SucceededPrediction};
 use crate::usecases::fake_records::Records;
 use crate::usecases::fakes::{Counter, Generator, InstantClock, Objects, Profiles, service};
-
-/// One set in memory; changes are conditional, as the adapter's transaction is.
-#[derive(Default)]
-struct Sets {
-    set: Mutex<Option<TrainingSet>>,
-    items: Mutex<HashMap<u32, SetItem>>,
-}
-
-impl TrainingSets for Sets {
-    async fn create(&self, set: &TrainingSet, items: &[SetItem]) -> Result<(), StoreError> {
-        *self.set.lock().unwrap() = Some(set.clone());
-        let mut stored = self.items.lock().unwrap();
-        for item in items {
-            stored.insert(item.position, item.clone());
-        }
-        Ok(())
-    }
-
-    async fn read(&self, _: &SetId) -> Result<Option<(TrainingSet, Vec<SetItem>)>, StoreError> {
-        let set = self.set.lock().unwrap().clone();
-        let mut items: Vec<SetItem> = self.items.lock().unwrap().values().cloned().collect();
-        items.sort_by_key(|item| item.position);
-        Ok(set.map(|set| (set, items)))
-    }
-
-    async fn read_item(
-        &self,
-        _: &SetId,
-        position: u32,
-    ) -> Result<Option<(TrainingSet, SetItem)>, StoreError> {
-        let set = self.set.lock().unwrap().clone();
-        let item = self.items.lock().unwrap().get(&position).cloned();
-        Ok(set.zip(item))
-    }
-
-    async fn change(
-        &self,
-        _: &SetId,
-        position: u32,
-        from: ItemState,
-        change: &ItemChange,
-        now_ms: u64,
-    ) -> Result<bool, StoreError> {
-        let mut items = self.items.lock().unwrap();
-        let Some(item) = items.get_mut(&position).filter(|item| item.state == from) else {
-            return Ok(false);
-        };
-        item.state = change.to;
-        item.state_since_ms = now_ms;
-        item.held_until_ms = (!change.to.is_final()).then_some(change.held_until_ms);
-        item.error = change.error.clone();
-        if let Some(id) = &change.prediction_id {
-            item.prediction_id = Some(id.clone());
-        }
-        if let Some(image) = &change.image {
-            item.image = Some(image.clone());
-        }
-        let mut set = self.set.lock().unwrap();
-        if let Some(set) = set.as_mut() {
-            set.counts.set(from, set.counts.of(from) - 1);
-            set.counts.set(change.to, set.counts.of(change.to) + 1);
-        }
-        Ok(true)
-    }
-
-    async fn cancel(&self, _: &SetId) -> Result<(), StoreError> {
-        if let Some(set) = self.set.lock().unwrap().as_mut() {
-            set.canceled = true;
-        }
-        Ok(())
-    }
-
-    async fn stuck(&self, _: u64, _: usize) -> Result<Vec<(SetId, u32, u64)>, StoreError> {
-        Ok(Vec::new())
-    }
-
-    async fn hold(&self, _: &SetId, _: u32, _: u64, _: u64) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-
-    async fn list(&self, _: &ActorId, _: usize) -> Result<Vec<TrainingSet>, StoreError> {
-        Ok(self.set.lock().unwrap().iter().cloned().collect())
-    }
-}
-
-/// The spend guard's kill switch and the units it gave back.
-#[derive(Default)]
-struct Spend {
-    switched_off: bool,
-    refunded: Mutex<Vec<String>>,
-}
-
-impl SpendGuard for Spend {
-    async fn admit(&self, _: &str, _: u64) -> Result<Result<Admission, SpendRefusal>, StoreError> {
-        Ok(Err(SpendRefusal::Disabled))
-    }
-
-    async fn refund(&self, admission: &Admission) -> Result<(), StoreError> {
-        self.refunded
-            .lock()
-            .unwrap()
-            .push(admission.refund_token.clone());
-        Ok(())
-    }
-
-    async fn switched_off(&self) -> Result<bool, StoreError> {
-        Ok(self.switched_off)
-    }
-}
-
-struct NoQueue;
-
-impl ItemQueue for NoQueue {
-    async fn send(&self, _: &[ItemMessage]) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
 
 type Work = TrainingSetWork<
     Profiles,
@@ -143,7 +21,7 @@ type Work = TrainingSetWork<
     (),
     Spend,
     Sets,
-    NoQueue,
+    Queue,
 >;
 
 const NOW_MS: u64 = 1_795_900_000_000;
@@ -154,53 +32,23 @@ fn set_id() -> SetId {
 
 /// A set of one queued item over fresh fakes; `fail` makes its prediction fail.
 fn work(spend: Spend, fail: bool) -> Work {
-    let set = TrainingSet {
-        set_id: set_id(),
-        actor_id: ActorId::parse("actor_a").unwrap(),
-        actor_name: "actor_a".to_owned(),
-        requested_actor_name: None,
-        base_image_path: None,
-        created_by: "jwt:artist".to_owned(),
-        created_at: "2026-11-28T00:00:00Z".to_owned(),
-        budget_day: "2026-11-28".to_owned(),
-        counts: SetCounts::all_queued(1),
-        canceled: false,
-    };
-    let item = SetItem {
-        position: 1,
-        prompt_id: Some("bw_charcoal".to_owned()),
-        prompt: None,
-        seed: 42,
-        state: ItemState::Queued,
-        state_since_ms: NOW_MS,
-        held_until_ms: Some(NOW_MS + 1_000),
-        attempt: 1,
-        prediction_id: None,
-        image: None,
-        error: None,
-    };
-    let sets = Sets::default();
-    *sets.set.lock().unwrap() = Some(set);
-    sets.items.lock().unwrap().insert(1, item);
     TrainingSetWork {
         generation: service(Objects::default(), fail),
         idempotency: (),
         spend,
-        sets,
-        queue: NoQueue,
+        sets: Sets::one_queued_item(set_id(), NOW_MS),
+        queue: Queue::default(),
         stuck_after: Duration::from_secs(1800),
+        webhooks: None,
     }
 }
 
 fn message() -> ItemMessage {
-    ItemMessage {
-        set_id: set_id(),
-        position: 1,
-    }
+    ItemMessage::next_step(set_id(), 1)
 }
 
 fn item(work: &Work) -> SetItem {
-    work.sets.items.lock().unwrap()[&1].clone()
+    work.sets.item()
 }
 
 /// The invocation's deadline in the tests: a minute on.
@@ -340,4 +188,90 @@ async fn a_failed_prediction_fails_its_item_and_closes_its_record_without_a_refu
         work.spend.refunded.lock().unwrap().is_empty(),
         "a failed prediction was paid"
     );
+}
+
+/// The item moved to `storing` by a webhook for `prediction_id`, as the intake does.
+async fn told_storing(work: &Work, prediction_id: &str, since_ms: u64) {
+    use crate::ports::TrainingSets;
+    let from = item(work).state;
+    let change = ItemChange {
+        prediction_id: Some(prediction_id.to_owned()),
+        held_until_ms: NOW_MS + 1_800_000,
+        ..ItemChange::to(ItemState::Storing)
+    };
+    assert!(
+        work.sets
+            .change(&set_id(), 1, from, &change, since_ms)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn with_webhooks_the_create_names_the_item_and_the_first_check_waits_for_the_webhook() {
+    let mut work = work(Spend::default(), true);
+    work.webhooks = Some(ItemWebhooks {
+        url: "https://api.example/api/webhooks/replicate".to_owned(),
+        first_check: Duration::from_secs(90),
+    });
+    let step = work.advance(&message(), DEADLINE_MS).await.unwrap();
+    assert_eq!(step, NextStep::After(Duration::from_secs(90)));
+    assert_eq!(
+        work.webhooks.as_ref().unwrap().for_item(&set_id(), 3),
+        format!(
+            "https://api.example/api/webhooks/replicate?set={}&item=3",
+            set_id()
+        )
+    );
+    let prediction_id = item(&work).prediction_id.unwrap();
+
+    // The store message: stored from what the webhook said; the fake's reads would fail.
+    told_storing(&work, &prediction_id, NOW_MS).await;
+    let store = ItemMessage {
+        succeeded: Some(SucceededPrediction {
+            prediction_id: prediction_id.clone(),
+            output_url: format!("https://replicate.delivery/{prediction_id}.jpg"),
+        }),
+        ..message()
+    };
+    assert_eq!(
+        work.advance(&store, DEADLINE_MS).await.unwrap(),
+        NextStep::Done
+    );
+    let stored = item(&work);
+    assert_eq!(stored.state, ItemState::Stored, "{:?}", stored.error);
+    assert_eq!(stored.image.map(|image| image.index), Some(1));
+
+    // The check that follows, and a duplicate store message, find nothing to do.
+    for again in [message(), store] {
+        assert_eq!(
+            work.advance(&again, DEADLINE_MS).await.unwrap(),
+            NextStep::Done
+        );
+    }
+    assert_eq!(item(&work).state, ItemState::Stored);
+    assert_eq!(work.generation.generator.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_storing_item_waits_for_its_storer_then_is_taken_over() {
+    let work = work(Spend::default(), false);
+    work.advance(&message(), DEADLINE_MS).await.unwrap();
+    let prediction_id = item(&work).prediction_id.unwrap();
+    // Just moved by a webhook: a check comes back after the store's hold.
+    told_storing(&work, &prediction_id, NOW_MS - 20_000).await;
+    let step = work.advance(&message(), DEADLINE_MS).await.unwrap();
+    assert_eq!(step, NextStep::After(Duration::from_secs(41)));
+    assert_eq!(item(&work).state, ItemState::Storing);
+
+    // Its store message lost a minute ago: the check stores it.
+    let work = self::work(Spend::default(), false);
+    work.advance(&message(), DEADLINE_MS).await.unwrap();
+    let prediction_id = item(&work).prediction_id.unwrap();
+    told_storing(&work, &prediction_id, NOW_MS - 61_000).await;
+    assert_eq!(
+        work.advance(&message(), DEADLINE_MS).await.unwrap(),
+        NextStep::Done
+    );
+    assert_eq!(item(&work).state, ItemState::Stored);
 }

@@ -1,0 +1,130 @@
+//! The Replicate webhook route, `POST /api/webhooks/replicate?set=&item=`: the one route
+//! without a JWT (Replicate cannot send one), so nothing is read or written before the
+//! delivery's signature is checked on the raw body. A delivery is answered in milliseconds:
+//! the item moves to `storing` and the worker stores it.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::json;
+
+use super::http::{ApiError, json_response};
+use crate::adapters::replicate::Prediction;
+use crate::adapters::replicate::webhook_signature::{SecretSource, SignatureHeaders, verify};
+use crate::domain::request::RequestError;
+use crate::domain::training_set::SetId;
+use crate::ports::{Clock, ItemQueue, TrainingSets};
+use crate::usecases::training_sets::{PredictionEnded, WebhookIntake, WebhookOutcome};
+
+/// The route's path (after any stage).
+const ROUTE: &str = "/api/webhooks/replicate";
+/// The largest delivery read: a prediction's JSON with its input and logs.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The webhook function, built once per execution environment.
+#[derive(Debug)]
+pub struct ReplicateWebhookFunction<W> {
+    /// The training sets' side of a delivery.
+    pub intake: W,
+    /// Where the signing secret comes from.
+    pub secret: SecretSource,
+}
+
+impl<K, T, Q> ReplicateWebhookFunction<WebhookIntake<K, T, Q>>
+where
+    K: Clock,
+    T: TrainingSets,
+    Q: ItemQueue,
+{
+    /// Answers one delivery: 200 when taken (or nothing was left to do), 401 when it is not
+    /// Replicate's, 4xx for a delivery that names no item, 5xx for a fault (Replicate
+    /// delivers it again).
+    pub async fn handle(&self, request: Request) -> Result<Response<Body>, lambda_http::Error> {
+        Ok(match self.answer(&request).await {
+            Ok(outcome) => json_response(
+                StatusCode::OK,
+                &json!({ "received": true, "outcome": outcome }),
+            ),
+            Err(error) => {
+                if let ApiError::Unsigned(reason) = &error {
+                    tracing::warn!(%reason, "webhook delivery refused");
+                }
+                error.into_response()
+            }
+        })
+    }
+
+    /// The delivery checked, read and taken; what it did, in a word.
+    async fn answer(&self, request: &Request) -> Result<&'static str, ApiError> {
+        let path = request.uri().path();
+        if !path.ends_with(ROUTE) {
+            return Err(ApiError::RouteNotFound(path.to_owned()));
+        }
+        if request.method() != Method::POST {
+            return Err(ApiError::MethodNotAllowed {
+                method: request.method().to_string(),
+                allowed: "POST",
+            });
+        }
+        let body: &[u8] = request.body().as_ref();
+        if body.len() > MAX_BODY_BYTES {
+            return Err(ApiError::BodyTooLarge {
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+        };
+        let headers = SignatureHeaders {
+            id: header("webhook-id"),
+            timestamp: header("webhook-timestamp"),
+            signature: header("webhook-signature"),
+        };
+        let now_secs = self.intake.clock.now_epoch_ms() / 1000;
+        verify(&self.secret.secret().await?, headers, body, now_secs)?;
+        let prediction: Prediction = serde_json::from_slice(body).map_err(|error| {
+            RequestError::Malformed(format!("the delivery is not a prediction: {error}"))
+        })?;
+        if !prediction.is_terminal() {
+            // Only `completed` is asked for; any other event changes nothing.
+            return Ok("ignored");
+        }
+        let ended = PredictionEnded {
+            set_id: query_set(request)?,
+            position: query_item(request)?,
+            output_url: (prediction.status == "succeeded")
+                .then(|| prediction.output_url().map(str::to_owned))
+                .flatten(),
+            prediction_id: prediction.id,
+        };
+        let outcome = self.intake.prediction_ended(&ended).await?;
+        Ok(match outcome {
+            WebhookOutcome::Storing => "storing",
+            WebhookOutcome::Ending => "ending",
+            WebhookOutcome::Nothing(_) => "nothing_to_do",
+        })
+    }
+}
+
+/// The `set` of the webhook URL.
+fn query_set(request: &Request) -> Result<SetId, ApiError> {
+    let parameters = request.query_string_parameters();
+    let set = parameters.first("set").unwrap_or_default();
+    SetId::parse(set).ok_or_else(|| {
+        RequestError::Malformed("the webhook URL's set is not a set id".to_owned()).into()
+    })
+}
+
+/// The `item` of the webhook URL.
+fn query_item(request: &Request) -> Result<u32, ApiError> {
+    let parameters = request.query_string_parameters();
+    parameters
+        .first("item")
+        .and_then(|item| item.parse().ok())
+        .filter(|position| *position > 0)
+        .ok_or_else(|| {
+            RequestError::Malformed("the webhook URL's item is not a position".to_owned()).into()
+        })
+}
