@@ -30,6 +30,8 @@ STATE=.local
 MOTO_URL="http://127.0.0.1:$MOTO_PORT"
 REPLICATE_URL="http://127.0.0.1:$REPLICATE_PORT"
 LAMBDA_URL="http://127.0.0.1:$LAMBDA_PORT"
+# The local stack's webhook signing secret: base64 of "local-stack-webhook-signing-secret".
+LOCAL_WEBHOOK_SECRET=whsec_bG9jYWwtc3RhY2std2ViaG9vay1zaWduaW5nLXNlY3JldA==
 
 # Stops the process group a PID file names (each service is started as its own group), and
 # waits (at most 10 s) for it to end: the poller finishes its invocations before the functions
@@ -94,12 +96,17 @@ else
     else
         echo "starting the Replicate emulator at $REPLICATE_URL (no real Replicate calls)"
         cargo build --quiet -p replicate-emulator
-        start_service replicate target/debug/replicate-emulator --addr "127.0.0.1:$REPLICATE_PORT"
+        REPLICATE_WEBHOOK_SECRET=$LOCAL_WEBHOOK_SECRET \
+            start_service replicate target/debug/replicate-emulator --addr "127.0.0.1:$REPLICATE_PORT"
         wait_for_http "$REPLICATE_URL/admin/counts" 60
     fi
+    # The emulator signs its webhooks with the local secret and posts them to the webhook
+    # function; the real Replicate could not reach 127.0.0.1, so that mode only polls.
     replicate_env="REPLICATE_API_TOKEN=local-emulator-token
 REPLICATE_BASE_URL=$REPLICATE_URL
-REPLICATE_OUTPUT_HOSTS=127.0.0.1"
+REPLICATE_OUTPUT_HOSTS=127.0.0.1
+REPLICATE_WEBHOOK_URL=$LAMBDA_URL/lambda-url/replicate-webhook/api/webhooks/replicate
+TRAINING_SET_FIRST_CHECK_SECONDS=30"
     echo emulator >"$STATE/replicate.mode"
 fi
 
@@ -114,6 +121,8 @@ AWS_SYSTEM_ACTORS_BUCKET=story-boards-assets
 BATCH_JOB_MIN_SECONDS=20
 # The items' queue: training-sets sends to it, training-set-worker delays and ends its messages.
 TRAINING_SET_QUEUE_URL=$TRAINING_SET_QUEUE_URL
+# What the webhook function checks deliveries with (the emulator signs with it).
+REPLICATE_WEBHOOK_SECRET=$LOCAL_WEBHOOK_SECRET
 $replicate_env
 ENV
 )

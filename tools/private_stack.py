@@ -25,6 +25,8 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The items' queue, named as the test kit names it (testkit::TRAINING_SET_QUEUE).
 TRAINING_SET_QUEUE = "training-sets"
+# The local stack's webhook signing secret (the emulator signs with it, the function checks).
+WEBHOOK_SECRET = "whsec_bG9jYWwtc3RhY2std2ViaG9vay1zaWduaW5nLXNlY3JldA=="
 
 
 def free_port():
@@ -56,11 +58,11 @@ class PrivateStack:
         self.training_set_queue_url = None
         self.services = []
 
-    def _start(self, name, args):
+    def _start(self, name, args, env=None):
         log = open(os.path.join(self.work, f"{name}.log"), "w")
         self.services.append(subprocess.Popen(
             args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=ROOT))
+            start_new_session=True, cwd=ROOT, env=env))
 
     def __enter__(self):
         try:
@@ -73,7 +75,8 @@ class PrivateStack:
             subprocess.run(["cargo", "build", "--quiet", "-p", "replicate-emulator"],
                            cwd=ROOT, check=True)
             self._start("replicate", ["target/debug/replicate-emulator", "--addr",
-                                      self.replicate_url.removeprefix("http://")])
+                                      self.replicate_url.removeprefix("http://")],
+                        env={**os.environ, "REPLICATE_WEBHOOK_SECRET": WEBHOOK_SECRET})
             wait_for_http(f"{self.replicate_url}/admin/counts", 60)
             env_file = os.path.join(self.work, "lambda.env")
             with open(env_file, "w") as f:
@@ -87,7 +90,9 @@ class PrivateStack:
                         "REPLICATE_API_TOKEN=local-test-token\n"
                         "REPLICATE_OUTPUT_HOSTS=127.0.0.1\n"
                         # Read by training-sets (at its start) and the worker only.
-                        f"TRAINING_SET_QUEUE_URL={self.training_set_queue_url}\n")
+                        f"TRAINING_SET_QUEUE_URL={self.training_set_queue_url}\n"
+                        # The emulator's signing secret, for the webhook function.
+                        f"REPLICATE_WEBHOOK_SECRET={WEBHOOK_SECRET}\n")
             self._start("watch", ["cargo", "lambda", "watch", "--ignore-changes",
                                   "-A", "127.0.0.1", "-P", str(self.lambda_port),
                                   "--env-file", env_file])

@@ -35,6 +35,7 @@ OPERATIONS = [
     ("training-sets", "getTrainingSet"),
     ("training-sets", "cancelTrainingSet"),
     ("training-sets", "retryTrainingSet"),
+    ("replicate-webhook", "receiveReplicateWebhook"),
 ]
 SAMPLE_ACTOR = "0000_european_16_male"
 

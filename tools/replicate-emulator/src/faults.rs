@@ -64,6 +64,17 @@ pub struct Faults {
     /// Outputs are one fixed JPEG padded to at least this many bytes, made without reading
     /// the input: a model that answers at once, for benchmarks.
     pub output_bytes: Option<usize>,
+    /// Webhooks of predictions completing from now on are never sent.
+    pub drop_webhooks: bool,
+    /// Each webhook is delivered twice (the same `webhook-id`, as a resend).
+    pub duplicate_webhooks: bool,
+    /// Each webhook waits this long after its prediction completed, in milliseconds.
+    pub webhook_delay_ms: u64,
+    /// Only every other webhook waits `webhook_delay_ms`: later completions are told first.
+    pub reorder_webhooks: bool,
+    /// The first pause before a failed delivery is sent again, in milliseconds (default
+    /// 1000; each next pause doubles, six retries in all).
+    pub webhook_retry_base_ms: Option<u64>,
 }
 
 /// How many requests of each kind the emulator got.
@@ -83,6 +94,14 @@ pub struct Counts {
     pub file_requests_with_authorization: u32,
     /// API requests refused for a missing or wrong token.
     pub unauthorized: u32,
+    /// Predictions with a webhook that completed (each is told once, or dropped).
+    pub webhooks_completed: u32,
+    /// Webhooks not sent, by the drop switch.
+    pub webhooks_dropped: u32,
+    /// Webhook requests sent, retries and duplicates included.
+    pub webhook_attempts: u32,
+    /// Webhook requests answered 2xx.
+    pub webhooks_accepted: u32,
 }
 
 impl Faults {

@@ -3,8 +3,9 @@
 //!
 //! It creates predictions by model and by version, answers `Prefer: wait` (201 when final,
 //! 202 when not), reads and cancels them, checks the Bearer token, and serves the outputs
-//! itself: a real JPEG derived from the input image (a data URI, or a URL it fetches). Faults
-//! are switched per test with `PUT /admin/faults`; `GET /admin/counts` says how many calls of
+//! itself: a real JPEG derived from the input image (a data URI, or a URL it fetches). A
+//! prediction created with a `webhook` is told there, signed, when it completes. Faults are
+//! switched per test with `PUT /admin/faults`; `GET /admin/counts` says how many calls of
 //! each kind it got; `POST /admin/reset` forgets everything.
 
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ mod faults;
 mod images;
 mod routes;
 mod state;
+mod webhooks;
 
 pub use faults::{Counts, Faults};
 pub use images::padded_jpeg;
@@ -34,6 +36,15 @@ impl Emulator {
     /// Serves on `addr` (port 0 picks a free one). With `token`, only `Bearer {token}` is
     /// accepted; without, any non-empty token.
     pub async fn start(addr: SocketAddr, token: Option<String>) -> std::io::Result<Self> {
+        Self::start_signing(addr, token, webhooks::new_secret()).await
+    }
+
+    /// Like [`Self::start`], signing webhooks with `webhook_secret` (`whsec_<base64>`).
+    pub async fn start_signing(
+        addr: SocketAddr,
+        token: Option<String>,
+        webhook_secret: String,
+    ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let fetcher = reqwest::Client::builder()
@@ -45,6 +56,7 @@ impl Emulator {
             base_url,
             token,
             fetcher,
+            webhook_secret,
         });
         let router = routes::router(shared.clone());
         let (shutdown, stop) = oneshot::channel::<()>();
@@ -65,6 +77,11 @@ impl Emulator {
     /// The emulator's base URL, e.g. `http://127.0.0.1:41234`.
     pub fn base_url(&self) -> &str {
         &self.shared.base_url
+    }
+
+    /// The `whsec_` secret its webhooks are signed with.
+    pub fn webhook_secret(&self) -> &str {
+        &self.shared.webhook_secret
     }
 }
 

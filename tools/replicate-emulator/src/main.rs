@@ -23,7 +23,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let token = std::env::var("REPLICATE_API_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());
-    let emulator = replicate_emulator::Emulator::start(addr, token).await?;
+    // The local stack gives the webhook function the same secret.
+    let emulator = match std::env::var("REPLICATE_WEBHOOK_SECRET") {
+        Ok(secret) if !secret.is_empty() => {
+            replicate_emulator::Emulator::start_signing(addr, token, secret).await?
+        }
+        _ => replicate_emulator::Emulator::start(addr, token).await?,
+    };
     println!("replicate-emulator listening on {}", emulator.base_url());
     tokio::signal::ctrl_c().await?;
     Ok(())

@@ -15,6 +15,7 @@ use crate::Faults;
 use crate::faults::{get_counts, get_faults, reset, set_faults};
 use crate::images::{derive_output, padded_jpeg, reencode};
 use crate::state::{AppState, Shared, StoredPrediction};
+use crate::webhooks::{default_secret, deliver_when_completed, requested_webhook};
 
 /// Every route of the emulator, the admin ones included, over `shared`.
 pub(crate) fn router(shared: AppState) -> Router {
@@ -26,6 +27,7 @@ pub(crate) fn router(shared: AppState) -> Router {
         .route("/v1/predictions", post(create_by_version))
         .route("/v1/predictions/{id}", get(read_prediction))
         .route("/v1/predictions/{id}/cancel", post(cancel_prediction))
+        .route("/v1/webhooks/default/secret", get(default_secret))
         .route("/files/{file}", get(output_file))
         .route("/admin/faults", put(set_faults).get(get_faults))
         .route("/admin/counts", get(get_counts))
@@ -45,7 +47,7 @@ pub(crate) fn problem(status: StatusCode, title: &str, detail: &str) -> Response
 
 /// The Bearer check: the configured token, or any non-empty one when none is configured.
 /// Returns the 401 answer when the check fails.
-fn unauthorized(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+pub(crate) fn unauthorized(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -140,11 +142,14 @@ async fn create(
     if let Some(refused) = shared.lock().faults.refuse_create() {
         return refused;
     }
-    let input = match serde_json::from_slice::<Value>(&body) {
-        Ok(mut request) => request
-            .get_mut("input")
-            .map(Value::take)
-            .unwrap_or(Value::Null),
+    let (input, webhook) = match serde_json::from_slice::<Value>(&body) {
+        Ok(mut request) => (
+            request
+                .get_mut("input")
+                .map(Value::take)
+                .unwrap_or(Value::Null),
+            requested_webhook(&request),
+        ),
         Err(_) => {
             return problem(
                 StatusCode::BAD_REQUEST,
@@ -209,6 +214,9 @@ async fn create(
         inner.predictions.insert(id.clone(), stored);
         id
     };
+    if let Some(url) = webhook {
+        tokio::spawn(deliver_when_completed(shared.clone(), id.clone(), url));
+    }
     let answer_delay = shared.lock().faults.create_latency_ms;
     if answer_delay > 0 {
         tokio::time::sleep(Duration::from_millis(answer_delay)).await;

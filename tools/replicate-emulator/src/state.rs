@@ -99,6 +99,8 @@ pub(crate) struct Shared {
     pub(crate) base_url: String,
     pub(crate) token: Option<String>,
     pub(crate) fetcher: reqwest::Client,
+    /// The `whsec_` secret webhooks are signed with.
+    pub(crate) webhook_secret: String,
 }
 
 impl Shared {

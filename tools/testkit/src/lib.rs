@@ -9,16 +9,21 @@ use std::path::{Path, PathBuf};
 mod async_invoke;
 mod events;
 mod fault_proxy;
+mod http_front;
+mod local_server;
 mod processes;
 mod seeding;
 mod sqs_source;
 mod stack;
+mod standard_webhooks;
+mod webhook_receiver;
 
 pub use async_invoke::{AsyncLambda, Attempt};
 pub use events::{
     event, event_for_actor, set_env, status_and_body, with_idempotency_key, with_json_body,
 };
 pub use fault_proxy::{FaultProxy, FaultRule};
+pub use http_front::HttpFront;
 pub use processes::{CapturedLog, ClosedPort, LambdaEmulator, Moto, free_port, rie_path};
 pub use replicate_emulator::Counts as ReplicateCounts;
 pub use seeding::{
@@ -32,6 +37,8 @@ pub use sqs_source::{
     WORKER_TIMEOUT_SECONDS, create_training_set_queues, dead_letters, queue_depth, sqs_event,
 };
 pub use stack::{GenerationStack, ReplicateEmulator};
+pub use standard_webhooks::{standard_sign, standard_verifies};
+pub use webhook_receiver::{Delivery, WebhookReceiver};
 
 /// The region every local client uses.
 pub const REGION: &str = "us-east-1";

@@ -40,6 +40,11 @@ impl ReplicateEmulator {
         self.emulator.base_url()
     }
 
+    /// The `whsec_` secret its webhooks are signed with.
+    pub fn webhook_secret(&self) -> &str {
+        self.emulator.webhook_secret()
+    }
+
     /// The environment a function needs to use this emulator as its Replicate.
     pub fn function_env(&self) -> Vec<(String, String)> {
         [

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use testkit::{
-    EventSourceSettings, GenerationStack, LambdaEmulator, SqsEventSource, TrainingSetQueues,
-    status_and_body,
+    EventSourceSettings, GenerationStack, HttpFront, LambdaEmulator, SqsEventSource,
+    TrainingSetQueues, status_and_body,
 };
 
 pub const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_training-sets");
@@ -90,6 +90,53 @@ impl Sets {
             source,
         )
         .await
+    }
+
+    /// The webhook function in `environments` environments behind an HTTP front (API
+    /// Gateway's part), verifying with the emulator's secret.
+    pub async fn webhook_front(&self, environments: usize) -> WebhookFront {
+        let mut env = self.env.clone();
+        testkit::set_env(
+            &mut env,
+            "REPLICATE_WEBHOOK_SECRET",
+            self.stack.replicate.webhook_secret(),
+        );
+        let front = HttpFront::start(
+            &sibling_bootstrap("replicate-webhook"),
+            &env,
+            environments,
+            "replicate-webhook-http-v2.json",
+            None,
+        )
+        .await;
+        WebhookFront { front }
+    }
+
+    /// The worker's event source with webhooks sent to `front`, first checked after
+    /// `first_check_s` seconds.
+    pub async fn worker_told_by(&self, front: &WebhookFront, first_check_s: u64) -> SqsEventSource {
+        let first_check = first_check_s.to_string();
+        self.worker_with(
+            EventSourceSettings::default(),
+            &[
+                ("REPLICATE_WEBHOOK_URL", &front.url()),
+                ("TRAINING_SET_FIRST_CHECK_SECONDS", &first_check),
+            ],
+        )
+        .await
+    }
+
+    /// Waits until the items' queue is empty, visible and in flight, for at most `within`.
+    pub async fn queue_drained(&self, within: Duration) {
+        let started = Instant::now();
+        loop {
+            let depth = testkit::queue_depth(&self.stack.sdk, &self.queues.queue_url).await;
+            if depth == (0, 0) {
+                return;
+            }
+            assert!(started.elapsed() < within, "queue not drained: {depth:?}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// Sends the sample event `file`, for `actor` and `set_id`, with `body` and `key`.
@@ -196,6 +243,18 @@ impl Sets {
             .iter()
             .filter(|key| key.starts_with("SET#"))
             .count()
+    }
+}
+
+/// The webhook function behind its HTTP front.
+pub struct WebhookFront {
+    front: HttpFront,
+}
+
+impl WebhookFront {
+    /// The webhook route's URL.
+    pub fn url(&self) -> String {
+        format!("{}/api/webhooks/replicate", self.front.url())
     }
 }
 
