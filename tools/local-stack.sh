@@ -30,8 +30,8 @@ STATE=.local
 MOTO_URL="http://127.0.0.1:$MOTO_PORT"
 REPLICATE_URL="http://127.0.0.1:$REPLICATE_PORT"
 LAMBDA_URL="http://127.0.0.1:$LAMBDA_PORT"
-# The local stack's webhook signing secret: base64 of "local-stack-webhook-signing-secret".
-LOCAL_WEBHOOK_SECRET=whsec_bG9jYWwtc3RhY2std2ViaG9vay1zaWduaW5nLXNlY3JldA==
+# The local stack's webhook signing secret: base64 of "local-stack-webhook-signing-secret!!" (no padding: the env file's parser takes no "=" at the end).
+LOCAL_WEBHOOK_SECRET=whsec_bG9jYWwtc3RhY2std2ViaG9vay1zaWduaW5nLXNlY3JldCEh
 
 # Stops the process group a PID file names (each service is started as its own group), and
 # waits (at most 10 s) for it to end: the poller finishes its invocations before the functions

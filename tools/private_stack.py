@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The items' queue, named as the test kit names it (testkit::TRAINING_SET_QUEUE).
 TRAINING_SET_QUEUE = "training-sets"
 # The local stack's webhook signing secret (the emulator signs with it, the function checks).
-WEBHOOK_SECRET = "whsec_bG9jYWwtc3RhY2std2ViaG9vay1zaWduaW5nLXNlY3JldA=="
+WEBHOOK_SECRET = "whsec_bG9jYWwtc3RhY2std2ViaG9vay1zaWduaW5nLXNlY3JldCEh"
 
 
 def free_port():
