@@ -22,9 +22,9 @@ async fn a_set_of_20_with_every_webhook_delivered_twice_is_stored_without_a_chec
     let (status, started, _) = sets.create(&json!({"count": 20}), None).await;
     assert_eq!(status, 202, "{started}");
     let set_id = started["set_id"].as_str().unwrap();
-    // Each item's check comes 15 s after its create (one moto serving every call of the
+    // Each item's check comes 30 s after its create (one moto serving every call of the
     // set makes the webhooks slower than Replicate's): it finds the item stored.
-    let worker = sets.worker_told_by(&front, 15).await;
+    let worker = sets.worker_told_by(&front, 30).await;
     let done = sets
         .progress_until(set_id, Duration::from_secs(90), final_status)
         .await;

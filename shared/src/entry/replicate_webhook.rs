@@ -82,6 +82,8 @@ where
             timestamp: header("webhook-timestamp"),
             signature: header("webhook-signature"),
         };
+        // An unsigned request costs no read of the secret.
+        headers.require_present()?;
         let now_secs = self.intake.clock.now_epoch_ms() / 1000;
         verify(&self.secret.secret().await?, headers, body, now_secs)?;
         let prediction: Prediction = serde_json::from_slice(body).map_err(|error| {
@@ -91,9 +93,14 @@ where
             // Only `completed` is asked for; any other event changes nothing.
             return Ok("ignored");
         }
+        let seed = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|body| body.pointer("/input/seed")?.as_u64());
         let ended = PredictionEnded {
             set_id: query_set(request)?,
             position: query_item(request)?,
+            attempt: query_attempt(request)?,
+            seed,
             output_url: (prediction.status == "succeeded")
                 .then(|| prediction.output_url().map(str::to_owned))
                 .flatten(),
@@ -115,6 +122,17 @@ fn query_set(request: &Request) -> Result<SetId, ApiError> {
     SetId::parse(set).ok_or_else(|| {
         RequestError::Malformed("the webhook URL's set is not a set id".to_owned()).into()
     })
+}
+
+/// The `attempt` of the webhook URL, when it has one.
+fn query_attempt(request: &Request) -> Result<Option<u32>, ApiError> {
+    let parameters = request.query_string_parameters();
+    match parameters.first("attempt") {
+        None => Ok(None),
+        Some(attempt) => attempt.parse().map(Some).map_err(|_| {
+            RequestError::Malformed("the webhook URL's attempt is not a number".to_owned()).into()
+        }),
+    }
 }
 
 /// The `item` of the webhook URL.

@@ -76,11 +76,23 @@ async fn forward(State(pool): State<Arc<Pool>>, request: Request) -> Response {
     let Some(index) = index else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no environment").into_response();
     };
-    let answer = pool.environments[index].invoke(&event).await;
-    if let Ok(mut free) = pool.free.lock() {
-        free.push(index);
-    }
+    let taken = Taken { pool: &pool, index };
+    let answer = pool.environments[taken.index].invoke(&event).await;
     response_of(&answer)
+}
+
+/// An environment in use, given back when the request ends (a panicking invocation too).
+struct Taken<'a> {
+    pool: &'a Pool,
+    index: usize,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut free) = self.pool.free.lock() {
+            free.push(self.index);
+        }
+    }
 }
 
 /// The payload-2.0 event of a request, over the template's fixed fields.

@@ -82,6 +82,16 @@ pub struct SignatureHeaders<'a> {
     pub signature: Option<&'a str>,
 }
 
+impl SignatureHeaders<'_> {
+    /// Whether each header is there, before anything else is done with the delivery.
+    pub fn require_present(&self) -> Result<(), SignatureError> {
+        present(self.id, "webhook-id")?;
+        present(self.timestamp, "webhook-timestamp")?;
+        present(self.signature, "webhook-signature")?;
+        Ok(())
+    }
+}
+
 /// Why a delivery is not taken as Replicate's.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SignatureError {

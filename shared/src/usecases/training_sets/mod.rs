@@ -65,11 +65,16 @@ pub struct ItemWebhooks {
 }
 
 impl ItemWebhooks {
-    /// The webhook URL of one item: its set and position, so that a delivery finds the item
-    /// even when the create's answer (and so the prediction's id) was lost.
-    pub fn for_item(&self, set_id: &SetId, position: u32) -> String {
+    /// The webhook URL of one item's attempt: its set and position, so that a delivery
+    /// finds the item even when the create's answer (and so the prediction's id) was lost,
+    /// and the attempt, so that a late delivery for an earlier attempt (the item retried
+    /// since) is not taken for the new one.
+    pub fn for_item(&self, set_id: &SetId, position: u32, attempt: u32) -> String {
         let separator = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{separator}set={set_id}&item={position}", self.url)
+        format!(
+            "{}{separator}set={set_id}&item={position}&attempt={attempt}",
+            self.url
+        )
     }
 }
 

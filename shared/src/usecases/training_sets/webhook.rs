@@ -32,8 +32,12 @@ pub struct PredictionEnded {
     pub set_id: SetId,
     /// The item's position, from the webhook URL's `item`.
     pub position: u32,
+    /// The item's attempt, from the webhook URL's `attempt` (`None` for a URL without one).
+    pub attempt: Option<u32>,
     /// The prediction, from the body.
     pub prediction_id: String,
+    /// The seed the prediction was made with, from the body's (signed) `input`.
+    pub seed: Option<u64>,
     /// Its output, when it succeeded; `None` when it failed or was canceled.
     pub output_url: Option<String>,
 }
@@ -44,10 +48,10 @@ pub enum WebhookOutcome {
     /// The item moved to `storing`, and its store message was sent.
     Storing,
     /// The prediction ended without an image: a message was sent for the worker to end the
-    /// item (it reads the prediction, closes its record and gives its unit back).
+    /// item (it reads the prediction and closes its record).
     Ending,
-    /// Nothing to do: the item is storing or past it (a duplicate or late delivery), or it
-    /// tracks another prediction.
+    /// Nothing to do: the item is storing or past it (a duplicate or late delivery), has no
+    /// prediction (queued), or the delivery is for another prediction, attempt or seed.
     Nothing(ItemState),
 }
 
@@ -68,11 +72,6 @@ where
         &self,
         ended: &PredictionEnded,
     ) -> Result<WebhookOutcome, UseCaseError> {
-        let Some(output_url) = &ended.output_url else {
-            let message = ItemMessage::next_step(ended.set_id.clone(), ended.position);
-            self.queue.send(&[message]).await?;
-            return Ok(WebhookOutcome::Ending);
-        };
         for _ in 0..RACED_READS {
             let Some((_, item)) = self.sets.read_item(&ended.set_id, ended.position).await? else {
                 return Err(UseCaseError::SetNotFound(ended.set_id.to_string()));
@@ -80,6 +79,11 @@ where
             if let Some(outcome) = self.nothing_to_do(ended, &item) {
                 return Ok(outcome);
             }
+            let Some(output_url) = &ended.output_url else {
+                let message = ItemMessage::next_step(ended.set_id.clone(), ended.position);
+                self.queue.send(&[message]).await?;
+                return Ok(WebhookOutcome::Ending);
+            };
             let now_ms = self.clock.now_epoch_ms();
             let storing = ItemChange {
                 prediction_id: Some(ended.prediction_id.clone()),
@@ -112,12 +116,19 @@ where
 
     /// Why a delivery for `item` changes nothing, if it does not.
     fn nothing_to_do(&self, ended: &PredictionEnded, item: &SetItem) -> Option<WebhookOutcome> {
-        let unfinished = matches!(
+        // A queued item has no prediction (a retried one's earlier attempt is refused below).
+        let has_prediction = matches!(
             item.state,
-            ItemState::Queued | ItemState::Creating | ItemState::Predicting | ItemState::Uncertain
+            ItemState::Creating | ItemState::Predicting | ItemState::Uncertain
         );
-        if !unfinished {
+        if !has_prediction {
             tracing::info!(set_id = %ended.set_id, position = ended.position, prediction_id = %ended.prediction_id, state = item.state.as_str(), "webhook: nothing to do");
+            return Some(WebhookOutcome::Nothing(item.state));
+        }
+        let other_attempt = ended.attempt.is_some_and(|attempt| attempt != item.attempt);
+        let other_seed = ended.seed.is_some_and(|seed| seed != item.seed);
+        if other_attempt || other_seed {
+            tracing::warn!(set_id = %ended.set_id, position = ended.position, prediction_id = %ended.prediction_id, other_attempt, other_seed, "webhook for another attempt or request than the item's");
             return Some(WebhookOutcome::Nothing(item.state));
         }
         match &item.prediction_id {

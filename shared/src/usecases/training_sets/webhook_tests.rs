@@ -25,7 +25,9 @@ fn succeeded(prediction_id: &str) -> PredictionEnded {
     PredictionEnded {
         set_id: SetId::new(NOW_MS, 7),
         position: 1,
+        attempt: Some(1),
         prediction_id: prediction_id.to_owned(),
+        seed: Some(42),
         output_url: Some(format!("https://replicate.delivery/{prediction_id}.jpg")),
     }
 }
@@ -130,4 +132,43 @@ async fn late_foreign_failed_and_unknown_deliveries() {
     };
     let error = intake().prediction_ended(&unknown).await.unwrap_err();
     assert!(matches!(error, UseCaseError::SetNotFound(_)), "{error}");
+}
+
+#[tokio::test]
+async fn a_queued_item_another_attempt_or_another_seed_is_not_taken() {
+    let queued = intake();
+    let outcome = queued.prediction_ended(&succeeded("p1")).await.unwrap();
+    assert_eq!(outcome, WebhookOutcome::Nothing(ItemState::Queued));
+
+    for ended in [
+        PredictionEnded {
+            attempt: Some(2),
+            ..succeeded("p1")
+        },
+        PredictionEnded {
+            seed: Some(43),
+            ..succeeded("p1")
+        },
+    ] {
+        let intake = intake();
+        put(&intake, ItemState::Predicting, "p1").await;
+        let outcome = intake.prediction_ended(&ended).await.unwrap();
+        assert_eq!(
+            outcome,
+            WebhookOutcome::Nothing(ItemState::Predicting),
+            "{ended:?}"
+        );
+        assert!(intake.queue.sent.lock().unwrap().is_empty());
+    }
+
+    // A failed prediction's late delivery for a stored item sends nothing either.
+    let stored = intake();
+    put(&stored, ItemState::Stored, "p1").await;
+    let failed = PredictionEnded {
+        output_url: None,
+        ..succeeded("p1")
+    };
+    let outcome = stored.prediction_ended(&failed).await.unwrap();
+    assert_eq!(outcome, WebhookOutcome::Nothing(ItemState::Stored));
+    assert!(stored.queue.sent.lock().unwrap().is_empty());
 }

@@ -146,8 +146,8 @@ where
                 return Err(error);
             }
         };
-        let webhook =
-            (self.webhooks.as_ref()).map(|hooks| hooks.for_item(&set.set_id, item.position));
+        let webhook = (self.webhooks.as_ref())
+            .map(|hooks| hooks.for_item(&set.set_id, item.position, item.attempt));
         let request = PredictionRequest {
             webhook,
             ..prepared.request

@@ -217,9 +217,9 @@ async fn with_webhooks_the_create_names_the_item_and_the_first_check_waits_for_t
     let step = work.advance(&message(), DEADLINE_MS).await.unwrap();
     assert_eq!(step, NextStep::After(Duration::from_secs(90)));
     assert_eq!(
-        work.webhooks.as_ref().unwrap().for_item(&set_id(), 3),
+        work.webhooks.as_ref().unwrap().for_item(&set_id(), 3, 2),
         format!(
-            "https://api.example/api/webhooks/replicate?set={}&item=3",
+            "https://api.example/api/webhooks/replicate?set={}&item=3&attempt=2",
             set_id()
         )
     );
