@@ -84,12 +84,7 @@ async fn an_item_whose_message_was_lost_is_sent_again_by_the_reconciler() {
     let (status, started, _) = sets.create(&json!({"count": 2}), None).await;
     assert_eq!(status, 202, "{started}");
     let set_id = started["set_id"].as_str().unwrap();
-    aws_sdk_sqs::Client::new(&sets.stack.sdk)
-        .purge_queue()
-        .queue_url(&sets.queues.queue_url)
-        .send()
-        .await
-        .expect("purge the queue");
+    sets.lose_every_message().await;
     assert_eq!(
         testkit::queue_depth(&sets.stack.sdk, &sets.queues.queue_url).await,
         (0, 0)

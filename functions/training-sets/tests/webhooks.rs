@@ -96,12 +96,7 @@ async fn with_webhooks_dropped_and_the_checks_lost_the_reconciler_finishes_the_s
         .await;
     worker.stop().await;
     assert_eq!(predicting["counts"]["stored"], 0, "{predicting}");
-    aws_sdk_sqs::Client::new(&sets.stack.sdk)
-        .purge_queue()
-        .queue_url(&sets.queues.queue_url)
-        .send()
-        .await
-        .expect("purge the queue");
+    sets.lose_every_message().await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     let reconciler = LambdaEmulator::start(&sibling_bootstrap("reconciler"), &sets.env).await;

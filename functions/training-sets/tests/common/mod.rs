@@ -126,6 +126,16 @@ impl Sets {
         .await
     }
 
+    /// Purges the items' queue, in flight messages too: every message lost.
+    pub async fn lose_every_message(&self) {
+        aws_sdk_sqs::Client::new(&self.stack.sdk)
+            .purge_queue()
+            .queue_url(&self.queues.queue_url)
+            .send()
+            .await
+            .expect("purge the queue");
+    }
+
     /// Waits until the items' queue is empty, visible and in flight, for at most `within`.
     pub async fn queue_drained(&self, within: Duration) {
         let started = Instant::now();

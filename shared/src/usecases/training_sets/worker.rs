@@ -5,19 +5,20 @@
 //! the prediction of a store message (a webhook said it succeeded). Every state change is
 //! conditional; a final item ends its message.
 
+mod check;
+
 use std::time::Duration;
 
-use super::{CREATE_TIME, ITEM_HOLD, STORE_HOLD, STORE_TIME, TrainingSetWork, item_request};
+use super::{CREATE_TIME, ITEM_HOLD, STORE_HOLD, TrainingSetWork, item_request};
 use crate::domain::training_set::ItemState;
 use crate::ports::{
-    ActorProfiles, AtDeadline, Clock, ImageGenerator, IndexCounter, ItemChange, ItemImage,
-    ItemMessage, ObjectStore, PredictionError, PredictionRecord, PredictionRecords,
-    PredictionRequest, PredictionState, SetItem, SpendGuard, SpendRefusal, SucceededPrediction,
+    ActorProfiles, Clock, ImageGenerator, IndexCounter, ItemChange, ItemMessage, ObjectStore,
+    PredictionError, PredictionRecords, PredictionRequest, SetItem, SpendGuard, SpendRefusal,
     TrainingSet, TrainingSets,
 };
 use crate::retry::{ITEM_FAULT_RETRY, next_check_after};
+use crate::usecases::UseCaseError;
 use crate::usecases::concurrently::both;
-use crate::usecases::{RunLimits, StoredImage, UseCaseError};
 
 /// What becomes of an item's message after a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,23 +76,6 @@ where
                 Ok(NextStep::Done)
             }
         }
-    }
-
-    /// A store message: the item's prediction succeeded (its webhook said so, signed), so
-    /// its image is stored without reading the prediction again.
-    async fn store_told(
-        &self,
-        set: &TrainingSet,
-        item: &SetItem,
-        succeeded: &SucceededPrediction,
-    ) -> Result<NextStep, UseCaseError> {
-        let record = self.item_record(set, item).await?;
-        let stored = self
-            .generation
-            .store_checked(&record, succeeded.clone(), self.store_limits(&record))
-            .await;
-        self.after_store(set, item, ItemState::Storing, &record, stored)
-            .await
     }
 
     /// A queued item: claimed, prepared and its prediction created (no waiting).
@@ -271,161 +255,6 @@ where
         Ok(NextStep::Done)
     }
 
-    /// A predicting (or storing) item: its prediction looked at once; stored when it
-    /// succeeded, looked at again later while it runs, closed when it ended without an image.
-    async fn check_item(
-        &self,
-        set: &TrainingSet,
-        item: &SetItem,
-    ) -> Result<NextStep, UseCaseError> {
-        let record = self.item_record(set, item).await?;
-        let prediction_id = record.prediction_id.as_str();
-        let at_deadline = if set.canceled {
-            AtDeadline::Cancel
-        } else {
-            AtDeadline::KeepRunning
-        };
-        let limits = self.store_limits(&record);
-        let mut from = item.state;
-        let stored = if record.state == PredictionState::Open {
-            let succeeded = match self
-                .generation
-                .check_prediction(prediction_id, at_deadline)
-                .await
-            {
-                Ok(succeeded) => succeeded,
-                Err(UseCaseError::Prediction(PredictionError::TimedOut {
-                    running: true, ..
-                })) => {
-                    return Ok(NextStep::After(next_check_after(self.age(item))));
-                }
-                Err(UseCaseError::Prediction(PredictionError::TimedOut {
-                    running: false, ..
-                })) => {
-                    // Canceled with its set.
-                    let canceled = UseCaseError::Prediction(PredictionError::Canceled {
-                        prediction_id: prediction_id.to_owned(),
-                    });
-                    self.generation.close_record(prediction_id, &canceled).await;
-                    self.change(set, item, from, &ItemChange::to(ItemState::Canceled))
-                        .await?;
-                    return Ok(NextStep::Done);
-                }
-                Err(error) => return self.ended(set, item, from, &record, error).await,
-            };
-            if from == ItemState::Predicting {
-                let storing = ItemChange::to(ItemState::Storing);
-                if !self.change(set, item, from, &storing).await? {
-                    // A webhook moved it first: its store message stores it.
-                    return Ok(NextStep::After(ITEM_FAULT_RETRY));
-                }
-                from = ItemState::Storing;
-            }
-            self.generation
-                .store_checked(&record, succeeded, limits)
-                .await
-        } else {
-            // Closed by another collector: answered from the record.
-            self.generation
-                .collect_record(&record, limits, at_deadline)
-                .await
-        };
-        self.after_store(set, item, from, &record, stored).await
-    }
-
-    /// The item after its store: stored, or failed or tried again as [`Self::ended`] says.
-    async fn after_store(
-        &self,
-        set: &TrainingSet,
-        item: &SetItem,
-        from: ItemState,
-        record: &PredictionRecord,
-        stored: Result<StoredImage, UseCaseError>,
-    ) -> Result<NextStep, UseCaseError> {
-        match stored {
-            Ok(image) => {
-                let change = ItemChange {
-                    image: Some(item_image(&image)),
-                    ..ItemChange::to(ItemState::Stored)
-                };
-                self.change(set, item, from, &change).await?;
-                tracing::info!(set_id = %set.set_id, position = item.position, prediction_id = %image.prediction_id, index = image.index, "item stored");
-                Ok(NextStep::Done)
-            }
-            Err(error) => self.ended(set, item, from, record, error).await,
-        }
-    }
-
-    /// The time a store of `record`'s prediction may take, from now.
-    fn store_limits(&self, record: &PredictionRecord) -> RunLimits {
-        let clock = &self.generation.clock;
-        RunLimits {
-            model: clock.now(),
-            finish: clock.now() + STORE_TIME,
-            hold_until_ms: record.held_until_ms,
-        }
-    }
-
-    /// After a check or a store that gave no image: failed for good when the prediction
-    /// ended without one (its record closed), else a fault to try again.
-    async fn ended(
-        &self,
-        set: &TrainingSet,
-        item: &SetItem,
-        from: ItemState,
-        record: &PredictionRecord,
-        error: UseCaseError,
-    ) -> Result<NextStep, UseCaseError> {
-        if error.ended_without_image().is_none() {
-            return Err(error);
-        }
-        self.generation
-            .close_record(&record.prediction_id, &error)
-            .await;
-        tracing::warn!(set_id = %set.set_id, position = item.position, prediction_id = %record.prediction_id, %error, "item ended without an image");
-        self.change(
-            set,
-            item,
-            from,
-            &ItemChange::because(ItemState::Failed, error.to_string()),
-        )
-        .await?;
-        Ok(NextStep::Done)
-    }
-
-    /// The record of the item's prediction; opened from the item when its first write
-    /// failed.
-    async fn item_record(
-        &self,
-        set: &TrainingSet,
-        item: &SetItem,
-    ) -> Result<PredictionRecord, UseCaseError> {
-        let prediction_id = item.prediction_id.as_deref().unwrap_or_default();
-        let records = &self.generation.records;
-        if let Some(record) = records.read(prediction_id).await? {
-            return Ok(record);
-        }
-        let prepared = self
-            .generation
-            .prepare(&set.actor_id, &item_request(set, item))
-            .await?;
-        let hold_until_ms = self.generation.clock.now_epoch_ms() + ITEM_HOLD.as_millis() as u64;
-        let model = self.generation.generator.model();
-        self.generation
-            .open_record(prediction_id, &prepared.order, model, hold_until_ms)
-            .await;
-        records
-            .read(prediction_id)
-            .await?
-            .ok_or_else(|| UseCaseError::NotStored {
-                prediction_id: prediction_id.to_owned(),
-                source: crate::ports::StoreError {
-                    operation: "DynamoDB GetItem (prediction record)",
-                    detail: "the item's prediction has no record".to_owned(),
-                },
-            })
-    }
-
     /// Ends an item that paid nothing, and gives its unit back.
     async fn end_unpaid(
         &self,
@@ -445,14 +274,5 @@ where
     fn age(&self, item: &SetItem) -> Duration {
         let now_ms = self.generation.clock.now_epoch_ms();
         Duration::from_millis(now_ms.saturating_sub(item.state_since_ms))
-    }
-}
-
-/// Where a stored image is, for its item.
-fn item_image(image: &StoredImage) -> ItemImage {
-    ItemImage {
-        index: image.index,
-        filename: image.filename.clone(),
-        s3_key: image.s3_key.clone(),
     }
 }
