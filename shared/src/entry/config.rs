@@ -71,33 +71,56 @@ pub fn actor_profile_cache_ttl() -> Result<std::time::Duration, ConfigError> {
 /// Where the Replicate token comes from: `REPLICATE_API_TOKEN` when set (local use), else the
 /// SSM SecureString named by `REPLICATE_API_TOKEN_PARAMETER`, read on first use.
 pub fn replicate_token(sdk: &aws_config::SdkConfig) -> Result<TokenSource, ConfigError> {
-    if let Ok(token) = required_env("REPLICATE_API_TOKEN") {
-        return Ok(TokenSource::Static(ApiToken::new(token)));
-    }
-    let name = required_env("REPLICATE_API_TOKEN_PARAMETER").map_err(|_| {
-        ConfigError::Missing("REPLICATE_API_TOKEN or REPLICATE_API_TOKEN_PARAMETER")
-    })?;
-    let client = aws_sdk_ssm::Client::new(sdk);
-    Ok(TokenSource::Parameter(Arc::new(SecureParameter::new(
-        client, name,
-    ))))
+    let source = value_or_parameter(
+        sdk,
+        "REPLICATE_API_TOKEN",
+        "REPLICATE_API_TOKEN_PARAMETER",
+        "REPLICATE_API_TOKEN or REPLICATE_API_TOKEN_PARAMETER",
+    )?;
+    Ok(match source {
+        Ok(token) => TokenSource::Static(ApiToken::new(token)),
+        Err(parameter) => TokenSource::Parameter(parameter),
+    })
 }
 
 /// Where Replicate's webhook signing secret comes from: `REPLICATE_WEBHOOK_SECRET` when set
 /// (local use), else the SSM SecureString named by `REPLICATE_WEBHOOK_SECRET_PARAMETER`.
 pub fn webhook_secret(sdk: &aws_config::SdkConfig) -> Result<SecretSource, ConfigError> {
-    if let Ok(secret) = required_env("REPLICATE_WEBHOOK_SECRET") {
-        return WebhookSecret::parse(&secret)
+    let source = value_or_parameter(
+        sdk,
+        "REPLICATE_WEBHOOK_SECRET",
+        "REPLICATE_WEBHOOK_SECRET_PARAMETER",
+        "REPLICATE_WEBHOOK_SECRET or REPLICATE_WEBHOOK_SECRET_PARAMETER",
+    )?;
+    match source {
+        Ok(secret) => WebhookSecret::parse(&secret)
             .map(SecretSource::Static)
-            .ok_or(ConfigError::Invalid("REPLICATE_WEBHOOK_SECRET"));
+            .ok_or(ConfigError::Invalid("REPLICATE_WEBHOOK_SECRET")),
+        Err(parameter) => Ok(SecretSource::Parameter(parameter)),
     }
-    let name = required_env("REPLICATE_WEBHOOK_SECRET_PARAMETER").map_err(|_| {
-        ConfigError::Missing("REPLICATE_WEBHOOK_SECRET or REPLICATE_WEBHOOK_SECRET_PARAMETER")
-    })?;
+}
+
+/// A secret given in `value_var` (local use), else the SSM SecureString named by
+/// `parameter_var` (read on first use); neither set is `Missing(missing)`.
+fn value_or_parameter(
+    sdk: &aws_config::SdkConfig,
+    value_var: &'static str,
+    parameter_var: &'static str,
+    missing: &'static str,
+) -> Result<Result<String, Arc<SecureParameter>>, ConfigError> {
+    if let Ok(value) = required_env(value_var) {
+        return Ok(Ok(value));
+    }
+    let name = required_env(parameter_var).map_err(|_| ConfigError::Missing(missing))?;
     let client = aws_sdk_ssm::Client::new(sdk);
-    Ok(SecretSource::Parameter(Arc::new(SecureParameter::new(
-        client, name,
-    ))))
+    Ok(Err(Arc::new(SecureParameter::new(client, name))))
+}
+
+/// `raw` as a URL, when it is an `http` or `https` one with a host.
+fn http_url(raw: &str) -> Option<Url> {
+    Url::parse(raw)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
 }
 
 /// Replicate's webhooks for training-set items: `REPLICATE_WEBHOOK_URL`, the webhook
@@ -108,9 +131,7 @@ pub fn item_webhooks() -> Result<Option<ItemWebhooks>, ConfigError> {
     let Ok(url) = required_env("REPLICATE_WEBHOOK_URL") else {
         return Ok(None);
     };
-    let valid = Url::parse(&url)
-        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
-    if !valid {
+    if http_url(&url).is_none() {
         return Err(ConfigError::Invalid("REPLICATE_WEBHOOK_URL"));
     }
     let first_check = optional_number("TRAINING_SET_FIRST_CHECK_SECONDS")?.unwrap_or(90);
@@ -218,10 +239,7 @@ fn replicate_config_from(
     let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
     let mut config = ReplicateConfig::new(token);
     if let Some(base) = var("REPLICATE_BASE_URL") {
-        config.base_url = Url::parse(&base)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
-            .ok_or(ConfigError::Invalid("REPLICATE_BASE_URL"))?;
+        config.base_url = http_url(&base).ok_or(ConfigError::Invalid("REPLICATE_BASE_URL"))?;
     }
     if let Some(model) = var("REPLICATE_MODEL") {
         let valid = model.split('/').count() == 2 && model.split('/').all(|p| !p.is_empty());
