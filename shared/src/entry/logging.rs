@@ -10,6 +10,7 @@ use std::str::FromStr;
 use tracing::{Level, Metadata};
 
 use super::config::LogSettings;
+use crate::timing::InvocationTimings;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::{LevelFilter, filter_fn};
 use tracing_subscriber::prelude::*;
@@ -47,6 +48,21 @@ pub fn init(settings: &LogSettings) {
     } else {
         registry.with(lines).init();
     }
+}
+
+/// One log line with the invocation's answer status (none if it failed outright, or for an
+/// invocation that answers no HTTP status) and where its time went, the remote calls as a
+/// JSON array (the benchmark reads it).
+pub(crate) fn log_timings(status: Option<u16>, timings: &InvocationTimings) {
+    let calls = serde_json::to_string(&timings.calls).unwrap_or_default();
+    tracing::info!(
+        status,
+        total_us = timings.total_us,
+        remote_us = timings.remote_us,
+        own_us = timings.own_us,
+        remote_calls = %calls,
+        "invocation timed"
+    );
 }
 
 #[cfg(test)]

@@ -8,11 +8,13 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
 use super::http::{ApiError, json_response};
+use super::logging::log_timings;
 use crate::adapters::replicate::Prediction;
 use crate::adapters::replicate::webhook_signature::{SecretSource, SignatureHeaders, verify};
 use crate::domain::request::RequestError;
 use crate::domain::training_set::SetId;
 use crate::ports::{Clock, ItemQueue, TrainingSets};
+use crate::timing::timed;
 use crate::usecases::training_sets::{PredictionEnded, WebhookIntake, WebhookOutcome};
 
 /// The route's path (after any stage).
@@ -39,7 +41,8 @@ where
     /// Replicate's, 4xx for a delivery that names no item, 5xx for a fault (Replicate
     /// delivers it again).
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, lambda_http::Error> {
-        Ok(match self.answer(&request).await {
+        let (answer, timings) = timed(self.answer(&request)).await;
+        let response = match answer {
             Ok(outcome) => json_response(
                 StatusCode::OK,
                 &json!({ "received": true, "outcome": outcome }),
@@ -50,7 +53,9 @@ where
                 }
                 error.into_response()
             }
-        })
+        };
+        log_timings(Some(response.status().as_u16()), &timings);
+        Ok(response)
     }
 
     /// The delivery checked, read and taken; what it did, in a word.

@@ -6,12 +6,14 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_http::lambda_runtime::LambdaEvent;
 
+use super::logging::log_timings;
 use crate::adapters::sqs::{SqsItemQueue, read_message};
 use crate::ports::{
     ActorProfiles, Clock, ImageGenerator, IndexCounter, ObjectStore, PredictionRecords, SpendGuard,
     TrainingSets,
 };
 use crate::retry::ITEM_FAULT_RETRY;
+use crate::timing::timed;
 use crate::usecases::concurrently::all;
 use crate::usecases::training_sets::{NextStep, TrainingSetWork};
 
@@ -49,8 +51,10 @@ where
             .iter()
             .map(|record| self.step(record, deadline_ms))
             .collect();
+        let (failed, timings) = timed(all(steps)).await;
+        log_timings(None, &timings);
         let mut response = SqsBatchResponse::default();
-        for failed in all(steps).await.into_iter().flatten() {
+        for failed in failed.into_iter().flatten() {
             response.add_failure(failed);
         }
         Ok(response)

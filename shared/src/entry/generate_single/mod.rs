@@ -14,7 +14,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::invocation_error::InvocationError;
 use super::metrics::InvocationMetrics;
-use crate::timing::{InvocationTimings, elapsed_ms, epoch_ms, timed};
+use crate::timing::{elapsed_ms, epoch_ms, timed};
 use crate::usecases::GuardedJobs;
 
 pub use http_route::ROUTE;
@@ -62,7 +62,7 @@ impl<J: GuardedJobs> GenerateSingleFunction<J> {
             .as_ref()
             .ok()
             .map(|response| response.status().as_u16());
-        log_timings(status, &timings);
+        super::logging::log_timings(status, &timings);
         answer
     }
 
@@ -89,20 +89,6 @@ impl<J: GuardedJobs> GenerateSingleFunction<J> {
         metrics.emit(&request_id(request), elapsed_ms(started));
         answer
     }
-}
-
-/// One log line with the invocation's answer status (none if it failed outright) and where
-/// its time went, the remote calls as a JSON array.
-fn log_timings(status: Option<u16>, timings: &InvocationTimings) {
-    let calls = serde_json::to_string(&timings.calls).unwrap_or_default();
-    tracing::info!(
-        status,
-        total_us = timings.total_us,
-        remote_us = timings.remote_us,
-        own_us = timings.own_us,
-        remote_calls = %calls,
-        "invocation timed"
-    );
 }
 
 /// The moment the function is stopped, from the invocation's context.

@@ -1,7 +1,7 @@
 //! The event source's handle: its settings, its counts, and starting it against worker
 //! environments under the emulator or against a fixed invoke URL.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -29,6 +29,9 @@ pub struct EventSourceSettings {
     pub deliver_twice: bool,
     /// Where each settled invocation is told, for a log (the local stack's poller prints them).
     pub reports: Option<mpsc::UnboundedSender<InvocationReport>>,
+    /// Where the environments write the function's and the emulator's output (its REPORT
+    /// lines, which the benchmark sums), instead of the test's own output.
+    pub log: Option<PathBuf>,
 }
 
 impl Default for EventSourceSettings {
@@ -38,6 +41,7 @@ impl Default for EventSourceSettings {
             concurrency: 2,
             deliver_twice: false,
             reports: None,
+            log: None,
         }
     }
 }
@@ -109,7 +113,7 @@ pub struct SqsEventSource {
 
 impl SqsEventSource {
     /// Starts `settings.concurrency` environments of `bootstrap` (with `env`, and the worker's
-    /// timeout) under the emulator, then the poller.
+    /// timeout) under the emulator, their output to `settings.log` if set, then the poller.
     pub async fn start(
         sdk: &SdkConfig,
         queues: &TrainingSetQueues,
@@ -125,8 +129,10 @@ impl SqsEventSource {
         ));
         let mut starting = JoinSet::new();
         for _ in 0..settings.concurrency {
-            let (bootstrap, env) = (bootstrap.to_owned(), env.clone());
-            starting.spawn(async move { LambdaEmulator::start(&bootstrap, &env).await });
+            let (bootstrap, env, log) = (bootstrap.to_owned(), env.clone(), settings.log.clone());
+            starting.spawn(async move {
+                LambdaEmulator::start_logging(&bootstrap, &env, log.as_deref()).await
+            });
         }
         let mut targets = Vec::with_capacity(settings.concurrency);
         while let Some(started) = starting.join_next().await {
