@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark (docs/benchmark.md): builds both functions as cargo-lambda release
+# The benchmark (docs/benchmark.md): builds the functions as cargo-lambda release
 # bootstraps for this machine (x86_64), then runs tools/bench, which starts its own moto and
 # Replicate emulator on free loopback ports and prints the tables. Arguments go to the bench
 # (`--quick` for a short run).

@@ -17,13 +17,24 @@ pub fn messages(lines: &[String], message: &str) -> Vec<Value> {
 
 /// The durations of the emulator's REPORT lines, in microseconds.
 pub fn reported_durations(lines: &[String]) -> Vec<u64> {
+    report_field(lines, "Duration: ")
+}
+
+/// The billed durations of the emulator's REPORT lines (Lambda's whole milliseconds), in
+/// microseconds.
+pub fn billed_durations(lines: &[String]) -> Vec<u64> {
+    report_field(lines, "Billed Duration: ")
+}
+
+/// One milliseconds field (`{name}12.3 ms`) of every REPORT line, in microseconds.
+fn report_field(lines: &[String], name: &str) -> Vec<u64> {
     lines
         .iter()
         .filter(|line| line.starts_with("REPORT RequestId"))
         .filter_map(|line| {
             line.split('\t')
                 .map(str::trim)
-                .find_map(|field| field.strip_prefix("Duration: "))
+                .find_map(|field| field.strip_prefix(name))
                 .and_then(|value| value.trim_end_matches(" ms").parse::<f64>().ok())
                 .map(|millis| (millis * 1000.0) as u64)
         })

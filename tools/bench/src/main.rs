@@ -2,9 +2,8 @@
 //! emulator, compared with the seed's approach (a Python process per request). Prints one
 //! Markdown table per measure. `tools/bench.sh` builds the release bootstraps and runs it.
 //!
-//! `bench [--quick] [--bootstraps DIR]`: DIR holds `training-prompts/bootstrap` and
-//! `generate-single/bootstrap` (and their `bootstrap.zip`), as `cargo lambda build` leaves them
-//! in `target/lambda`. `--quick` runs a few of each, to check that the benchmark works.
+//! `bench [--quick] [--bootstraps DIR]`: DIR holds each function's `{name}/bootstrap` (and
+//! its `bootstrap.zip`), as `cargo lambda build` leaves them in `target/lambda`. `--quick` runs a few of each, to check that the benchmark works.
 
 mod cold_start;
 mod critical_path;
@@ -16,14 +15,18 @@ mod procfs;
 mod report;
 mod runtime_api;
 mod seed_comparison;
+mod seed_script;
+mod set_stack;
 mod stack;
 mod stats;
+mod training_set;
 mod warm_prompts;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use report::mib;
 use stack::Stack;
+use training_set::SetRun;
 
 /// How many of each.
 struct Counts {
@@ -32,6 +35,7 @@ struct Counts {
     sequential_generations: usize,
     generations_per_environment: usize,
     processes_per_request: usize,
+    training_set: SetRun,
 }
 
 const FULL: Counts = Counts {
@@ -40,6 +44,11 @@ const FULL: Counts = Counts {
     sequential_generations: 200,
     generations_per_environment: 25,
     processes_per_request: 20,
+    training_set: SetRun {
+        size: 20,
+        single_images: 3,
+        first_check_seconds: 90,
+    },
 };
 
 const QUICK: Counts = Counts {
@@ -48,22 +57,39 @@ const QUICK: Counts = Counts {
     sequential_generations: 20,
     generations_per_environment: 2,
     processes_per_request: 3,
+    training_set: SetRun {
+        size: 3,
+        single_images: 1,
+        first_check_seconds: 5,
+    },
 };
 
-/// The two functions' bootstraps.
+/// The functions' bootstraps.
 struct Bootstraps {
     training_prompts: PathBuf,
     generate_single: PathBuf,
+    training_sets: PathBuf,
+    training_set_worker: PathBuf,
+    replicate_webhook: PathBuf,
 }
 
 #[tokio::main]
 async fn main() {
-    let (counts, dir) = parse_args();
+    let (counts, dir, set_only) = parse_args();
     let bootstraps = Bootstraps {
         training_prompts: dir.join("training-prompts/bootstrap"),
         generate_single: dir.join("generate-single/bootstrap"),
+        training_sets: dir.join("training-sets/bootstrap"),
+        training_set_worker: dir.join("training-set-worker/bootstrap"),
+        replicate_webhook: dir.join("replicate-webhook/bootstrap"),
     };
-    for path in [&bootstraps.training_prompts, &bootstraps.generate_single] {
+    for path in [
+        &bootstraps.training_prompts,
+        &bootstraps.generate_single,
+        &bootstraps.training_sets,
+        &bootstraps.training_set_worker,
+        &bootstraps.replicate_webhook,
+    ] {
         assert!(
             path.is_file(),
             "{} is missing: run tools/bench.sh, which builds it",
@@ -71,11 +97,22 @@ async fn main() {
         );
     }
     println!("{}", machine());
+    if !set_only {
+        every_function_measure(&counts, &bootstraps, &dir).await;
+    }
+    println!(
+        "{}",
+        training_set::training_set(&bootstraps, &counts.training_set).await
+    );
+}
+
+/// Every measure but the training set's, on one stack.
+async fn every_function_measure(counts: &Counts, bootstraps: &Bootstraps, dir: &Path) {
     let stack = Stack::start().await;
 
     println!(
         "{}",
-        cold_start::cold_starts(&stack, &bootstraps, counts.cold_starts).await
+        cold_start::cold_starts(&stack, bootstraps, counts.cold_starts).await
     );
     println!(
         "{}",
@@ -104,7 +141,7 @@ async fn main() {
         "{}",
         memory::peak_memory(&stack, &bootstraps.generate_single, sequential.peak_memory).await
     );
-    println!("{}", package::zip_sizes(&dir));
+    println!("{}", package::zip_sizes(dir));
     println!(
         "{}",
         seed_comparison::comparison(
@@ -117,18 +154,23 @@ async fn main() {
     );
 }
 
-fn parse_args() -> (Counts, PathBuf) {
+/// The counts, the bootstraps' folder, and whether only the training set is measured.
+fn parse_args() -> (Counts, PathBuf, bool) {
     let mut counts = FULL;
+    let mut set_only = false;
     let mut dir = testkit::repo_root().join("target/lambda");
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => counts = QUICK,
+            "--set-only" => set_only = true,
             "--bootstraps" => dir = PathBuf::from(args.next().expect("--bootstraps DIR")),
-            other => panic!("unknown argument {other}; usage: bench [--quick] [--bootstraps DIR]"),
+            other => panic!(
+                "unknown argument {other}; usage: bench [--quick] [--set-only] [--bootstraps DIR]"
+            ),
         }
     }
-    (counts, dir)
+    (counts, dir, set_only)
 }
 
 /// The machine, as the figures of docs/benchmark.md need it described.

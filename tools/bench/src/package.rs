@@ -4,9 +4,19 @@ use std::path::Path;
 
 use crate::report::{mib, table};
 
+/// Every function of the template.
+const FUNCTIONS: [&str; 6] = [
+    "training-prompts",
+    "generate-single",
+    "training-sets",
+    "training-set-worker",
+    "replicate-webhook",
+    "reconciler",
+];
+
 /// The size table of each function's `bootstrap` and `bootstrap.zip` in `dir`.
 pub fn zip_sizes(dir: &Path) -> String {
-    let rows: Vec<Vec<String>> = ["training-prompts", "generate-single"]
+    let rows: Vec<Vec<String>> = FUNCTIONS
         .iter()
         .map(|name| {
             let size = |file: &str| {

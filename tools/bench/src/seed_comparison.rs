@@ -2,16 +2,13 @@
 //! process per request and the warm function.
 
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Instant;
 
 use serde_json::Value;
-use testkit::ReplicateEmulator;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::generate::Sequential;
 use crate::report::{ms, table};
 use crate::runtime_api::RuntimeApi;
+use crate::seed_script::SeedScript;
 use crate::stack::{BASE_PHOTO_BYTES, OUTPUT_BYTES, Stack, expect_ok, generate_event};
 use crate::stats::Samples;
 
@@ -23,47 +20,11 @@ pub async fn comparison(
     sequential: &Sequential,
     count: usize,
 ) -> String {
-    let script = testkit::repo_root().join("tools/bench/seed_generate.py");
-    let saves = std::env::temp_dir().join(format!("bench-seed-{}", std::process::id()));
-    let actor = stack.python_actor();
+    let script = SeedScript::new(&stack.moto, &stack.replicate, stack.python_actor());
     let mut python = Vec::with_capacity(count);
     for i in 0..count {
-        let started = Instant::now();
-        let mut script_run = tokio::process::Command::new("python3")
-            .arg(&script)
-            .args(["--actor-name", actor])
-            .args([
-                "--base-image-key",
-                &format!("system_actors/base_images/{actor}.jpg"),
-            ])
-            .args(["--prompt", "A charcoal portrait of the man"])
-            .args(["--seed", &i.to_string()])
-            .args(["--save-dir", &saves.display().to_string()])
-            .env("AWS_ENDPOINT_URL", stack.moto.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_DEFAULT_REGION", testkit::REGION)
-            .env("BUCKET", testkit::BUCKET)
-            .env("REPLICATE_BASE_URL", stack.replicate.base_url())
-            .env("REPLICATE_API_TOKEN", ReplicateEmulator::TOKEN)
-            // Its answer reaches the pipe when printed, not at the interpreter's exit.
-            .env("PYTHONUNBUFFERED", "1")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        // Timed to its answer (its one line on stdout), as the Rust runs are: not its exit.
-        let mut answer = String::new();
-        if let Some(stdout) = script_run.stdout.take() {
-            let _ = BufReader::new(stdout).read_line(&mut answer).await;
-        }
-        python.push(started.elapsed());
-        let status = script_run.wait().await.expect("python3 ends");
-        assert!(
-            status.success() && answer.contains("\"success\": true"),
-            "the seed's script failed: {status} {answer}"
-        );
+        python.push(script.generate(i as u64).await);
     }
-    let _ = std::fs::remove_dir_all(&saves);
     let api = RuntimeApi::start().await;
     let env = stack.function_env("generate-single");
     let mut rust = Vec::with_capacity(count);

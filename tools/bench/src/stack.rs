@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use aws_config::SdkConfig;
 use serde_json::{Value, json};
 use testkit::{CapturedLog, LambdaEmulator, Moto, ReplicateEmulator, SeedProfile};
 
@@ -45,23 +46,12 @@ impl Stack {
         let large_actor = "0200_bench_large_30_female".to_owned();
         actors.push("0300_bench_python_30_male".to_owned());
         for actor in actors.iter().chain([&large_actor]) {
-            let key = format!("system_actors/base_images/{actor}.jpg");
             let bytes = if *actor == large_actor {
                 replicate_emulator::padded_jpeg(LARGE_IMAGE_BYTES).to_vec()
             } else {
                 photo.clone()
             };
-            testkit::put_object(&sdk, &key, bytes, "image/jpeg").await;
-            testkit::put_profile(
-                &sdk,
-                &SeedProfile {
-                    actor_id: actor,
-                    actor_name: actor,
-                    sex: Some("male"),
-                    base_image_key: &key,
-                },
-            )
-            .await;
+            seed_actor(&sdk, actor, bytes).await;
         }
         let replicate = ReplicateEmulator::start().await;
         replicate
@@ -85,27 +75,53 @@ impl Stack {
         &self.actors[CONCURRENT_ENVIRONMENTS]
     }
 
-    /// A function's environment, as deployed: JSON logs, the token in SSM, daily caps on.
+    /// A function's environment, as deployed.
     pub fn function_env(&self, function: &str) -> Vec<(String, String)> {
-        let mut env = self.moto.function_env();
-        env.extend(self.replicate.function_env());
-        env.retain(|(name, _)| name != "REPLICATE_API_TOKEN");
-        for (name, value) in [
-            ("REPLICATE_API_TOKEN_PARAMETER", TOKEN_PARAMETER),
-            ("DAILY_GENERATION_CAP", "1000000"),
-            ("DAILY_GENERATION_CAP_PER_ACTOR", "100000"),
-            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
-            ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
-            ("AWS_LAMBDA_FUNCTION_NAME", function),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-            ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
-            ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
-        ] {
-            testkit::set_env(&mut env, name, value);
-        }
-        env
+        deployed_env(&self.moto, &self.replicate, function)
     }
+}
+
+/// Seeds `actor`'s profile, and `photo` as its base photo.
+pub async fn seed_actor(sdk: &SdkConfig, actor: &str, photo: Vec<u8>) {
+    let key = format!("system_actors/base_images/{actor}.jpg");
+    testkit::put_object(sdk, &key, photo, "image/jpeg").await;
+    testkit::put_profile(
+        sdk,
+        &SeedProfile {
+            actor_id: actor,
+            actor_name: actor,
+            sex: Some("male"),
+            base_image_key: &key,
+        },
+    )
+    .await;
+}
+
+/// A function's environment on `moto` and `replicate`, as deployed: JSON logs, the token in
+/// SSM (at [`TOKEN_PARAMETER`]), daily caps on.
+pub fn deployed_env(
+    moto: &Moto,
+    replicate: &ReplicateEmulator,
+    function: &str,
+) -> Vec<(String, String)> {
+    let mut env = moto.function_env();
+    env.extend(replicate.function_env());
+    env.retain(|(name, _)| name != "REPLICATE_API_TOKEN");
+    for (name, value) in [
+        ("REPLICATE_API_TOKEN_PARAMETER", TOKEN_PARAMETER),
+        ("DAILY_GENERATION_CAP", "1000000"),
+        ("DAILY_GENERATION_CAP_PER_ACTOR", "100000"),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+        ("AWS_LAMBDA_FUNCTION_NAME", function),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+    ] {
+        testkit::set_env(&mut env, name, value);
+    }
+    env
 }
 
 /// An API Gateway (HTTP API) event for generate-single, with an idempotency key as the web UI
