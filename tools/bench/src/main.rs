@@ -2,8 +2,10 @@
 //! emulator, compared with the seed's approach (a Python process per request). Prints one
 //! Markdown table per measure. `tools/bench.sh` builds the release bootstraps and runs it.
 //!
-//! `bench [--quick] [--bootstraps DIR]`: DIR holds each function's `{name}/bootstrap` (and
-//! its `bootstrap.zip`), as `cargo lambda build` leaves them in `target/lambda`. `--quick` runs a few of each, to check that the benchmark works.
+//! `bench [--quick] [--set-only] [--bootstraps DIR]`: DIR holds each function's
+//! `{name}/bootstrap` (and its `bootstrap.zip`), as `cargo lambda build` leaves them in
+//! `target/lambda`. `--quick` runs a few of each, to check that the benchmark works;
+//! `--set-only` runs only the training set's measure.
 
 mod cold_start;
 mod critical_path;
