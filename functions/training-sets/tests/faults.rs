@@ -6,9 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Sets, final_status, sibling_bootstrap};
+use common::{Sets, sibling_bootstrap};
 use serde_json::json;
-use testkit::{EventSourceSettings, FaultProxy, FaultRule, GenerationStack, LambdaEmulator};
+use testkit::{
+    EventSourceSettings, FaultProxy, FaultRule, GenerationStack, LambdaEmulator,
+    set_progress_final as final_status,
+};
 
 #[tokio::test]
 async fn a_storm_of_429s_backs_off_and_pays_each_item_once() {

@@ -7,9 +7,9 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::{MANIFEST, Sets, final_status};
+use common::{MANIFEST, Sets};
 use serde_json::{Value, json};
-use testkit::EventSourceSettings;
+use testkit::{EventSourceSettings, set_progress_final as final_status};
 
 #[tokio::test]
 async fn a_set_of_20_with_every_batch_delivered_twice_stores_20_images_once_each() {

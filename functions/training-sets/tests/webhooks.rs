@@ -7,9 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Sets, final_status, sibling_bootstrap};
+use common::{Sets, sibling_bootstrap};
 use serde_json::json;
-use testkit::LambdaEmulator;
+use testkit::{LambdaEmulator, set_progress_final as final_status};
 
 #[tokio::test]
 async fn a_set_of_20_with_every_webhook_delivered_twice_is_stored_without_a_check() {

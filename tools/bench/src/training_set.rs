@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use testkit::{CapturedLog, EventSourceSettings, HttpFront, LambdaEmulator, SqsEventSource};
 
 use crate::Bootstraps;
@@ -130,12 +130,12 @@ async fn one_set(stack: &SetStack, bootstraps: &Bootstraps, run: &SetRun) -> Set
     let (status, body) = testkit::status_and_body(&routes.invoke(&create).await);
     assert_eq!(status, 202, "the set was refused: {body}");
     let set_id = body["set_id"].as_str().expect("a set id").to_owned();
-    let progress = progress_event(&stack.actor, &set_id);
+    let progress =
+        testkit::event_for_set("training-sets-progress-http-v2.json", &stack.actor, &set_id);
     let done = loop {
         let (status, body) = testkit::status_and_body(&routes.invoke(&progress).await);
         assert_eq!(status, 200, "progress: {body}");
-        let ended = ["done", "failed", "canceled"].contains(&body["status"].as_str().unwrap_or(""));
-        if ended && body["counts"]["queued"] == 0 && body["counts"]["predicting"] == 0 {
+        if testkit::set_progress_final(&body) {
             break body;
         }
         assert!(
@@ -189,23 +189,6 @@ async fn images(stack: &SetStack) -> usize {
         .iter()
         .filter(|key| key.ends_with(".jpg"))
         .count()
-}
-
-/// The sample progress event for `actor`'s set `set_id`.
-fn progress_event(actor: &str, set_id: &str) -> Value {
-    let sample = testkit::event("training-sets-progress-http-v2.json");
-    let sample_set = sample["pathParameters"]["setId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let mut event = testkit::event_for_actor("training-sets-progress-http-v2.json", actor);
-    for pointer in ["/rawPath", "/requestContext/http/path"] {
-        if let Some(Value::String(path)) = event.pointer_mut(pointer) {
-            *path = path.replace(&sample_set, set_id);
-        }
-    }
-    event["pathParameters"]["setId"] = json!(set_id);
-    event
 }
 
 fn report(

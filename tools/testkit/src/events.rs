@@ -35,6 +35,30 @@ pub fn event_for_actor(file: &str, actor_id: &str) -> Value {
     event
 }
 
+/// The set id of the sample training-set events of `events/`.
+pub const SAMPLE_SET: &str = "01KBE8N4Z8M7D1W5S9Q2X3Y4Z5";
+
+/// The sample event `file` routed to `actor_id`'s set `set_id`: its paths and its path
+/// parameters name that actor and that set instead of the samples'.
+pub fn event_for_set(file: &str, actor_id: &str, set_id: &str) -> Value {
+    let mut event = event_for_actor(file, actor_id);
+    for pointer in ["/rawPath", "/requestContext/http/path"] {
+        if let Some(Value::String(path)) = event.pointer_mut(pointer) {
+            *path = path.replace(SAMPLE_SET, set_id);
+        }
+    }
+    event["pathParameters"]["setId"] = json!(set_id);
+    event
+}
+
+/// Whether a set's progress answer is final: the set ended (`done`, `failed`, `canceled`)
+/// with nothing queued or predicting.
+pub fn set_progress_final(body: &Value) -> bool {
+    ["done", "failed", "canceled"].contains(&body["status"].as_str().unwrap_or(""))
+        && body["counts"]["queued"] == 0
+        && body["counts"]["predicting"] == 0
+}
+
 /// `event` with the `idempotency-key` header the web UI sends with each click.
 pub fn with_idempotency_key(mut event: Value, key: &str) -> Value {
     event["headers"]["idempotency-key"] = json!(key);
@@ -83,6 +107,12 @@ mod tests {
         assert_eq!(http["rawPath"], path);
         assert_eq!(http["requestContext"]["http"]["path"], path);
         assert_eq!(http.get("path"), None);
+        let set = event_for_set("training-sets-progress-http-v2.json", "actor_7", "01SET");
+        assert_eq!(set["rawPath"], "/api/actors/actor_7/training-sets/01SET");
+        assert_eq!(
+            set["pathParameters"],
+            json!({"actorId": "actor_7", "setId": "01SET"})
+        );
         let keyed = with_json_body(with_idempotency_key(http, "k1"), &json!({"seed": 1}));
         assert_eq!(keyed["headers"]["idempotency-key"], "k1");
         assert_eq!(keyed["body"], "{\"seed\":1}");

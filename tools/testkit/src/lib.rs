@@ -20,7 +20,8 @@ mod webhook_receiver;
 
 pub use async_invoke::{AsyncLambda, Attempt};
 pub use events::{
-    event, event_for_actor, set_env, status_and_body, with_idempotency_key, with_json_body,
+    SAMPLE_SET, event, event_for_actor, event_for_set, set_env, set_progress_final,
+    status_and_body, with_idempotency_key, with_json_body,
 };
 pub use fault_proxy::{FaultProxy, FaultRule};
 pub use http_front::HttpFront;

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use testkit::{
     EventSourceSettings, GenerationStack, HttpFront, LambdaEmulator, SqsEventSource,
     TrainingSetQueues, status_and_body,
@@ -16,8 +16,6 @@ use testkit::{
 pub const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_training-sets");
 pub const FOLDER: &str = "system_actors/training_data/0000_european_16_male/";
 pub const MANIFEST: &str = "system_actors/training_data/0000_european_16_male/response.json";
-/// The set id in the sample events of `events/`.
-pub const SAMPLE_SET: &str = "01KBE8N4Z8M7D1W5S9Q2X3Y4Z5";
 
 /// A sibling function's binary, built beside this one by `cargo build --workspace --bins`.
 pub fn sibling_bootstrap(name: &str) -> PathBuf {
@@ -158,15 +156,10 @@ impl Sets {
         body: Option<&Value>,
         key: Option<&str>,
     ) -> (u64, Value, Value) {
-        let mut event = testkit::event_for_actor(file, actor);
-        if let Some(set_id) = set_id {
-            for pointer in ["/rawPath", "/requestContext/http/path"] {
-                if let Some(Value::String(path)) = event.pointer_mut(pointer) {
-                    *path = path.replace(SAMPLE_SET, set_id);
-                }
-            }
-            event["pathParameters"]["setId"] = json!(set_id);
-        }
+        let mut event = match set_id {
+            Some(set_id) => testkit::event_for_set(file, actor, set_id),
+            None => testkit::event_for_actor(file, actor),
+        };
         if let Some(body) = body {
             event = testkit::with_json_body(event, body);
         }
@@ -266,10 +259,4 @@ impl WebhookFront {
     pub fn url(&self) -> String {
         format!("{}/api/webhooks/replicate", self.front.url())
     }
-}
-
-pub fn final_status(body: &Value) -> bool {
-    ["done", "failed", "canceled"].contains(&body["status"].as_str().unwrap_or(""))
-        && body["counts"]["queued"] == 0
-        && body["counts"]["predicting"] == 0
 }
