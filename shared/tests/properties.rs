@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use shared::domain::actor::ActorId;
 use shared::domain::base_photo::BaseImagePrefixes;
-use shared::domain::manifest::{ManifestEntry, append_entry};
+use shared::domain::manifest::{ManifestEntry, append_entries};
 use shared::domain::naming::{index_of_key, training_folder};
 use shared::domain::prompts::PRESETS;
 use shared::domain::request::{RequestError, resolve_actor};
@@ -236,7 +236,7 @@ proptest! {
         let mut before: Map<String, Value> = fields.into_iter().filter(|(k, _)| k != "images" && k != "updated_at").collect();
         before.insert("images".to_owned(), Value::Array(foreign.clone()));
         let bytes = serde_json::to_vec(&Value::Object(before.clone())).unwrap();
-        let after: Value = serde_json::from_slice(&append_entry(Some(&bytes), &entry, "now").unwrap()).unwrap();
+        let after: Value = serde_json::from_slice(&append_entries(Some(&bytes), std::slice::from_ref(&entry), "now").unwrap()).unwrap();
         for (key, value) in &before {
             if key != "images" {
                 prop_assert_eq!(&after[key], value);

@@ -44,13 +44,13 @@ pub struct ManifestEntry {
     pub created_at: String,
 }
 
-/// The manifest with `entry` appended and `updated_at` set to `now`. `current` is the
-/// manifest as read, or `None` when there is none yet. An entry for the same key or the same
-/// prediction already there is not added twice (a retried update, a second collector): one
-/// prediction is listed once.
-pub fn append_entry(
+/// The manifest with `entries` appended in order and `updated_at` set to `now`. `current` is
+/// the manifest as read, or `None` when there is none yet. An entry for a key or a prediction
+/// already there (or earlier in `entries`) is not added twice (a retried update, a second
+/// collector): one prediction is listed once.
+pub fn append_entries(
     current: Option<&[u8]>,
-    entry: &ManifestEntry,
+    entries: &[ManifestEntry],
     now: &str,
 ) -> Result<Vec<u8>, ManifestError> {
     let mut manifest = match current {
@@ -65,13 +65,15 @@ pub fn append_entry(
         .or_insert_with(|| Value::Array(Vec::new()))
         .as_array_mut()
         .ok_or(ManifestError::ImagesNotAnArray)?;
-    let already_there = images.iter().any(|image| {
-        let field = |name| image.get(name).and_then(Value::as_str);
-        field("s3_key") == Some(entry.s3_key.as_str())
-            || field("prediction_id") == Some(entry.prediction_id.as_str())
-    });
-    if !already_there {
-        images.push(serde_json::to_value(entry).map_err(|_| ManifestError::Unparseable)?);
+    for entry in entries {
+        let already_there = images.iter().any(|image| {
+            let field = |name| image.get(name).and_then(Value::as_str);
+            field("s3_key") == Some(entry.s3_key.as_str())
+                || field("prediction_id") == Some(entry.prediction_id.as_str())
+        });
+        if !already_there {
+            images.push(serde_json::to_value(entry).map_err(|_| ManifestError::Unparseable)?);
+        }
     }
     manifest.insert("updated_at".to_owned(), Value::String(now.to_owned()));
     serde_json::to_vec_pretty(&Value::Object(manifest)).map_err(|_| ManifestError::Unparseable)
@@ -94,7 +96,7 @@ mod tests {
             category: Some("bw_stylized".to_owned()),
             prompt: "p".to_owned(),
             seed: None,
-            prediction_id: "p1".to_owned(),
+            prediction_id: format!("p{index}"),
             model: "m/n".to_owned(),
             created_at: "2026-11-28T10:00:00Z".to_owned(),
         }
@@ -106,7 +108,7 @@ mod tests {
 
     #[test]
     fn a_new_manifest_has_the_entry() {
-        let written = parse(&append_entry(None, &entry(1), "now").unwrap());
+        let written = parse(&append_entries(None, &[entry(1)], "now").unwrap());
         assert_eq!(written["images"].as_array().unwrap().len(), 1);
         assert_eq!(written["images"][0]["index"], 1);
         assert_eq!(written["images"][0]["prompt_id"], "bw_charcoal");
@@ -122,7 +124,7 @@ mod tests {
             "updated_at": "then",
         });
         let bytes = serde_json::to_vec(&before).unwrap();
-        let after = parse(&append_entry(Some(&bytes), &entry(2), "now").unwrap());
+        let after = parse(&append_entries(Some(&bytes), &[entry(2)], "now").unwrap());
         assert_eq!(after["actor"], "a");
         assert_eq!(after["lora"], json!({"steps": 1200}));
         let images = after["images"].as_array().unwrap();
@@ -136,32 +138,47 @@ mod tests {
 
     #[test]
     fn a_retried_entry_is_not_added_twice() {
-        let once = append_entry(None, &entry(3), "t1").unwrap();
-        let twice = parse(&append_entry(Some(&once), &entry(3), "t2").unwrap());
+        let once = append_entries(None, &[entry(3)], "t1").unwrap();
+        let twice = parse(&append_entries(Some(&once), &[entry(3)], "t2").unwrap());
         assert_eq!(twice["images"].as_array().unwrap().len(), 1);
     }
 
     #[test]
+    fn entries_appended_together_are_all_listed_once_in_order() {
+        let once = append_entries(None, &[entry(1)], "t1").unwrap();
+        let both = parse(
+            &append_entries(Some(&once), &[entry(2), entry(1), entry(3), entry(2)], "t2").unwrap(),
+        );
+        let indices: Vec<_> = both["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|image| image["index"].as_u64().unwrap())
+            .collect();
+        assert_eq!(indices, [1, 2, 3]);
+    }
+
+    #[test]
     fn one_prediction_is_never_listed_twice() {
-        let once = append_entry(None, &entry(3), "t1").unwrap();
+        let once = append_entries(None, &[entry(3)], "t1").unwrap();
         let mut moved = entry(4);
         moved.prediction_id = entry(3).prediction_id;
-        let twice = parse(&append_entry(Some(&once), &moved, "t2").unwrap());
+        let twice = parse(&append_entries(Some(&once), &[moved], "t2").unwrap());
         assert_eq!(twice["images"].as_array().unwrap().len(), 1);
     }
 
     #[test]
     fn a_manifest_it_cannot_merge_is_refused() {
         assert_eq!(
-            append_entry(Some(b"{not json"), &entry(1), "t"),
+            append_entries(Some(b"{not json"), &[entry(1)], "t"),
             Err(ManifestError::Unparseable)
         );
         assert_eq!(
-            append_entry(Some(b"[1,2]"), &entry(1), "t"),
+            append_entries(Some(b"[1,2]"), &[entry(1)], "t"),
             Err(ManifestError::Unparseable)
         );
         assert_eq!(
-            append_entry(Some(br#"{"images": {"a": 1}}"#), &entry(1), "t"),
+            append_entries(Some(br#"{"images": {"a": 1}}"#), &[entry(1)], "t"),
             Err(ManifestError::ImagesNotAnArray)
         );
     }

@@ -21,6 +21,7 @@ use crate::adapters::s3::S3ObjectStore;
 use crate::adapters::spend::DynamoDbSpendGuard;
 use crate::adapters::sqs::SqsItemQueue;
 use crate::adapters::training_sets::DynamoDbTrainingSets;
+use crate::usecases::group_commit::GroupCommit;
 use crate::usecases::training_sets::{TrainingSetWork, WebhookIntake};
 use crate::usecases::{GenerateImage, GenerationSettings, GuardedGeneration};
 
@@ -124,6 +125,7 @@ pub async fn training_sets() -> Result<TrainingSets, Error> {
                 clock: SystemClock,
                 records: (),
                 settings,
+                manifests: GroupCommit::default(),
             },
             idempotency: DynamoDbIdempotency::new(dynamodb.clone(), table_name.clone()),
             spend: spend_guard(dynamodb.clone(), &table_name)?,
@@ -235,6 +237,7 @@ fn generation(sdk_config: &aws_config::SdkConfig) -> Result<DeployedGeneration, 
         clock: SystemClock,
         records: DynamoDbPredictionRecords::new(dynamodb, table_name),
         settings,
+        manifests: GroupCommit::default(),
     })
 }
 

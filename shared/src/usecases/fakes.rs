@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(super) use super::fake_records::Records;
+use super::group_commit::GroupCommit;
 use super::{GenerateImage, GenerationSettings};
 use crate::domain::actor::{ActorId, ActorProfile};
 use crate::ports::{
@@ -52,6 +53,8 @@ pub(super) struct Objects {
     /// the other would never finish.
     pub(super) manifest_read_meets_image_write: bool,
     pub(super) manifest_read_begun: AtomicBool,
+    /// Writes of the manifest tried (each takes a moment, as a remote call does).
+    pub(super) manifest_writes: AtomicU32,
 }
 
 pub(super) fn fault() -> StoreError {
@@ -139,6 +142,10 @@ impl ObjectStore for Objects {
             && image.is_some()
             && !self.manifest_read_begun.load(Ordering::SeqCst)
         {
+            tokio::task::yield_now().await;
+        }
+        if key == MANIFEST {
+            self.manifest_writes.fetch_add(1, Ordering::SeqCst);
             tokio::task::yield_now().await;
         }
         let mut stored = self.stored.lock().unwrap();
@@ -351,5 +358,6 @@ pub(super) fn service(objects: Objects, fail: bool) -> Service {
             max_base_image_bytes: 1024,
             base_image_prefixes: Default::default(),
         },
+        manifests: GroupCommit::default(),
     }
 }

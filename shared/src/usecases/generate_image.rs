@@ -8,9 +8,11 @@ use std::time::Instant;
 
 use super::UseCaseError;
 use super::concurrently::{Handoff, both};
+use super::group_commit::GroupCommit;
 use super::predict::{Collect, PredictionLog};
 use super::store::StoredImage;
 use crate::domain::base_photo::BaseImagePrefixes;
+use crate::domain::manifest::ManifestEntry;
 use crate::ports::{
     ActorProfiles, Clock, ImageGenerator, IndexCounter, ObjectStore, PredictionRecords,
     PredictionRequest,
@@ -71,6 +73,8 @@ pub struct GenerateImage<P, O, C, G, K, R> {
     pub records: R,
     /// Settings.
     pub settings: GenerationSettings,
+    /// The manifest entries this execution environment's concurrent stores list together.
+    pub manifests: GroupCommit<ManifestEntry>,
 }
 
 impl<P, O, C, G, K, R> GenerateImage<P, O, C, G, K, R>

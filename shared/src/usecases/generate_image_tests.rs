@@ -85,6 +85,17 @@ fn manifest_indices(service: &Service) -> Vec<u64> {
 }
 
 #[tokio::test]
+async fn concurrent_stores_list_every_image_in_fewer_manifest_writes() {
+    let service = service(Objects::default(), false);
+    let runs = (0..6).map(|_| run(&service)).collect();
+    let stored = super::concurrently::all(runs).await;
+    assert!(stored.iter().all(Result::is_ok), "{stored:?}");
+    assert_eq!(manifest_indices(&service), [1, 2, 3, 4, 5, 6]);
+    let writes = service.objects.manifest_writes.load(Ordering::SeqCst);
+    assert!(writes < 6, "{writes} manifest writes for 6 images");
+}
+
+#[tokio::test]
 async fn a_412_answering_our_own_lost_write_keeps_the_index() {
     let objects = Objects::default();
     *objects.lose_next_image_reply.lock().unwrap() = true;

@@ -10,6 +10,7 @@ pub mod collect;
 pub mod concurrently;
 pub mod error;
 pub mod generate_image;
+pub mod group_commit;
 pub mod guarded;
 pub mod manifest_listing;
 pub mod numbering;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::UseCaseError;
 use super::generate_image::GenerateImage;
 use crate::domain::actor::validate_identifier;
-use crate::domain::manifest::{ManifestEntry, append_entry};
+use crate::domain::manifest::{ManifestEntry, append_entries};
 use crate::domain::naming::{image_filename, index_of_key, manifest_key, training_folder};
 use crate::domain::prompts::preset;
 use crate::domain::request::RequestError;
@@ -95,11 +95,15 @@ impl<P, O: ObjectStore, C, G, K: Clock, R> GenerateImage<P, O, C, G, K, R> {
                     model: metadata.model,
                     created_at: metadata.created_at,
                 };
-                let bytes = append_entry(merged.as_deref(), &entry, &self.clock.now_rfc3339())
-                    .map_err(|error| StoreError {
-                        operation: "S3 PutObject (manifest)",
-                        detail: error.to_string(),
-                    })?;
+                let bytes = append_entries(
+                    merged.as_deref(),
+                    std::slice::from_ref(&entry),
+                    &self.clock.now_rfc3339(),
+                )
+                .map_err(|error| StoreError {
+                    operation: "S3 PutObject (manifest)",
+                    detail: error.to_string(),
+                })?;
                 merged = Some(bytes);
                 report.added.push(image_key.clone());
             }
