@@ -33,4 +33,6 @@ pub use prediction_records::{
 };
 pub use spend_guard::{Admission, SpendGuard, SpendRefusal};
 pub use store_error::StoreError;
-pub use training_sets::{ItemChange, ItemImage, SetItem, TrainingSet, TrainingSets};
+pub use training_sets::{
+    ItemChange, ItemExpectation, ItemImage, SetItem, TrainingSet, TrainingSets,
+};

@@ -89,6 +89,29 @@ pub struct ItemChange {
     /// Until when its new state holds it (see [`SetItem::held_until_ms`]); ignored for a
     /// final state.
     pub held_until_ms: u64,
+    /// What the item must still be for the change to hold, besides its state (a webhook's
+    /// change, made without reading the item first).
+    pub only_if: Option<ItemExpectation>,
+}
+
+/// An item's prediction as a delivery names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemExpectation {
+    /// The item's prediction.
+    pub prediction_id: String,
+    /// The item's attempt, when the delivery names one.
+    pub attempt: Option<u32>,
+    /// The item's seed, when the delivery names one.
+    pub seed: Option<u64>,
+}
+
+impl ItemExpectation {
+    /// Whether `item` is as expected.
+    pub fn holds_for(&self, item: &SetItem) -> bool {
+        item.prediction_id.as_deref() == Some(self.prediction_id.as_str())
+            && self.attempt.is_none_or(|attempt| attempt == item.attempt)
+            && self.seed.is_none_or(|seed| seed == item.seed)
+    }
 }
 
 impl ItemChange {
@@ -101,6 +124,7 @@ impl ItemChange {
             error: None,
             requeue: false,
             held_until_ms: 0,
+            only_if: None,
         }
     }
 

@@ -51,6 +51,19 @@ impl DynamoDbTrainingSets {
                 .expression_attribute_values(":kind", s(OPEN_ITEM))
                 .expression_attribute_values(":held", n(change.held_until_ms));
         }
+        if let Some(expected) = &change.only_if {
+            let mut condition = String::from("#state = :from AND prediction_id = :expected");
+            item = item.expression_attribute_values(":expected", s(&expected.prediction_id));
+            if let Some(attempt) = expected.attempt {
+                condition.push_str(" AND attempt = :attempt");
+                item = item.expression_attribute_values(":attempt", n(u64::from(attempt)));
+            }
+            if let Some(seed) = expected.seed {
+                condition.push_str(" AND seed = :seed");
+                item = item.expression_attribute_values(":seed", n(seed));
+            }
+            item = item.condition_expression(condition);
+        }
         if let Some(prediction_id) = &change.prediction_id {
             sets.push("prediction_id = :prediction");
             item = item.expression_attribute_values(":prediction", s(prediction_id));

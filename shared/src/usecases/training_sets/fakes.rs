@@ -16,6 +16,8 @@ use crate::ports::{
 pub(super) struct Sets {
     pub(super) set: Mutex<Option<TrainingSet>>,
     pub(super) items: Mutex<HashMap<u32, SetItem>>,
+    /// How many times an item was read.
+    pub(super) item_reads: std::sync::atomic::AtomicU32,
 }
 
 impl Sets {
@@ -80,6 +82,7 @@ impl TrainingSets for Sets {
         _: &SetId,
         position: u32,
     ) -> Result<Option<(TrainingSet, SetItem)>, StoreError> {
+        (self.item_reads).fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let set = self.set.lock().unwrap().clone();
         let item = self.items.lock().unwrap().get(&position).cloned();
         Ok(set.zip(item))
@@ -94,7 +97,11 @@ impl TrainingSets for Sets {
         now_ms: u64,
     ) -> Result<bool, StoreError> {
         let mut items = self.items.lock().unwrap();
-        let Some(item) = items.get_mut(&position).filter(|item| item.state == from) else {
+        let holds = |item: &&mut SetItem| {
+            item.state == from
+                && (change.only_if.as_ref()).is_none_or(|expected| expected.holds_for(item))
+        };
+        let Some(item) = items.get_mut(&position).filter(holds) else {
             return Ok(false);
         };
         item.state = change.to;

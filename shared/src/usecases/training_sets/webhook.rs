@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::domain::training_set::{ItemState, SetId};
 use crate::ports::{
-    Clock, ItemChange, ItemMessage, ItemQueue, SetItem, SucceededPrediction, TrainingSets,
+    Clock, ItemChange, ItemExpectation, ItemMessage, ItemQueue, SetItem, SucceededPrediction,
+    TrainingSets,
 };
 use crate::usecases::UseCaseError;
 
@@ -72,6 +73,9 @@ where
         &self,
         ended: &PredictionEnded,
     ) -> Result<WebhookOutcome, UseCaseError> {
+        if let Some(outcome) = self.predicting_to_storing(ended).await? {
+            return Ok(outcome);
+        }
         for _ in 0..RACED_READS {
             let Some((_, item)) = self.sets.read_item(&ended.set_id, ended.position).await? else {
                 return Err(UseCaseError::SetNotFound(ended.set_id.to_string()));
@@ -84,27 +88,10 @@ where
                 self.queue.send(&[message]).await?;
                 return Ok(WebhookOutcome::Ending);
             };
-            let now_ms = self.clock.now_epoch_ms();
-            let storing = ItemChange {
-                prediction_id: Some(ended.prediction_id.clone()),
-                held_until_ms: now_ms
-                    + u64::try_from(self.stuck_after.as_millis()).unwrap_or(u64::MAX / 2),
-                ..ItemChange::to(ItemState::Storing)
-            };
-            let moved = self
-                .sets
-                .change(&ended.set_id, ended.position, item.state, &storing, now_ms)
-                .await?;
-            if moved {
-                let message = ItemMessage {
-                    succeeded: Some(SucceededPrediction {
-                        prediction_id: ended.prediction_id.clone(),
-                        output_url: output_url.clone(),
-                    }),
-                    ..ItemMessage::next_step(ended.set_id.clone(), ended.position)
-                };
-                self.queue.send(&[message]).await?;
-                tracing::info!(set_id = %ended.set_id, position = ended.position, prediction_id = %ended.prediction_id, from = item.state.as_str(), "webhook: item storing");
+            if self
+                .move_to_storing(ended, output_url, item.state, None)
+                .await?
+            {
                 return Ok(WebhookOutcome::Storing);
             }
         }
@@ -112,6 +99,62 @@ where
             operation: "item state change",
             detail: "the item kept changing under the webhook".to_owned(),
         }))
+    }
+
+    /// The common case in one write, without reading the item: it is `predicting` this very
+    /// prediction (its create's answer came back), and moves to `storing`. `None` when it is
+    /// not, for the reading path to sort out.
+    async fn predicting_to_storing(
+        &self,
+        ended: &PredictionEnded,
+    ) -> Result<Option<WebhookOutcome>, UseCaseError> {
+        let Some(output_url) = &ended.output_url else {
+            return Ok(None);
+        };
+        let expected = Some(ItemExpectation {
+            prediction_id: ended.prediction_id.clone(),
+            attempt: ended.attempt,
+            seed: ended.seed,
+        });
+        let moved = self
+            .move_to_storing(ended, output_url, ItemState::Predicting, expected)
+            .await?;
+        Ok(moved.then_some(WebhookOutcome::Storing))
+    }
+
+    /// Moves the item from `from` to `storing` (if it still has prediction `expected`, when
+    /// given) and, if it moved, sends its store message.
+    async fn move_to_storing(
+        &self,
+        ended: &PredictionEnded,
+        output_url: &str,
+        from: ItemState,
+        expected: Option<ItemExpectation>,
+    ) -> Result<bool, UseCaseError> {
+        let now_ms = self.clock.now_epoch_ms();
+        let storing = ItemChange {
+            prediction_id: Some(ended.prediction_id.clone()),
+            held_until_ms: now_ms
+                + u64::try_from(self.stuck_after.as_millis()).unwrap_or(u64::MAX / 2),
+            only_if: expected,
+            ..ItemChange::to(ItemState::Storing)
+        };
+        let moved = self
+            .sets
+            .change(&ended.set_id, ended.position, from, &storing, now_ms)
+            .await?;
+        if moved {
+            let message = ItemMessage {
+                succeeded: Some(SucceededPrediction {
+                    prediction_id: ended.prediction_id.clone(),
+                    output_url: output_url.to_owned(),
+                }),
+                ..ItemMessage::next_step(ended.set_id.clone(), ended.position)
+            };
+            self.queue.send(&[message]).await?;
+            tracing::info!(set_id = %ended.set_id, position = ended.position, prediction_id = %ended.prediction_id, from = from.as_str(), "webhook: item storing");
+        }
+        Ok(moved)
     }
 
     /// Why a delivery for `item` changes nothing, if it does not.

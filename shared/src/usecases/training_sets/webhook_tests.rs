@@ -56,6 +56,11 @@ async fn a_delivery_moves_its_item_to_storing_once_and_a_duplicate_does_nothing(
     put(&intake, ItemState::Predicting, "p1").await;
     let first = intake.prediction_ended(&succeeded("p1")).await.unwrap();
     assert_eq!(first, WebhookOutcome::Storing);
+    let reads = intake
+        .sets
+        .item_reads
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(reads, 0, "a predicting item is moved without reading it");
     let item = intake.sets.item();
     assert_eq!(item.state, ItemState::Storing);
     assert_eq!(item.prediction_id.as_deref(), Some("p1"));
