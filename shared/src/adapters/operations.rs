@@ -79,7 +79,7 @@ pub const SET_WRITE: &str = "DynamoDB BatchWriteItem/PutItem (training set)";
 /// Reading a training set with its items.
 pub const SET_READ: &str = "DynamoDB Query (training set)";
 /// Reading a training set and one item.
-pub const SET_ITEM_READ: &str = "DynamoDB GetItem (training set item)";
+pub const SET_ITEM_READ: &str = "DynamoDB BatchGetItem (training set item)";
 /// An item's state change with its set's counts.
 pub const SET_ITEM_CHANGE: &str = "DynamoDB TransactWriteItems (item state)";
 /// Finding unfinished items past their hold.

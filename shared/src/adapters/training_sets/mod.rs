@@ -32,6 +32,42 @@ pub struct DynamoDbTrainingSets {
 }
 
 impl DynamoDbTrainingSets {
+    /// The items at `wanted` (strongly consistent, in any order), in one `BatchGetItem` or
+    /// as many as its unprocessed keys need.
+    async fn batch_get(
+        &self,
+        wanted: Vec<keys::ItemKey>,
+        operation: &'static str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut request = KeysAndAttributes::builder().consistent_read(true);
+        for key in &wanted {
+            request = request.keys(key.attributes());
+        }
+        let mut request = Some(request.build().map_err(|error| fault(operation, error))?);
+        let mut found = Vec::new();
+        while let Some(keys_left) = request.take() {
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table_name, keys_left)
+                .send()
+                .remote_call(operation)
+                .await
+                .map_err(|error| fault(operation, error))?;
+            if let Some(items) = output
+                .responses
+                .and_then(|mut r| r.remove(&self.table_name))
+            {
+                found.extend(items);
+            }
+            request = output
+                .unprocessed_keys
+                .and_then(|mut left| left.remove(&self.table_name))
+                .filter(|left| !left.keys().is_empty());
+        }
+        Ok(found)
+    }
+
     /// Sets in `table_name`, reached with `client`.
     pub fn new(client: Client, table_name: impl Into<String>) -> Self {
         Self {
@@ -154,25 +190,16 @@ impl TrainingSets for DynamoDbTrainingSets {
         position: u32,
     ) -> Result<Option<(TrainingSet, SetItem)>, StoreError> {
         let operation = operations::SET_ITEM_READ;
-        let get = |key: keys::ItemKey| {
-            self.client
-                .get_item()
-                .table_name(&self.table_name)
-                .set_key(Some(key.attributes()))
-                .consistent_read(true)
-                .send()
-                .remote_call(operation)
-        };
-        let (set, item) = tokio::join!(
-            get(keys::training_set(set_id)),
-            get(keys::set_item(set_id, position))
-        );
-        let set = set.map_err(|error| fault(operation, error))?.item;
-        let item = item.map_err(|error| fault(operation, error))?.item;
-        match (set, item) {
+        let (set_key, item_key) = (keys::training_set(set_id), keys::set_item(set_id, position));
+        let found = self
+            .batch_get(vec![set_key.clone(), item_key.clone()], operation)
+            .await?;
+        let with_key =
+            |key: &keys::ItemKey| found.iter().find(|item| text(item, "sk") == Some(&key.sk));
+        match (with_key(&set_key), with_key(&item_key)) {
             (Some(set), Some(item)) => Ok(Some((
-                read_set(&set).ok_or_else(|| unreadable(operation, "set"))?,
-                read_item(&item).ok_or_else(|| unreadable(operation, "item"))?,
+                read_set(set).ok_or_else(|| unreadable(operation, "set"))?,
+                read_item(item).ok_or_else(|| unreadable(operation, "item"))?,
             ))),
             _ => Ok(None),
         }
@@ -287,33 +314,11 @@ impl TrainingSets for DynamoDbTrainingSets {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut wanted = KeysAndAttributes::builder().consistent_read(true);
-        for id in &ids {
-            wanted = wanted.keys(keys::training_set(id).attributes());
-        }
-        let wanted = wanted.build().map_err(|error| fault(operation, error))?;
-        let mut sets = Vec::new();
-        let mut request = Some(wanted);
-        while let Some(keys_left) = request.take() {
-            let output = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table_name, keys_left)
-                .send()
-                .remote_call(operation)
-                .await
-                .map_err(|error| fault(operation, error))?;
-            if let Some(found) = output
-                .responses
-                .and_then(|mut r| r.remove(&self.table_name))
-            {
-                sets.extend(found.iter().filter_map(read_set));
-            }
-            request = output
-                .unprocessed_keys
-                .and_then(|mut left| left.remove(&self.table_name))
-                .filter(|left| !left.keys().is_empty());
-        }
+        let wanted = ids.iter().map(keys::training_set).collect();
+        let mut sets: Vec<TrainingSet> = (self.batch_get(wanted, operation).await?)
+            .iter()
+            .filter_map(read_set)
+            .collect();
         sets.sort_by(|a, b| b.set_id.cmp(&a.set_id));
         Ok(sets)
     }
