@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod clock;
+pub mod coalesced;
 pub mod dynamodb;
 pub mod idempotency;
 pub mod operations;

@@ -7,6 +7,7 @@
 //! while it is on. The day comes from the clock port at admission and travels with the
 //! [`Admission`], so a refund after midnight goes back to the day that was counted.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_sdk_dynamodb::Client;
@@ -16,6 +17,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem,
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
+use super::coalesced::CoalescedReads;
 use super::dynamodb::keys;
 use crate::adapters::clock::SystemClock;
 use crate::adapters::operations;
@@ -40,6 +42,9 @@ pub struct DynamoDbSpendGuard<K = SystemClock> {
     caps: DailyCaps,
     switched_off: bool,
     clock: K,
+    /// Callers that come while the switch is being read (a worker batch's creates) take
+    /// that read's answer.
+    switch_reads: Arc<CoalescedReads<(), bool>>,
 }
 
 impl<K: Clock> DynamoDbSpendGuard<K> {
@@ -59,10 +64,17 @@ impl<K: Clock> DynamoDbSpendGuard<K> {
             caps,
             switched_off,
             clock,
+            switch_reads: Arc::default(),
         }
     }
 
+    /// Whether the table's switch is on, as read after the call began (a read that ended
+    /// since, or a new one).
     async fn kill_switch_on(&self) -> Result<bool, StoreError> {
+        self.switch_reads.read(&(), self.read_kill_switch()).await
+    }
+
+    async fn read_kill_switch(&self) -> Result<bool, StoreError> {
         let output = self
             .client
             .get_item()

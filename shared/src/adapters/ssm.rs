@@ -1,6 +1,7 @@
 //! SSM Parameter Store adapter: a SecureString read on first use (not at start, so a cold
 //! start pays nothing for it) and cached for the execution environment, read again only when
-//! the caller finds the cached value stale (a rotated token).
+//! the caller finds the cached value stale (a rotated token). Callers that find it missing at
+//! once (a worker batch's first creates) wait for one read.
 
 use std::sync::RwLock;
 
@@ -16,6 +17,8 @@ pub struct SecureParameter {
     client: Client,
     name: String,
     value: RwLock<Option<String>>,
+    /// Held while reading, so that concurrent callers share one read.
+    reading: tokio::sync::Mutex<()>,
 }
 
 impl SecureParameter {
@@ -25,6 +28,7 @@ impl SecureParameter {
             client,
             name: name.into(),
             value: RwLock::new(None),
+            reading: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -33,12 +37,17 @@ impl SecureParameter {
         if let Some(value) = self.cached() {
             return Ok(value);
         }
-        self.read().await
+        let _reading = self.reading.lock().await;
+        match self.cached() {
+            Some(value) => Ok(value),
+            None => self.read().await,
+        }
     }
 
     /// The value read again from SSM, unless the cache already holds another value than
     /// `stale` (someone refreshed it meanwhile).
     pub async fn refresh(&self, stale: &str) -> Result<String, StoreError> {
+        let _reading = self.reading.lock().await;
         match self.cached() {
             Some(value) if value != stale => Ok(value),
             _ => self.read().await,

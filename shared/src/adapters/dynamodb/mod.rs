@@ -4,6 +4,7 @@ pub mod attributes;
 pub mod keys;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
@@ -11,16 +12,19 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use attributes::{fault, is_condition_failure};
 
+use crate::adapters::coalesced::CoalescedReads;
 use crate::adapters::operations;
 use crate::domain::actor::{ActorId, ActorProfile};
 use crate::ports::{ActorProfiles, IndexCounter, StoreError};
 use crate::timing::RemoteCallExt;
 
-/// Actor profiles in the service's DynamoDB table.
+/// Actor profiles in the service's DynamoDB table; concurrent reads of one actor share one
+/// `GetItem`.
 #[derive(Debug, Clone)]
 pub struct DynamoDbActorProfiles {
     client: Client,
     table_name: String,
+    reads: Arc<CoalescedReads<ActorId, Option<ActorProfile>>>,
 }
 
 impl DynamoDbActorProfiles {
@@ -29,12 +33,11 @@ impl DynamoDbActorProfiles {
         Self {
             client,
             table_name: table_name.into(),
+            reads: Arc::default(),
         }
     }
-}
 
-impl ActorProfiles for DynamoDbActorProfiles {
-    async fn profile(&self, actor_id: &ActorId) -> Result<Option<ActorProfile>, StoreError> {
+    async fn read(&self, actor_id: &ActorId) -> Result<Option<ActorProfile>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -52,6 +55,12 @@ impl ActorProfiles for DynamoDbActorProfiles {
                 detail: DisplayErrorContext(error).to_string(),
             })?;
         Ok(output.item.map(|item| profile_from_item(actor_id, &item)))
+    }
+}
+
+impl ActorProfiles for DynamoDbActorProfiles {
+    async fn profile(&self, actor_id: &ActorId) -> Result<Option<ActorProfile>, StoreError> {
+        self.reads.read(actor_id, self.read(actor_id)).await
     }
 }
 

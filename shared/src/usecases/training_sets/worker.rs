@@ -49,11 +49,20 @@ where
         message: &ItemMessage,
         deadline_ms: u64,
     ) -> Result<NextStep, UseCaseError> {
-        let Some((set, item)) = self
-            .sets
-            .read_item(&message.set_id, message.position)
-            .await?
-        else {
+        // A queued item's create needs the kill switch: it is read with the item (the
+        // batch's concurrent reads are one), not after it.
+        let switch = async {
+            match message.succeeded {
+                Some(_) => None,
+                None => Some(self.spend.switched_off().await),
+            }
+        };
+        let (read, switched_off) = both(
+            self.sets.read_item(&message.set_id, message.position),
+            switch,
+        )
+        .await;
+        let Some((set, item)) = read? else {
             tracing::warn!(set_id = %message.set_id, position = message.position, "no such item; its message is dropped");
             return Ok(NextStep::Done);
         };
@@ -64,7 +73,13 @@ where
             return Box::pin(self.store_told(&set, &item, succeeded)).await;
         }
         match item.state {
-            ItemState::Queued => Box::pin(self.create_item(&set, &item, deadline_ms)).await,
+            ItemState::Queued => {
+                let switched_off = match switched_off {
+                    Some(read) => read?,
+                    None => self.spend.switched_off().await?,
+                };
+                Box::pin(self.create_item(&set, &item, deadline_ms, switched_off)).await
+            }
             ItemState::Creating => self.claimed(&set, &item).await,
             ItemState::Predicting => Box::pin(self.check_item(&set, &item)).await,
             ItemState::Storing => match STORE_HOLD.checked_sub(self.age(&item)) {
@@ -78,12 +93,14 @@ where
         }
     }
 
-    /// A queued item: claimed, prepared and its prediction created (no waiting).
+    /// A queued item: claimed and prepared at once, then its prediction created (no
+    /// waiting). `switched_off` is the kill switch as read with the item.
     async fn create_item(
         &self,
         set: &TrainingSet,
         item: &SetItem,
         deadline_ms: u64,
+        switched_off: bool,
     ) -> Result<NextStep, UseCaseError> {
         let clock = &self.generation.clock;
         if set.canceled {
@@ -96,7 +113,7 @@ where
                 )
                 .await;
         }
-        if self.spend.switched_off().await? {
+        if switched_off {
             let change = ItemChange::because(ItemState::Failed, SpendRefusal::Disabled.to_string());
             return self.end_unpaid(set, item, ItemState::Queued, change).await;
         }
@@ -104,14 +121,18 @@ where
             held_until_ms: deadline_ms,
             ..ItemChange::to(ItemState::Creating)
         };
-        if !self.change(set, item, ItemState::Queued, &claim).await? {
+        // The preparation only reads: done while the claim is written, and dropped if the
+        // claim fails (another delivery has the item).
+        let request = item_request(set, item);
+        let (claimed, prepared) = both(
+            self.change(set, item, ItemState::Queued, &claim),
+            self.generation.prepare(&set.actor_id, &request),
+        )
+        .await;
+        if !claimed? {
             return Ok(NextStep::After(ITEM_FAULT_RETRY));
         }
-        let prepared = match self
-            .generation
-            .prepare(&set.actor_id, &item_request(set, item))
-            .await
-        {
+        let prepared = match prepared {
             Ok(prepared) => prepared,
             Err(error) if error.is_refusal() => {
                 let change = ItemChange::because(ItemState::Failed, error.to_string());
