@@ -1,7 +1,9 @@
-//! What the training-set measure runs against: S3, DynamoDB and SSM on a moto answering one
-//! request at a time (moto's conditional writes are atomic only so, and a set's workers race
-//! on one manifest), SQS on a moto of its own (a long poll would hold the other one up), and
-//! the Replicate emulator with its model taking 2 s and its webhooks signed.
+//! What the training-set measure runs against: DynamoDB on a moto answering one request at a
+//! time (moto's conditional writes are atomic only so, and a set's workers race on its items
+//! and counts), S3 on another such moto (they race on one manifest), SSM and SQS each on a moto
+//! of its own (as in AWS, the services do not queue behind each other; a long poll would hold
+//! the others up), and the Replicate emulator with its model taking 2 s and its webhooks
+//! signed. The seed's script runs against the first moto alone.
 
 use aws_config::SdkConfig;
 use serde_json::json;
@@ -17,7 +19,10 @@ const WEBHOOK_SECRET_PARAMETER: &str = "/training-image-service/replicate-webhoo
 /// The stack, seeded: the set's actor and the seed script's, each with the benchmark's photo.
 pub struct SetStack {
     pub moto: Moto,
-    pub sdk: SdkConfig,
+    pub s3_moto: Moto,
+    /// The S3 side, where the images are.
+    pub s3_sdk: SdkConfig,
+    pub ssm_moto: Moto,
     pub queue_moto: Moto,
     pub queue_sdk: SdkConfig,
     pub queues: TrainingSetQueues,
@@ -33,7 +38,10 @@ impl SetStack {
     pub async fn start() -> Self {
         let moto = Moto::start_serialized().await;
         let sdk = moto.sdk_config().await;
+        let s3_moto = Moto::start_serialized().await;
+        let s3_sdk = s3_moto.sdk_config().await;
         testkit::create_table_and_bucket(&sdk).await;
+        testkit::create_table_and_bucket(&s3_sdk).await;
         testkit::put_secure_parameter(&sdk, TOKEN_PARAMETER, ReplicateEmulator::TOKEN).await;
         let replicate = ReplicateEmulator::start().await;
         replicate
@@ -46,15 +54,30 @@ impl SetStack {
             "0401_bench_set_python_30_male".to_owned(),
         );
         let photo = replicate_emulator::padded_jpeg(BASE_PHOTO_BYTES).to_vec();
-        for actor in [&actor, &python_actor] {
-            seed_actor(&sdk, actor, photo.clone()).await;
+        // Each actor's profile and photo on both (the functions read the profile from one,
+        // the photo from the other; the seed's script reads both from the first).
+        for sdk in [&sdk, &s3_sdk] {
+            for actor in [&actor, &python_actor] {
+                seed_actor(sdk, actor, photo.clone()).await;
+            }
         }
+        let ssm_moto = Moto::start().await;
+        let ssm_sdk = ssm_moto.sdk_config().await;
+        testkit::put_secure_parameter(&ssm_sdk, TOKEN_PARAMETER, ReplicateEmulator::TOKEN).await;
+        testkit::put_secure_parameter(
+            &ssm_sdk,
+            WEBHOOK_SECRET_PARAMETER,
+            replicate.webhook_secret(),
+        )
+        .await;
         let queue_moto = Moto::start().await;
         let queue_sdk = queue_moto.sdk_config().await;
         let queues = testkit::create_training_set_queues(&queue_sdk).await;
         Self {
             moto,
-            sdk,
+            s3_moto,
+            s3_sdk,
+            ssm_moto,
             queue_moto,
             queue_sdk,
             queues,
@@ -70,6 +93,8 @@ impl SetStack {
         let mut env = deployed_env(&self.moto, &self.replicate, function);
         for (name, value) in [
             ("AWS_ENDPOINT_URL_SQS", self.queue_moto.endpoint()),
+            ("AWS_ENDPOINT_URL_S3", self.s3_moto.endpoint()),
+            ("AWS_ENDPOINT_URL_SSM", self.ssm_moto.endpoint()),
             ("TRAINING_SET_QUEUE_URL", &self.queues.queue_url),
             (
                 "REPLICATE_WEBHOOK_SECRET_PARAMETER",

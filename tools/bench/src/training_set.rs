@@ -18,8 +18,9 @@ use crate::set_stack::{MODEL_MS, SetStack};
 use crate::stack::{Environment, expect_ok, generate_event};
 use crate::stats::Samples;
 
-/// The template's event source mapping: `BatchSize` and `WorkerMaximumConcurrency`.
-const WORKER_SETTINGS: (usize, usize) = (10, 5);
+/// The template's event source mapping: `BatchSize`, `WorkerMaximumConcurrency` and
+/// `WorkerBatchingWindowSeconds`.
+const WORKER_SETTINGS: (usize, usize, u64) = (10, 5, 1);
 /// Webhook function environments (Lambda would scale them; a few are enough for 20).
 const WEBHOOK_ENVIRONMENTS: usize = 4;
 /// How often the artist's page reads the set's progress here.
@@ -105,7 +106,7 @@ async fn one_set(stack: &SetStack, bootstraps: &Bootstraps, run: &SetRun) -> Set
         "TRAINING_SET_FIRST_CHECK_SECONDS",
         run.first_check_seconds.to_string(),
     );
-    let (batch_size, concurrency) = WORKER_SETTINGS;
+    let (batch_size, concurrency, window_seconds) = WORKER_SETTINGS;
     let worker = SqsEventSource::start(
         &stack.queue_sdk,
         &stack.queues,
@@ -114,6 +115,7 @@ async fn one_set(stack: &SetStack, bootstraps: &Bootstraps, run: &SetRun) -> Set
         EventSourceSettings {
             batch_size,
             concurrency,
+            batching_window: Duration::from_secs(window_seconds),
             log: Some(worker_log.path().to_owned()),
             ..EventSourceSettings::default()
         },
@@ -184,7 +186,7 @@ async fn one_set(stack: &SetStack, bootstraps: &Bootstraps, run: &SetRun) -> Set
 /// The images in the actor's folder.
 async fn images(stack: &SetStack) -> usize {
     let folder = format!("system_actors/training_data/{}/", stack.actor);
-    testkit::list_keys(&stack.sdk, &folder)
+    testkit::list_keys(&stack.s3_sdk, &folder)
         .await
         .iter()
         .filter(|key| key.ends_with(".jpg"))
@@ -265,10 +267,11 @@ fn report(
     ];
     format!(
         "## A training set of {size} against one image (local figures: moto's own latency dominates them)\n\n\
-         The emulator's model takes {:.1} s per image; S3, DynamoDB and SSM on a moto answering one request at a time, SQS on its own moto; the worker under the SQS event source at the template's settings (batches of {}, {} at once), the webhook function in {WEBHOOK_ENVIRONMENTS} environments behind an HTTP front, items first checked {} s after their create.\n\n{}\nThe set took {:.1}× less time than the seed's one-after-another approach.\n\nLambda time billed (the runtime emulator's `Billed Duration`, init not included):\n\n{}\nDuring the set: {} webhook deliveries answered 2xx; the items' checks read {} predictions from Replicate (0: every webhook came first).\n",
+         The emulator's model takes {:.1} s per image; DynamoDB on a moto answering one request at a time, S3 on another, SSM and SQS each on its own moto; the worker under the SQS event source at the template's settings (batches of {}, {} at once, each gathered for up to {} s), the webhook function in {WEBHOOK_ENVIRONMENTS} environments behind an HTTP front, items first checked {} s after their create.\n\n{}\nThe set took {:.1}× less time than the seed's one-after-another approach.\n\nLambda time billed (the runtime emulator's `Billed Duration`, init not included):\n\n{}\nDuring the set: {} webhook deliveries answered 2xx; the items' checks read {} predictions from Replicate (0: every webhook came first).\n",
         MODEL_MS as f64 / 1000.0,
         WORKER_SETTINGS.0,
         WORKER_SETTINGS.1,
+        WORKER_SETTINGS.2,
         run.first_check_seconds,
         table(&["measured", "n", "time", "against one image"], &wall_rows),
         seed_wall.as_secs_f64() / set.wall.as_secs_f64().max(1e-6),

@@ -551,3 +551,35 @@ async fn an_idle_source_stops_promptly() {
     assert_eq!(stats, DeliveryStats::default());
     assert!(stub.events().is_empty());
 }
+
+#[tokio::test]
+async fn a_batching_window_gathers_messages_sent_apart_into_one_batch() {
+    let moto = Moto::start().await;
+    let sdk = moto.sdk_config().await;
+    let queues = create_training_set_queues(&sdk).await;
+    let sqs = Client::new(&sdk);
+    let stub = Stub::new("window");
+    let settings = EventSourceSettings {
+        batch_size: 10,
+        concurrency: 1,
+        batching_window: Duration::from_secs(2),
+        ..EventSourceSettings::default()
+    };
+    let source =
+        SqsEventSource::start(&sdk, &queues, &stub.bootstrap(), &stub.env(&moto), settings).await;
+    for body in ["ok-1", "ok-2", "ok-3"] {
+        send(&sqs, &queues, &[body]).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    wait_for(&source, |stats| stats.deleted == 3).await;
+    source.stop().await;
+    let batches: Vec<usize> = stub
+        .events()
+        .into_iter()
+        .map(|event| {
+            let typed: SqsEvent = serde_json::from_value(event).expect("a Lambda SQS event");
+            typed.records.len()
+        })
+        .collect();
+    assert_eq!(batches, [3], "one invocation for the three messages");
+}

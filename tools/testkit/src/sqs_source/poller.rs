@@ -19,6 +19,8 @@ use super::{MAX_RECEIVE_COUNT, sqs_event};
 /// How long one `ReceiveMessage` long-polls: the poller idles without spinning, and notices a
 /// stop within about this long.
 const WAIT_TIME_SECONDS: i32 = 1;
+/// How often a batch being gathered looks for more messages.
+const BATCHING_POLL: Duration = Duration::from_millis(50);
 /// The pause after a failed `ReceiveMessage`, so a dead moto is not hammered.
 const RECEIVE_RETRY_PAUSE: Duration = Duration::from_millis(200);
 
@@ -89,13 +91,29 @@ impl Poller {
         }
     }
 
+    /// A batch: what one long poll gives, then, within the batching window from then, what
+    /// short polls add until it is full.
     async fn receive(&self) -> Result<Vec<Message>, String> {
+        let size = self.settings.batch_size;
+        let mut messages = self.receive_up_to(size, WAIT_TIME_SECONDS).await?;
+        let window_ends = Instant::now() + self.settings.batching_window;
+        while !messages.is_empty() && messages.len() < size && Instant::now() < window_ends {
+            let more = self.receive_up_to(size - messages.len(), 0).await?;
+            if more.is_empty() {
+                tokio::time::sleep(BATCHING_POLL).await;
+            }
+            messages.extend(more);
+        }
+        Ok(messages)
+    }
+
+    async fn receive_up_to(&self, count: usize, wait_seconds: i32) -> Result<Vec<Message>, String> {
         let answer = self
             .sqs
             .receive_message()
             .queue_url(&self.queue_url)
-            .max_number_of_messages(self.settings.batch_size as i32)
-            .wait_time_seconds(WAIT_TIME_SECONDS)
+            .max_number_of_messages(count as i32)
+            .wait_time_seconds(wait_seconds)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .send()

@@ -19,8 +19,12 @@ use crate::LambdaEmulator;
 /// How the event source runs, the template's mapping by default.
 #[derive(Debug, Clone)]
 pub struct EventSourceSettings {
-    /// Messages per batch (`BatchSize`, 1 to 10: more needs a batching window, not played).
+    /// Messages per batch (`BatchSize`, 1 to 10).
     pub batch_size: usize,
+    /// How long a batch is gathered before its invocation (`MaximumBatchingWindowInSeconds`):
+    /// from its first message until it is full or the window is over. Zero invokes with
+    /// what one receive gave.
+    pub batching_window: std::time::Duration,
     /// Worker environments (emulators), or invocations of the invoke URL, at once (Lambda's
     /// concurrency).
     pub concurrency: usize,
@@ -38,6 +42,7 @@ impl Default for EventSourceSettings {
     fn default() -> Self {
         Self {
             batch_size: 10,
+            batching_window: std::time::Duration::ZERO,
             concurrency: 2,
             deliver_twice: false,
             reports: None,
