@@ -23,7 +23,7 @@ use crate::adapters::sqs::SqsItemQueue;
 use crate::adapters::training_sets::DynamoDbTrainingSets;
 use crate::usecases::group_commit::GroupCommit;
 use crate::usecases::training_sets::{TrainingSetWork, WebhookIntake};
-use crate::usecases::{GenerateImage, GenerationSettings, GuardedGeneration};
+use crate::usecases::{GenerateImage, GenerationSettings, GuardedGeneration, ImageSlots};
 
 /// The generation as deployed: DynamoDB, S3 and Replicate.
 pub type DeployedGeneration = GenerateImage<
@@ -126,6 +126,7 @@ pub async fn training_sets() -> Result<TrainingSets, Error> {
                 records: (),
                 settings,
                 manifests: GroupCommit::default(),
+                image_slots: ImageSlots::default(),
             },
             idempotency: DynamoDbIdempotency::new(dynamodb.clone(), table_name.clone()),
             spend: spend_guard(dynamodb.clone(), &table_name)?,
@@ -238,6 +239,7 @@ fn generation(sdk_config: &aws_config::SdkConfig) -> Result<DeployedGeneration, 
         records: DynamoDbPredictionRecords::new(dynamodb, table_name),
         settings,
         manifests: GroupCommit::default(),
+        image_slots: ImageSlots::default(),
     })
 }
 

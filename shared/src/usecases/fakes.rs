@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(super) use super::fake_records::Records;
 use super::group_commit::GroupCommit;
-use super::{GenerateImage, GenerationSettings};
+use super::{GenerateImage, GenerationSettings, ImageSlots};
 use crate::domain::actor::{ActorId, ActorProfile};
 use crate::ports::{
     ActorProfiles, AtDeadline, Clock, GeneratedImage, ImageGenerator, ImageMetadata, IndexCounter,
@@ -223,6 +223,8 @@ pub(super) struct Generator {
     pub(super) download_begun: Arc<AtomicBool>,
     /// Downloads wait until this counter has given an index.
     pub(super) download_waits_for: Option<Arc<Mutex<Option<u64>>>>,
+    /// Downloads under way now, and the most there were at once.
+    pub(super) downloads: (AtomicUsize, AtomicUsize),
 }
 
 impl ImageGenerator for Generator {
@@ -284,11 +286,18 @@ impl ImageGenerator for Generator {
         _: Instant,
     ) -> Result<GeneratedImage, PredictionError> {
         self.download_begun.store(true, Ordering::SeqCst);
+        let now = self.downloads.0.fetch_add(1, Ordering::SeqCst) + 1;
+        self.downloads.1.fetch_max(now, Ordering::SeqCst);
         if let Some(counter) = &self.download_waits_for {
             while counter.lock().unwrap().is_none_or(|index| index == 0) {
                 tokio::task::yield_now().await;
             }
         }
+        // A download takes a while: the other stores get to start theirs meanwhile.
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        self.downloads.0.fetch_sub(1, Ordering::SeqCst);
         if self.refuse_output {
             return Err(PredictionError::BadOutput {
                 prediction_id: succeeded.prediction_id.clone(),
@@ -350,6 +359,7 @@ pub(super) fn service(objects: Objects, fail: bool) -> Service {
             reject_creates: false,
             download_begun: Arc::default(),
             download_waits_for: None,
+            downloads: Default::default(),
         },
         clock: InstantClock,
         records: Records::default(),
@@ -359,5 +369,6 @@ pub(super) fn service(objects: Objects, fail: bool) -> Service {
             base_image_prefixes: Default::default(),
         },
         manifests: GroupCommit::default(),
+        image_slots: ImageSlots::default(),
     }
 }

@@ -75,6 +75,32 @@ pub struct GenerateImage<P, O, C, G, K, R> {
     pub settings: GenerationSettings,
     /// The manifest entries this execution environment's concurrent stores list together.
     pub manifests: GroupCommit<ManifestEntry>,
+    /// The images this execution environment holds at once, between download and write.
+    pub image_slots: ImageSlots,
+}
+
+/// The most images one execution environment holds in memory at once: a worker batch stores
+/// its items concurrently, and each image is held whole from its download to its write (up
+/// to the download cap each). Ten is what a batch of ten held before batches grew; the
+/// other steps of a larger batch still run all at once.
+pub const MAX_IMAGES_IN_MEMORY: usize = 10;
+
+/// Slots for the images held at once ([`MAX_IMAGES_IN_MEMORY`]).
+#[derive(Debug)]
+pub struct ImageSlots(tokio::sync::Semaphore);
+
+impl Default for ImageSlots {
+    fn default() -> Self {
+        Self(tokio::sync::Semaphore::new(MAX_IMAGES_IN_MEMORY))
+    }
+}
+
+impl ImageSlots {
+    /// Waits for a free slot; the image's slot is given back when the guard is dropped.
+    pub(super) async fn take(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        // `None` only for a closed semaphore, which this one never is.
+        self.0.acquire().await.ok()
+    }
 }
 
 impl<P, O, C, G, K, R> GenerateImage<P, O, C, G, K, R>

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::UseCaseError;
 use super::fakes::*;
-use super::{NotRecorded, PredictionLog, RunLimits, StoredImage};
+use super::{MAX_IMAGES_IN_MEMORY, NotRecorded, PredictionLog, RunLimits, StoredImage};
 use crate::domain::actor::ActorId;
 use crate::domain::request::ImageRequest;
 use crate::ports::{AtDeadline, ImageMetadata, PredictionError, PredictionState};
@@ -93,6 +93,21 @@ async fn concurrent_stores_list_every_image_in_fewer_manifest_writes() {
     assert_eq!(manifest_indices(&service), [1, 2, 3, 4, 5, 6]);
     let writes = service.objects.manifest_writes.load(Ordering::SeqCst);
     assert!(writes < 6, "{writes} manifest writes for 6 images");
+}
+
+#[tokio::test]
+async fn concurrent_stores_hold_at_most_the_slots_images_at_once() {
+    let service = service(Objects::default(), false);
+    let count = MAX_IMAGES_IN_MEMORY + 5;
+    let runs = (0..count).map(|_| run(&service)).collect();
+    let stored = super::concurrently::all(runs).await;
+    assert!(stored.iter().all(Result::is_ok), "{stored:?}");
+    assert_eq!(manifest_indices(&service).len(), count);
+    let peak = service.generator.downloads.1.load(Ordering::SeqCst);
+    assert!(
+        (2..=MAX_IMAGES_IN_MEMORY).contains(&peak),
+        "{peak} downloads at once"
+    );
 }
 
 #[tokio::test]

@@ -33,7 +33,8 @@ mod guarded_tests;
 
 pub use error::UseCaseError;
 pub use generate_image::{
-    GenerateImage, GenerationSettings, ImageOrder, PreparedGeneration, RunLimits,
+    GenerateImage, GenerationSettings, ImageOrder, ImageSlots, MAX_IMAGES_IN_MEMORY,
+    PreparedGeneration, RunLimits,
 };
 pub use guarded::{
     AnswerFormat, GuardedGeneration, GuardedJob, GuardedJobs, GuardedOutcome, GuardedRun, RunReport,

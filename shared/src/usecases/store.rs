@@ -283,6 +283,8 @@ where
         };
         let download = self.within(limits.finish, prediction_id, download);
         let find_place = self.within(limits.finish, prediction_id, find_place);
+        // Held from the download to the write: the image is in memory meanwhile.
+        let _slot = self.image_slots.take().await;
         let (image, place) = both(download, find_place).await;
         let mut image = image.and_then(|image| image).inspect_err(|_| match &place {
             Ok(Ok(place)) => {
