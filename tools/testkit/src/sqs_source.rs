@@ -33,7 +33,9 @@ mod invoke;
 mod poller;
 mod source;
 
-pub use source::{DeliveryStats, EventSourceSettings, InvocationReport, SqsEventSource};
+pub use source::{
+    DeliveryStats, EventSourceSettings, InvocationReport, MAX_WINDOWED_BATCH_SIZE, SqsEventSource,
+};
 
 /// The training-set queue's name, as in the template.
 pub const TRAINING_SET_QUEUE: &str = "training-sets";

@@ -552,28 +552,34 @@ async fn an_idle_source_stops_promptly() {
     assert!(stub.events().is_empty());
 }
 
-#[tokio::test]
-async fn a_batching_window_gathers_messages_sent_apart_into_one_batch() {
+/// The sizes of the batches a source with a 2 s batching window and one environment made of
+/// `bodies`, sent one by one `apart`; and the queue's depth after they were all deleted.
+async fn windowed_batches(
+    label: &str,
+    batch_size: usize,
+    bodies: &[&str],
+    apart: Duration,
+) -> (Vec<usize>, (u64, u64)) {
     let moto = Moto::start().await;
     let sdk = moto.sdk_config().await;
     let queues = create_training_set_queues(&sdk).await;
     let sqs = Client::new(&sdk);
-    let stub = Stub::new("window");
+    let stub = Stub::new(label);
     let settings = EventSourceSettings {
-        batch_size: 10,
+        batch_size,
         concurrency: 1,
         batching_window: Duration::from_secs(2),
         ..EventSourceSettings::default()
     };
     let source =
         SqsEventSource::start(&sdk, &queues, &stub.bootstrap(), &stub.env(&moto), settings).await;
-    for body in ["ok-1", "ok-2", "ok-3"] {
+    for body in bodies {
         send(&sqs, &queues, &[body]).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(apart).await;
     }
-    wait_for(&source, |stats| stats.deleted == 3).await;
+    wait_for(&source, |stats| stats.deleted == bodies.len() as u64).await;
     source.stop().await;
-    let batches: Vec<usize> = stub
+    let batches = stub
         .events()
         .into_iter()
         .map(|event| {
@@ -581,5 +587,21 @@ async fn a_batching_window_gathers_messages_sent_apart_into_one_batch() {
             typed.records.len()
         })
         .collect();
+    (batches, queue_depth(&sdk, &queues.queue_url).await)
+}
+
+#[tokio::test]
+async fn a_batching_window_gathers_messages_sent_apart_into_one_batch() {
+    let bodies = ["ok-1", "ok-2", "ok-3"];
+    let (batches, _) = windowed_batches("window", 10, &bodies, Duration::from_millis(300)).await;
     assert_eq!(batches, [3], "one invocation for the three messages");
+}
+
+#[tokio::test]
+async fn a_windowed_batch_may_hold_more_than_ten_messages_and_all_are_deleted() {
+    let bodies: Vec<String> = (1..=25).map(|n| format!("ok-{n}")).collect();
+    let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    let (batches, depth) = windowed_batches("large-batch", 25, &bodies, Duration::ZERO).await;
+    assert_eq!(batches, [25], "one invocation for the 25 messages");
+    assert_eq!(depth, (0, 0), "every message deleted");
 }

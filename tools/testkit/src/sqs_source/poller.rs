@@ -21,6 +21,8 @@ use super::{MAX_RECEIVE_COUNT, sqs_event};
 const WAIT_TIME_SECONDS: i32 = 1;
 /// How often a batch being gathered looks for more messages.
 const BATCHING_POLL: Duration = Duration::from_millis(50);
+/// The most messages one `ReceiveMessage` gives (and one `DeleteMessageBatch` takes).
+const MAX_PER_RECEIVE: usize = 10;
 /// The pause after a failed `ReceiveMessage`, so a dead moto is not hammered.
 const RECEIVE_RETRY_PAUSE: Duration = Duration::from_millis(200);
 
@@ -107,7 +109,9 @@ impl Poller {
         Ok(messages)
     }
 
+    /// At most `count` messages, and at most SQS's 10 per receive.
     async fn receive_up_to(&self, count: usize, wait_seconds: i32) -> Result<Vec<Message>, String> {
+        let count = count.min(MAX_PER_RECEIVE);
         let answer = self
             .sqs
             .receive_message()
@@ -210,45 +214,44 @@ impl Poller {
                     .expect("a delete entry")
             })
             .collect();
-        if entries.is_empty() {
-            return 0;
-        }
-        let answer = self
-            .sqs
-            .delete_message_batch()
-            .queue_url(&self.queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await;
-        match answer {
-            Ok(answer) => {
-                for entry in answer.successful() {
-                    if let Some((id, _)) = entry
-                        .id()
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(|i| batch.messages.get(i))
-                    {
-                        deleted.insert(id.clone());
+        let mut deleted_now = 0;
+        // SQS deletes at most 10 messages per call.
+        for chunk in entries.chunks(MAX_PER_RECEIVE) {
+            let answer = self
+                .sqs
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(chunk.to_vec()))
+                .send()
+                .await;
+            match answer {
+                Ok(answer) => {
+                    for entry in answer.successful() {
+                        if let Some((id, _)) = entry
+                            .id()
+                            .parse::<usize>()
+                            .ok()
+                            .and_then(|i| batch.messages.get(i))
+                        {
+                            deleted.insert(id.clone());
+                        }
                     }
+                    Counters::add(&self.counters.deleted, answer.successful().len());
+                    if !answer.failed().is_empty() {
+                        eprintln!(
+                            "sqs event source: DeleteMessageBatch failed for {:?}",
+                            answer.failed()
+                        );
+                    }
+                    deleted_now += answer.successful().len();
                 }
-                Counters::add(&self.counters.deleted, answer.successful().len());
-                if !answer.failed().is_empty() {
-                    eprintln!(
-                        "sqs event source: DeleteMessageBatch failed for {:?}",
-                        answer.failed()
-                    );
-                }
-                answer.successful().len()
-            }
-            Err(e) => {
-                eprintln!(
+                Err(e) => eprintln!(
                     "sqs event source: DeleteMessageBatch failed: {}",
                     DisplayErrorContext(e)
-                );
-                0
+                ),
             }
         }
+        deleted_now
     }
 }
 

@@ -16,10 +16,12 @@ use super::poller::Poller;
 use super::{TrainingSetQueues, WORKER_TIMEOUT_SECONDS};
 use crate::LambdaEmulator;
 
-/// How the event source runs, the template's mapping by default.
+/// How the event source runs: by default batches of 10 with no batching window and two
+/// environments, quick for a test; the benchmark sets the template's own settings.
 #[derive(Debug, Clone)]
 pub struct EventSourceSettings {
-    /// Messages per batch (`BatchSize`, 1 to 10).
+    /// Messages per batch (`BatchSize`): 1 to 10, or up to [`MAX_WINDOWED_BATCH_SIZE`] with a
+    /// batching window of at least a second, as SQS allows a standard queue.
     pub batch_size: usize,
     /// How long a batch is gathered before its invocation (`MaximumBatchingWindowInSeconds`):
     /// from its first message until it is full or the window is over. Zero invokes with
@@ -225,11 +227,22 @@ impl Drop for SqsEventSource {
     }
 }
 
+/// The largest `BatchSize` Lambda takes from a standard queue (with a batching window).
+pub const MAX_WINDOWED_BATCH_SIZE: usize = 10_000;
+
 fn check(settings: &EventSourceSettings) {
+    let windowed = settings.batching_window >= std::time::Duration::from_secs(1);
+    let largest = if windowed {
+        MAX_WINDOWED_BATCH_SIZE
+    } else {
+        10
+    };
     assert!(
-        (1..=10).contains(&settings.batch_size),
-        "batch_size must be 1 to 10, not {}",
-        settings.batch_size
+        (1..=largest).contains(&settings.batch_size),
+        "batch_size must be 1 to 10, or up to {MAX_WINDOWED_BATCH_SIZE} with a batching window \
+         of at least 1 s; not {} (window {:?})",
+        settings.batch_size,
+        settings.batching_window
     );
     assert!(settings.concurrency >= 1, "concurrency must be at least 1");
     assert!(
