@@ -222,6 +222,7 @@ proptest! {
             prompt_id: None,
             category: None,
             prompt: "p".to_owned(),
+            caption: "[trigger], p".to_owned(),
             seed: None,
             prediction_id: "p1".to_owned(),
             model: "m/n".to_owned(),

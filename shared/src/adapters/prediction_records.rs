@@ -1,6 +1,6 @@
 //! DynamoDB adapter for paid predictions' records: item `PREDICTION#{id}` / `RECORD` with
 //! `state` (`OPEN` | `STORED` | `FAILED`), the order (`actor_id`, `actor_name`,
-//! `base_image_key`, `folder`, `prompt_id`, `prompt`, `seed`), `model`, `opened_at`,
+//! `base_image_key`, `folder`, `prompt_id`, `prompt`, `caption`, `seed`), `model`, `opened_at`,
 //! `held_until` (epoch ms), once claimed `image_index` and `image_key`, and once closed
 //! `stored_at` and `listed`, or `failure`. While open it has `open_kind = PREDICTION`, which
 //! puts it in the sparse `open_records` index (docs/data-model.md). A closed record expires
@@ -99,6 +99,7 @@ impl PredictionRecords for DynamoDbPredictionRecords {
             ("folder".to_owned(), s(&training_folder(&actor.actor_name))),
             ("base_image_key".to_owned(), s(&actor.base_image_key)),
             ("prompt".to_owned(), s(&order.prompt.text)),
+            ("caption".to_owned(), s(&order.prompt.caption)),
             ("model".to_owned(), s(model)),
         ]);
         if let Some(prompt_id) = order.prompt.prompt_id {
@@ -300,7 +301,11 @@ fn record_from_item(item: &Item) -> Result<PredictionRecord, StoreError> {
                 actor_name: required("actor_name")?.to_owned(),
                 base_image_key: text(item, "base_image_key").unwrap_or_default().to_owned(),
             },
-            prompt: PromptChoice::recorded(text(item, "prompt_id"), required("prompt")?.to_owned()),
+            prompt: PromptChoice::recorded(
+                text(item, "prompt_id"),
+                required("prompt")?.to_owned(),
+                text(item, "caption").map(str::to_owned),
+            ),
             seed: number(item, "seed"),
         },
         model: required("model")?.to_owned(),

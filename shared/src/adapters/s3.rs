@@ -161,6 +161,7 @@ impl ObjectStore for S3ObjectStore {
             Ok(output) => Ok(Some(ObjectInfo {
                 size: output.content_length().unwrap_or(0).max(0) as u64,
                 image: image_of(output.metadata()),
+                etag: output.e_tag().unwrap_or_default().to_owned(),
             })),
             // Without s3:ListBucket on the prefix S3 answers a missing object with 403: the
             // policy grants GetObject under system_actors/, so a 403 here means "not there".

@@ -34,6 +34,9 @@ pub struct ManifestEntry {
     pub category: Option<String>,
     /// The prompt text sent to the model.
     pub prompt: String,
+    /// The image's caption for a LoRA trainer, with `[trigger]` for the actor's trigger
+    /// word: the authority its `.txt` file is written from.
+    pub caption: String,
     /// The seed, when one was given.
     pub seed: Option<u64>,
     /// The prediction that made the image.
@@ -95,6 +98,7 @@ mod tests {
             prompt_id: Some("bw_charcoal".to_owned()),
             category: Some("bw_stylized".to_owned()),
             prompt: "p".to_owned(),
+            caption: "[trigger], p".to_owned(),
             seed: None,
             prediction_id: format!("p{index}"),
             model: "m/n".to_owned(),

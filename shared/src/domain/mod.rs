@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod base_photo;
+pub mod caption;
 pub mod manifest;
 pub mod naming;
 pub mod order;

@@ -59,6 +59,9 @@ pub struct PromptPreset {
     pub category: PromptCategory,
     /// The scene and style, with `{descriptor}` where the subject goes.
     scene: &'static str,
+    /// The caption of the preset's images: its style and scene, with the trigger word
+    /// ([`TRIGGER_TOKEN`](super::caption::TRIGGER_TOKEN)) for the person and nothing of the identity clause.
+    pub caption: &'static str,
 }
 
 impl PromptPreset {
@@ -80,6 +83,7 @@ pub const PRESETS: [PromptPreset; 8] = [
         scene: "Turn this photo into a cinematic photograph of the {descriptor} running down a \
 rain-slick city street at night, neon signs reflected in the puddles, dramatic rim light, \
 motion in the falling rain.",
+        caption: "[trigger] running down a rain-slick city street at night, cinematic photograph, neon signs reflected in the puddles, dramatic rim light, falling rain",
     },
     PromptPreset {
         id: "photo_window_light_closeup",
@@ -88,6 +92,7 @@ motion in the falling rain.",
         scene: "Turn this photo into a photorealistic close-up portrait of the {descriptor} lit \
 by soft window light from one side, shallow depth of field, natural skin texture, a calm \
 expression, a muted interior behind.",
+        caption: "photorealistic close-up portrait of [trigger], soft window light from one side, shallow depth of field, calm expression, muted interior background",
     },
     PromptPreset {
         id: "bw_pen_ink",
@@ -96,6 +101,7 @@ expression, a muted interior behind.",
         scene: "Redraw this photo as a black-and-white pen and ink illustration of the \
 {descriptor}: confident contour lines, cross-hatching for the shadows, clean white paper, no \
 gray wash.",
+        caption: "black-and-white pen and ink illustration of [trigger], confident contour lines, cross-hatched shadows, clean white paper",
     },
     PromptPreset {
         id: "bw_charcoal",
@@ -104,6 +110,7 @@ gray wash.",
         scene: "Redraw this photo as a black-and-white charcoal drawing of the {descriptor} on \
 textured paper: soft smudged shadows, bold dark strokes, visible paper grain, loose \
 expressive edges.",
+        caption: "black-and-white charcoal drawing of [trigger] on textured paper, soft smudged shadows, bold dark strokes, visible paper grain, loose expressive edges",
     },
     PromptPreset {
         id: "bw_woodcut",
@@ -112,6 +119,7 @@ expressive edges.",
         scene: "Turn this photo into a black-and-white woodcut print of the {descriptor}: carved \
 gouge marks, high-contrast solid blacks, bold graphic shapes, the ink texture of a \
 hand-pulled print.",
+        caption: "black-and-white woodcut print of [trigger], carved gouge marks, high-contrast solid blacks, bold graphic shapes, hand-pulled ink texture",
     },
     PromptPreset {
         id: "color_comic_book",
@@ -120,6 +128,7 @@ hand-pulled print.",
         scene: "Redraw this photo as a full-color comic book panel of the {descriptor}: bold \
 black inks, flat vivid colors, halftone dot shading, a dynamic pose against a simple city \
 backdrop.",
+        caption: "full-color comic book panel of [trigger], bold black inks, flat vivid colors, halftone dot shading, dynamic pose, simple city backdrop",
     },
     PromptPreset {
         id: "color_watercolor",
@@ -128,6 +137,7 @@ backdrop.",
         scene: "Paint this photo as a loose watercolor portrait of the {descriptor}: soft washes \
 that bleed into each other, visible paper texture, a light pencil underdrawing, a gentle warm \
 palette.",
+        caption: "loose watercolor portrait of [trigger], soft washes bleeding into each other, visible paper texture, light pencil underdrawing, gentle warm palette",
     },
     PromptPreset {
         id: "color_gouache",
@@ -136,6 +146,7 @@ palette.",
         scene: "Paint this photo as an opaque gouache illustration of the {descriptor}: matte \
 flat color shapes, visible brush strokes, a rich saturated palette, a simple outdoor scene in \
 afternoon light.",
+        caption: "opaque gouache illustration of [trigger], matte flat color shapes, visible brush strokes, rich saturated palette, simple outdoor scene in afternoon light",
     },
 ];
 
@@ -147,6 +158,7 @@ pub fn preset(id: &str) -> Option<&'static PromptPreset> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::caption::TRIGGER_TOKEN;
 
     const ALL_DESCRIPTORS: [Descriptor; 3] =
         [Descriptor::Man, Descriptor::Woman, Descriptor::Person];
@@ -205,6 +217,29 @@ mod tests {
                 );
                 assert!(text.ends_with(KEEP_IDENTITY), "{}", preset.id);
             }
+        }
+    }
+
+    #[test]
+    fn captions_name_the_style_and_scene_and_leave_the_person_to_the_trigger() {
+        for preset in &PRESETS {
+            let caption = preset.caption.to_ascii_lowercase();
+            assert_eq!(caption.matches(TRIGGER_TOKEN).count(), 1, "{}", preset.id);
+            for identity in ["face", "identity", "skin", "hair", "keep the", "person"] {
+                assert!(!caption.contains(identity), "{}: {caption}", preset.id);
+            }
+            let words = caption.split(|c: char| !c.is_ascii_alphabetic());
+            assert!(
+                !words.clone().any(|word| word == "man" || word == "woman"),
+                "{}: {caption}",
+                preset.id
+            );
+            // The style's and the scene's words are the prompt's own.
+            let scene = preset.scene.to_ascii_lowercase();
+            let shared = words
+                .filter(|word| word.len() > 4 && scene.contains(word))
+                .count();
+            assert!(shared >= 4, "{}: {caption}", preset.id);
         }
     }
 

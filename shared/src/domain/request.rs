@@ -6,6 +6,7 @@ use thiserror::Error;
 
 use super::actor::{ActorId, ActorProfile, Descriptor, validate_identifier};
 use super::base_photo::{BaseImagePrefixes, IMAGE_EXTENSIONS};
+use super::caption::{MAX_CAPTION_LEN, checked_caption, custom_prompt_caption};
 use super::prompts::{PromptCategory, preset};
 
 /// The longest custom prompt, in Unicode characters.
@@ -83,6 +84,9 @@ pub struct ImageRequest {
     pub prompt: Option<String>,
     /// A seed for a reproducible result.
     pub seed: Option<u64>,
+    /// The image's caption for a LoRA trainer, when the caller writes its own (most useful
+    /// with a custom prompt); the preset's, or the custom prompt's own words, when absent.
+    pub caption: Option<String>,
 }
 
 /// The prompt a generation uses.
@@ -94,6 +98,9 @@ pub struct PromptChoice {
     pub category: Option<PromptCategory>,
     /// The text sent to the model.
     pub text: String,
+    /// The image's caption, with [`TRIGGER_TOKEN`](super::caption::TRIGGER_TOKEN) where the
+    /// actor's trigger word goes.
+    pub caption: String,
 }
 
 /// The parts of a request that need no lookup, checked: everything is valid before the first
@@ -108,6 +115,20 @@ pub struct CheckedRequest {
     pub prompt: PromptRequest,
     /// The seed.
     pub seed: Option<u64>,
+    /// The caller's own caption (valid), if it gave one.
+    pub caption: Option<String>,
+}
+
+impl CheckedRequest {
+    /// The prompt for an actor with this descriptor, captioned with the caller's caption or
+    /// else the prompt's own.
+    pub fn choose_prompt(&self, descriptor: Descriptor) -> PromptChoice {
+        let mut choice = self.prompt.choose(descriptor);
+        if let Some(caption) = &self.caption {
+            choice.caption.clone_from(caption);
+        }
+        choice
+    }
 }
 
 /// What the caller asked for as a prompt, before the descriptor is known.
@@ -129,12 +150,14 @@ impl PromptRequest {
                     prompt_id: preset.map(|p| p.id),
                     category: preset.map(|p| p.category),
                     text: preset.map(|p| p.render(descriptor)).unwrap_or_default(),
+                    caption: preset.map(|p| p.caption.to_owned()).unwrap_or_default(),
                 }
             }
             Self::Custom(text) => PromptChoice {
                 prompt_id: None,
                 category: None,
                 text: text.clone(),
+                caption: custom_prompt_caption(text),
             },
         }
     }
@@ -164,6 +187,17 @@ impl ImageRequest {
                 ));
             }
         };
+        let caption = self
+            .caption
+            .as_deref()
+            .map(|caption| {
+                checked_caption(caption).ok_or_else(|| {
+                    RequestError::Malformed(format!(
+                        "caption must be 1 to {MAX_CAPTION_LEN} characters on one line"
+                    ))
+                })
+            })
+            .transpose()?;
         if self.seed.is_some_and(|seed| seed > MAX_SEED) {
             return Err(RequestError::Malformed(format!(
                 "seed must be at most {MAX_SEED}"
@@ -174,16 +208,21 @@ impl ImageRequest {
             base_image_key,
             prompt,
             seed: self.seed,
+            caption,
         })
     }
 
     /// A hash of what the request asks for (every field that changes the result) for
     /// `actor_id`, so that an idempotency key reused with another request is caught.
     pub fn fingerprint(&self, actor_id: &ActorId) -> String {
-        let canonical = format!(
+        let mut canonical = format!(
             "{actor_id}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
             self.actor_name, self.base_image_path, self.prompt_id, self.prompt, self.seed
         );
+        // Only when given: the fingerprints of requests without one stay as they were.
+        if let Some(caption) = &self.caption {
+            canonical.push_str(&format!("\n{caption:?}"));
+        }
         Sha256::digest(canonical.as_bytes())
             .iter()
             .map(|byte| format!("{byte:02x}"))

@@ -87,6 +87,7 @@ impl SetRequest {
                 prompt_id: ask.prompt_id,
                 prompt: ask.prompt,
                 seed: Some(ask.seed.unwrap_or_else(|| derived_seed(set_id, position))),
+                caption: None,
             })
             .collect())
     }

@@ -10,8 +10,11 @@ use super::StoreError;
 pub struct ObjectInfo {
     /// Its size in bytes.
     pub size: u64,
-    /// What the service wrote with it, when it is an image the service stored.
+    /// What the service wrote with it, when it is an image (or an image's caption) the
+    /// service stored.
     pub image: Option<ImageMetadata>,
+    /// Its ETag, to write it back only if it is still this one.
+    pub etag: String,
 }
 
 impl ObjectInfo {

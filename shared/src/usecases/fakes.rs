@@ -71,9 +71,10 @@ impl ObjectStore for Objects {
             .lock()
             .unwrap()
             .get(key)
-            .map(|(bytes, _, image)| ObjectInfo {
+            .map(|(bytes, etag, image)| ObjectInfo {
                 size: bytes.len() as u64,
                 image: image.clone(),
+                etag: etag.to_string(),
             }))
     }
 

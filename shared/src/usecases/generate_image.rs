@@ -10,6 +10,7 @@ use super::UseCaseError;
 use super::concurrently::{Handoff, both};
 use super::group_commit::GroupCommit;
 use super::predict::{Collect, PredictionLog};
+use super::slots::{Slot, Slots};
 use super::store::StoredImage;
 use crate::domain::base_photo::BaseImagePrefixes;
 use crate::domain::manifest::ManifestEntry;
@@ -87,19 +88,18 @@ pub const MAX_IMAGES_IN_MEMORY: usize = 10;
 
 /// Slots for the images held at once ([`MAX_IMAGES_IN_MEMORY`]).
 #[derive(Debug)]
-pub struct ImageSlots(tokio::sync::Semaphore);
+pub struct ImageSlots(Slots);
 
 impl Default for ImageSlots {
     fn default() -> Self {
-        Self(tokio::sync::Semaphore::new(MAX_IMAGES_IN_MEMORY))
+        Self(Slots::new(MAX_IMAGES_IN_MEMORY))
     }
 }
 
 impl ImageSlots {
     /// Waits for a free slot; the image's slot is given back when the guard is dropped.
-    pub(super) async fn take(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        // `None` only for a closed semaphore, which this one never is.
-        self.0.acquire().await.ok()
+    pub(super) async fn take(&self) -> Slot<'_> {
+        self.0.take().await
     }
 }
 

@@ -6,6 +6,7 @@
 //! No AWS, Lambda, HTTP or async-runtime crate is used here: futures are joined by
 //! [`concurrently`], and time comes from the [`crate::ports::Clock`] port.
 
+pub mod caption_file;
 pub mod collect;
 pub mod concurrently;
 pub mod error;
@@ -18,10 +19,13 @@ pub mod predict;
 pub mod prepare;
 pub mod reconcile;
 pub mod repair;
+pub mod slots;
 pub mod store;
 pub mod training_prompts;
 pub mod training_sets;
 
+#[cfg(test)]
+mod caption_file_tests;
 #[cfg(test)]
 mod fake_records;
 #[cfg(test)]

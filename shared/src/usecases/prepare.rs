@@ -72,7 +72,7 @@ impl<P: ActorProfiles, O: ObjectStore, C, G, K, R> GenerateImage<P, O, C, G, K, 
         };
         let input_image = self.input_image(&actor.base_image_key, photo).await?;
         let (descriptor, _) = choose_descriptor(actor_id, profile.as_ref());
-        let prompt = checked.prompt.choose(descriptor);
+        let prompt = checked.choose_prompt(descriptor);
         let request = PredictionRequest {
             prompt: prompt.text.clone(),
             input_image,

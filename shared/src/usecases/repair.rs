@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::UseCaseError;
 use super::generate_image::GenerateImage;
 use crate::domain::actor::validate_identifier;
+use crate::domain::caption::custom_prompt_caption;
 use crate::domain::manifest::{ManifestEntry, append_entries};
 use crate::domain::naming::{image_filename, index_of_key, manifest_key, training_folder};
 use crate::domain::prompts::preset;
@@ -78,6 +79,10 @@ impl<P, O: ObjectStore, C, G, K: Clock, R> GenerateImage<P, O, C, G, K, R> {
                     continue;
                 };
                 let chosen = metadata.prompt_id.as_deref().and_then(preset);
+                let caption = chosen.map_or_else(
+                    || custom_prompt_caption(metadata.prompt.as_deref().unwrap_or_default()),
+                    |preset| preset.caption.to_owned(),
+                );
                 let entry = ManifestEntry {
                     index: *index,
                     filename: image_filename(actor_name, *index),
@@ -90,6 +95,7 @@ impl<P, O: ObjectStore, C, G, K: Clock, R> GenerateImage<P, O, C, G, K, R> {
                         .prompt
                         .or_else(|| chosen.map(|preset| preset.label.to_owned()))
                         .unwrap_or_default(),
+                    caption,
                     seed: metadata.seed,
                     prediction_id: metadata.prediction_id,
                     model: metadata.model,

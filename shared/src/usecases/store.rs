@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::caption_file::CaptionFile;
 use super::concurrently::both;
 use super::generate_image::{GenerateImage, ImageOrder, RunLimits};
 use super::{UseCaseError, ms_between, retried};
@@ -54,6 +55,11 @@ pub struct StoredImage {
     pub category: Option<&'static str>,
     /// The prompt sent.
     pub prompt: String,
+    /// The image's caption (with `[trigger]`), as the manifest lists it.
+    pub caption: String,
+    /// Why the caption file beside the image was not written, when it was not (the
+    /// caption is in the manifest all the same).
+    pub caption_error: Option<String>,
     /// The seed, when given.
     pub seed: Option<u64>,
     /// The prediction that made the image.
@@ -171,12 +177,15 @@ where
             prompt_id: order.prompt.prompt_id.map(str::to_owned),
             category: order.prompt.category.map(|c| c.as_str().to_owned()),
             prompt: order.prompt.text.clone(),
+            caption: order.prompt.caption.clone(),
             seed: order.seed,
             prediction_id: written.prediction_id.clone(),
             model: written.model.clone(),
             created_at: written.created_at.clone(),
         };
         let prediction_id = &written.prediction_id;
+        // An earlier collector that listed the image wrote its caption file too.
+        let listed_before = matches!(listing, Listing::Done);
         let list = async {
             let Listing::Read(manifest) = listing else {
                 return None;
@@ -199,8 +208,29 @@ where
             }
             manifest_error
         };
-        let (manifest_error, preview_url) = both(
-            list,
+        let caption = async {
+            if listed_before {
+                return None;
+            }
+            let metadata =
+                image_metadata(order, prediction_id, &written.model, &written.created_at);
+            let written = self
+                .write_caption_file(&entry.s3_key, &entry.caption, &metadata)
+                .await;
+            match written {
+                Ok(CaptionFile::Written) => None,
+                Ok(CaptionFile::Foreign) => {
+                    tracing::warn!(actor = %actor.actor_id, index = entry.index, %prediction_id, "a caption file the service did not write is beside the image; left as it is");
+                    Some("a file the service did not write is there".to_owned())
+                }
+                Err(error) => {
+                    tracing::error!(actor = %actor.actor_id, index = entry.index, %prediction_id, %error, "image stored but its caption file not written");
+                    Some(error)
+                }
+            }
+        };
+        let ((manifest_error, caption_error), preview_url) = both(
+            both(list, caption),
             self.objects
                 .presigned_get(&written.place.key, PREVIEW_URL_LIFETIME),
         )
@@ -220,6 +250,8 @@ where
             prompt_id: order.prompt.prompt_id,
             category: order.prompt.category.map(|c| c.as_str()),
             prompt: entry.prompt,
+            caption: entry.caption,
+            caption_error,
             seed: entry.seed,
             prediction_id: entry.prediction_id,
             model: entry.model,
@@ -296,14 +328,12 @@ where
         })?;
         let place = place?.map_err(not_stored)?;
         let downloaded_at = self.clock.now();
-        let metadata = ImageMetadata {
-            prediction_id: prediction_id.clone(),
-            prompt_id: order.prompt.prompt_id.map(str::to_owned),
-            prompt: ImageMetadata::fitting_prompt(&order.prompt.text),
-            seed: order.seed,
-            model: image.model.clone(),
-            created_at: self.clock.now_rfc3339(),
-        };
+        let metadata = image_metadata(
+            order,
+            prediction_id,
+            &image.model,
+            &self.clock.now_rfc3339(),
+        );
         let bytes = Arc::new(std::mem::take(&mut image.bytes));
         let write = self.write_numbered(order, place, bytes, &metadata, limits.hold_until_ms);
         let place = self
@@ -317,5 +347,22 @@ where
             created_at: metadata.created_at,
             downloaded_at,
         })
+    }
+}
+
+/// What an image (and its caption file) carries in its object metadata.
+fn image_metadata(
+    order: &ImageOrder,
+    prediction_id: &str,
+    model: &str,
+    created_at: &str,
+) -> ImageMetadata {
+    ImageMetadata {
+        prediction_id: prediction_id.to_owned(),
+        prompt_id: order.prompt.prompt_id.map(str::to_owned),
+        prompt: ImageMetadata::fitting_prompt(&order.prompt.text),
+        seed: order.seed,
+        model: model.to_owned(),
+        created_at: created_at.to_owned(),
     }
 }

@@ -28,6 +28,10 @@ pub struct GenerateSingleBody {
     /// A seed for a reproducible result.
     #[serde(default)]
     pub seed: Option<u64>,
+    /// The image's caption for a LoRA trainer, with `[trigger]` where the actor's trigger
+    /// word goes; the preset's, or `[trigger], ` and the custom prompt, when absent.
+    #[serde(default)]
+    pub caption: Option<String>,
 }
 
 impl GenerateSingleBody {
@@ -46,6 +50,7 @@ impl GenerateSingleBody {
             prompt_id: body.prompt_id,
             prompt: body.prompt,
             seed: body.seed,
+            caption: body.caption,
         })
     }
 }
@@ -83,6 +88,14 @@ pub struct GenerateSingleAnswer<'a> {
     pub category: Option<&'static str>,
     /// The prompt sent.
     pub prompt: &'a str,
+    /// The image's caption, with `[trigger]` for the actor's trigger word.
+    pub caption: &'a str,
+    /// Whether the caption file beside the image was written. When false,
+    /// `caption_file_error` says why; the manifest has the caption all the same.
+    pub caption_file_written: bool,
+    /// Why the caption file was not written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caption_file_error: Option<&'a str>,
     /// The seed, when given.
     pub seed: Option<u64>,
     /// The prediction that made the image.
@@ -110,6 +123,9 @@ impl<'a> From<&'a StoredImage> for GenerateSingleAnswer<'a> {
             prompt_id: image.prompt_id,
             category: image.category,
             prompt: &image.prompt,
+            caption: &image.caption,
+            caption_file_written: image.caption_error.is_none(),
+            caption_file_error: image.caption_error.as_deref(),
             seed: image.seed,
             prediction_id: &image.prediction_id,
             model: &image.model,

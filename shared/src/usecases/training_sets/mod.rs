@@ -153,5 +153,6 @@ fn item_request(set: &TrainingSet, item: &crate::ports::SetItem) -> ImageRequest
         prompt_id: item.prompt_id.clone(),
         prompt: item.prompt.clone(),
         seed: Some(item.seed),
+        caption: None,
     }
 }
