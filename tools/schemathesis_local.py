@@ -30,6 +30,8 @@ CHECKS = ",".join([
 OPERATIONS = [
     ("training-prompts", "listTrainingPrompts"),
     ("generate-single", "generateSingleTrainingImage"),
+    ("training-data", "listTrainingData"),
+    ("training-data", "decideTrainingImage"),
     ("training-sets", "createTrainingSet"),
     ("training-sets", "listTrainingSets"),
     ("training-sets", "getTrainingSet"),

@@ -227,6 +227,7 @@ proptest! {
             prediction_id: "p1".to_owned(),
             model: "m/n".to_owned(),
             created_at: "now".to_owned(),
+            created_by: None,
         };
         // Some foreign entries are this image's, as a retried update finds them.
         let foreign: Vec<Value> = foreign

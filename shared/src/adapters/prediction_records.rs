@@ -1,6 +1,6 @@
 //! DynamoDB adapter for paid predictions' records: item `PREDICTION#{id}` / `RECORD` with
 //! `state` (`OPEN` | `STORED` | `FAILED`), the order (`actor_id`, `actor_name`,
-//! `base_image_key`, `folder`, `prompt_id`, `prompt`, `caption`, `seed`), `model`, `opened_at`,
+//! `base_image_key`, `folder`, `prompt_id`, `prompt`, `caption`, `seed`, `requested_by`), `model`, `opened_at`,
 //! `held_until` (epoch ms), once claimed `image_index` and `image_key`, and once closed
 //! `stored_at` and `listed`, or `failure`. While open it has `open_kind = PREDICTION`, which
 //! puts it in the sparse `open_records` index (docs/data-model.md). A closed record expires
@@ -107,6 +107,9 @@ impl PredictionRecords for DynamoDbPredictionRecords {
         }
         if let Some(seed) = order.seed {
             item.insert("seed".to_owned(), n(seed));
+        }
+        if let Some(requested_by) = &order.requested_by {
+            item.insert("requested_by".to_owned(), s(requested_by));
         }
         let put = self
             .client
@@ -307,6 +310,7 @@ fn record_from_item(item: &Item) -> Result<PredictionRecord, StoreError> {
                 text(item, "caption").map(str::to_owned),
             ),
             seed: number(item, "seed"),
+            requested_by: text(item, "requested_by").map(str::to_owned),
         },
         model: required("model")?.to_owned(),
         state,

@@ -45,6 +45,9 @@ pub struct ManifestEntry {
     pub model: String,
     /// When the image was stored (RFC 3339, UTC).
     pub created_at: String,
+    /// Who asked for it (`jwt:{subject}`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
 }
 
 /// The manifest with `entries` appended in order and `updated_at` set to `now`. `current` is
@@ -103,6 +106,7 @@ mod tests {
             prediction_id: format!("p{index}"),
             model: "m/n".to_owned(),
             created_at: "2026-11-28T10:00:00Z".to_owned(),
+            created_by: None,
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod actor;
 pub mod base_photo;
 pub mod caption;
+pub mod curation;
 pub mod manifest;
 pub mod naming;
 pub mod order;

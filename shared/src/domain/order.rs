@@ -15,6 +15,8 @@ pub struct ImageOrder {
     pub prompt: PromptChoice,
     /// The seed, when given.
     pub seed: Option<u64>,
+    /// Who asked for it, when the entry knew.
+    pub requested_by: Option<String>,
 }
 
 impl PromptChoice {

@@ -87,6 +87,9 @@ pub struct ImageRequest {
     /// The image's caption for a LoRA trainer, when the caller writes its own (most useful
     /// with a custom prompt); the preset's, or the custom prompt's own words, when absent.
     pub caption: Option<String>,
+    /// Who asks (`jwt:{subject}`, as the entry tells it), recorded with the image as its
+    /// `created_by`; not part of what is asked, so not in the fingerprint.
+    pub requested_by: Option<String>,
 }
 
 /// The prompt a generation uses.

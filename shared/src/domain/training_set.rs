@@ -88,6 +88,7 @@ impl SetRequest {
                 prompt: ask.prompt,
                 seed: Some(ask.seed.unwrap_or_else(|| derived_seed(set_id, position))),
                 caption: None,
+                requested_by: None,
             })
             .collect())
     }

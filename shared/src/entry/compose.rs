@@ -8,6 +8,7 @@ use super::config;
 use super::generate_single::GenerateSingleFunction;
 use super::reconciler::{ReconcilerFunction, StuckItems};
 use super::replicate_webhook::ReplicateWebhookFunction;
+use super::training_data::TrainingDataFunction;
 use super::training_set_worker::TrainingSetWorkerFunction;
 use super::training_sets::TrainingSetsFunction;
 use crate::adapters::aws::load_sdk_config;
@@ -90,6 +91,9 @@ pub type ReplicateWebhook =
 /// The profiles training-prompts reads: DynamoDB behind a per-environment cache.
 pub type TrainingPromptsProfiles = CachedActorProfiles<DynamoDbActorProfiles>;
 
+/// training-data as deployed: the manifest and captions in S3, the profiles in DynamoDB.
+pub type TrainingData = TrainingDataFunction<DynamoDbActorProfiles, S3ObjectStore, SystemClock>;
+
 /// Starts logging and builds generate-single.
 pub async fn generate_single() -> Result<GenerateSingle, Error> {
     super::logging::init(&config::log_settings());
@@ -113,21 +117,10 @@ pub async fn training_sets() -> Result<TrainingSets, Error> {
     let sdk_config = load_sdk_config().await;
     let table_name = config::table_name()?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config);
-    let (settings, objects) = generation_settings_and_bucket(&sdk_config)?;
     Ok(TrainingSetsFunction {
         price_per_image_usd: config::price_per_image_usd()?,
         work: TrainingSetWork {
-            generation: GenerateImage {
-                profiles: DynamoDbActorProfiles::new(dynamodb.clone(), table_name.clone()),
-                objects,
-                counter: (),
-                generator: (),
-                clock: SystemClock,
-                records: (),
-                settings,
-                manifests: GroupCommit::default(),
-                image_slots: ImageSlots::default(),
-            },
+            generation: route_generation(&sdk_config, &dynamodb, &table_name)?,
             idempotency: DynamoDbIdempotency::new(dynamodb.clone(), table_name.clone()),
             spend: spend_guard(dynamodb.clone(), &table_name)?,
             sets: DynamoDbTrainingSets::new(dynamodb, table_name),
@@ -273,4 +266,36 @@ pub async fn training_prompts() -> Result<TrainingPromptsProfiles, Error> {
         DynamoDbActorProfiles::new(aws_sdk_dynamodb::Client::new(&sdk_config), table_name),
         config::actor_profile_cache_ttl()?,
     ))
+}
+
+/// Starts logging and builds training-data.
+pub async fn training_data() -> Result<TrainingData, Error> {
+    super::logging::init(&config::log_settings());
+    let sdk_config = load_sdk_config().await;
+    let table_name = config::table_name()?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config);
+    Ok(TrainingDataFunction {
+        data: route_generation(&sdk_config, &dynamodb, &table_name)?,
+    })
+}
+
+/// The generation's ports a route needs that reads profiles and the bucket but never calls
+/// the model nor numbers an image: those ports are `()`.
+fn route_generation(
+    sdk_config: &aws_config::SdkConfig,
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table_name: &str,
+) -> Result<GenerateImage<DynamoDbActorProfiles, S3ObjectStore, (), (), SystemClock, ()>, Error> {
+    let (settings, objects) = generation_settings_and_bucket(sdk_config)?;
+    Ok(GenerateImage {
+        profiles: DynamoDbActorProfiles::new(dynamodb.clone(), table_name.to_owned()),
+        objects,
+        counter: (),
+        generator: (),
+        clock: SystemClock,
+        records: (),
+        settings,
+        manifests: GroupCommit::default(),
+        image_slots: ImageSlots::default(),
+    })
 }

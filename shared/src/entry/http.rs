@@ -10,6 +10,7 @@ use thiserror::Error;
 
 use crate::adapters::replicate::webhook_signature::SignatureError;
 use crate::domain::actor::{ActorId, ValidationError};
+use crate::domain::curation::CurationError;
 use crate::domain::request::RequestError;
 use crate::ports::{PredictionError, SpendRefusal, StoreError};
 use crate::usecases::UseCaseError;
@@ -207,6 +208,12 @@ pub fn status_of(error: &UseCaseError) -> StatusCode {
         UseCaseError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         UseCaseError::SetNotFound(_) => StatusCode::NOT_FOUND,
         UseCaseError::SetCanceled(_) => StatusCode::CONFLICT,
+        UseCaseError::Curation(error) => match error {
+            CurationError::Invalid(_) => StatusCode::BAD_REQUEST,
+            CurationError::UnknownImage(_) => StatusCode::NOT_FOUND,
+            // The manifest is not one the service may rewrite: an operator must look.
+            CurationError::Manifest(_) => StatusCode::CONFLICT,
+        },
         UseCaseError::Spend(SpendRefusal::Disabled) => StatusCode::SERVICE_UNAVAILABLE,
         UseCaseError::Spend(SpendRefusal::Exhausted { .. }) => StatusCode::TOO_MANY_REQUESTS,
         UseCaseError::Refused(error) => match error {
@@ -252,6 +259,11 @@ pub fn code_of(error: &UseCaseError) -> &'static str {
         UseCaseError::KeyReused => "idempotency_key_reused",
         UseCaseError::SetNotFound(_) => "training_set_not_found",
         UseCaseError::SetCanceled(_) => "training_set_canceled",
+        UseCaseError::Curation(error) => match error {
+            CurationError::Invalid(_) => "invalid_request",
+            CurationError::UnknownImage(_) => "image_not_found",
+            CurationError::Manifest(_) => "manifest_unreadable",
+        },
         UseCaseError::Spend(SpendRefusal::Disabled) => "generation_disabled",
         UseCaseError::Spend(SpendRefusal::Exhausted { .. }) => "budget_exhausted",
         UseCaseError::Refused(error) => match error {

@@ -4,6 +4,7 @@
 
 use thiserror::Error;
 
+use crate::domain::curation::CurationError;
 use crate::domain::request::RequestError;
 use crate::ports::{PredictionError, SpendRefusal, StoreError};
 
@@ -52,6 +53,10 @@ pub enum UseCaseError {
     /// The training set was canceled: its items are not queued again.
     #[error("training set {0} was canceled")]
     SetCanceled(String),
+    /// A curation decision was refused, or names no listed image, or the manifest cannot
+    /// take it.
+    #[error(transparent)]
+    Curation(#[from] CurationError),
 }
 
 impl UseCaseError {
@@ -64,7 +69,8 @@ impl UseCaseError {
             | Self::KeyInProgress
             | Self::KeyReused
             | Self::SetNotFound(_)
-            | Self::SetCanceled(_) => true,
+            | Self::SetCanceled(_)
+            | Self::Curation(_) => true,
             Self::Prediction(error) => error.paid_nothing(),
             Self::NotStored { .. } | Self::OutOfTime { .. } => false,
         }
@@ -77,7 +83,9 @@ impl UseCaseError {
     /// predictions a repeat can still collect are not final.
     pub fn is_final(&self) -> bool {
         match self {
-            Self::Refused(_) | Self::SetNotFound(_) | Self::SetCanceled(_) => true,
+            Self::Refused(_) | Self::SetNotFound(_) | Self::SetCanceled(_) | Self::Curation(_) => {
+                true
+            }
             Self::Prediction(error) => matches!(
                 error,
                 PredictionError::Rejected { status: 422, .. }
@@ -99,7 +107,7 @@ impl UseCaseError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            Self::Refused(_) | Self::SetNotFound(_) | Self::SetCanceled(_)
+            Self::Refused(_) | Self::SetNotFound(_) | Self::SetCanceled(_) | Self::Curation(_)
         )
     }
 

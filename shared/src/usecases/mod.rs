@@ -9,6 +9,7 @@
 pub mod caption_file;
 pub mod collect;
 pub mod concurrently;
+pub mod curation;
 pub mod error;
 pub mod generate_image;
 pub mod group_commit;

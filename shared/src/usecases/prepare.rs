@@ -31,6 +31,7 @@ impl<P: ActorProfiles, O: ObjectStore, C, G, K, R> GenerateImage<P, O, C, G, K, 
         request: &ImageRequest,
     ) -> Result<PreparedGeneration, UseCaseError> {
         let checked = request.check(&self.settings.bucket)?;
+        let requested_by = request.requested_by.clone();
         // A photo named in the request is read concurrently with the profile only when it is allowed for
         // the actor's id, and the request claims no other name: the usual case (actors named by
         // their id). Any other key is read once the profile has allowed it, so a key refused
@@ -84,6 +85,7 @@ impl<P: ActorProfiles, O: ObjectStore, C, G, K, R> GenerateImage<P, O, C, G, K, 
                 actor,
                 prompt,
                 seed: checked.seed,
+                requested_by,
             },
             request,
         })

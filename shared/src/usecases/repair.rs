@@ -100,6 +100,7 @@ impl<P, O: ObjectStore, C, G, K: Clock, R> GenerateImage<P, O, C, G, K, R> {
                     prediction_id: metadata.prediction_id,
                     model: metadata.model,
                     created_at: metadata.created_at,
+                    created_by: None,
                 };
                 let bytes = append_entries(
                     merged.as_deref(),

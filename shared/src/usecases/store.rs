@@ -182,6 +182,7 @@ where
             prediction_id: written.prediction_id.clone(),
             model: written.model.clone(),
             created_at: written.created_at.clone(),
+            created_by: order.requested_by.clone(),
         };
         let prediction_id = &written.prediction_id;
         // An earlier collector that listed the image wrote its caption file too.

@@ -12,7 +12,7 @@ use super::{
     before,
 };
 use crate::domain::request::ImageRequest;
-use crate::entry::caller::idempotency_key;
+use crate::entry::caller::{caller, idempotency_key};
 use crate::entry::http::{ActorRoute, ApiError, json_body, json_response};
 use crate::entry::metrics::InvocationMetrics;
 use crate::timing::epoch_ms;
@@ -85,7 +85,10 @@ fn read_job(request: &Request, limits: RunLimits) -> Result<GuardedJob, ApiError
     let key = idempotency_key(request)?;
     Ok(GuardedJob {
         actor_id,
-        request: parse_body(request.body())?,
+        request: ImageRequest {
+            requested_by: Some(caller(request)),
+            ..parse_body(request.body())?
+        },
         key,
         limits,
     })

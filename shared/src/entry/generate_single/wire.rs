@@ -51,6 +51,7 @@ impl GenerateSingleBody {
             prompt: body.prompt,
             seed: body.seed,
             caption: body.caption,
+            requested_by: None,
         })
     }
 }

@@ -154,5 +154,6 @@ fn item_request(set: &TrainingSet, item: &crate::ports::SetItem) -> ImageRequest
         prompt: item.prompt.clone(),
         seed: Some(item.seed),
         caption: None,
+        requested_by: Some(set.created_by.clone()),
     }
 }

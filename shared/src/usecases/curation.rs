@@ -1,0 +1,208 @@
+//! The artist's view of an actor's training data: [`GenerateImage::list_images`] lists the
+//! manifest's images newest first with their decisions and previews, a page at a time;
+//! [`GenerateImage::decide`] records a keep, a reject or a corrected caption in the
+//! manifest's `curation` map (an `If-Match` read-modify-write, like every writer of the
+//! manifest, so that concurrent decisions and generations lose nothing) and rewrites the
+//! caption file from the corrected caption.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::UseCaseError;
+use super::generate_image::GenerateImage;
+use crate::domain::actor::ActorId;
+use crate::domain::curation::{
+    CuratedImage, CurationError, Decision, curated_images, record_decision,
+};
+use crate::domain::naming::manifest_key;
+use crate::ports::{
+    ActorProfiles, Clock, ImageMetadata, ObjectStore, StoreError, WriteCondition, WriteOutcome,
+};
+use crate::retry::Backoff;
+
+/// The most images one page lists.
+pub const MAX_PAGE_SIZE: usize = 100;
+
+/// How long a listed image's `preview_url` lives.
+const PREVIEW_LIFETIME: Duration = Duration::from_secs(3_600);
+
+/// One page of an actor's images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagesPage {
+    /// The actor's name (its folder).
+    pub actor_name: String,
+    /// The page's images, newest first, each with its preview URL (none if it could not be
+    /// signed or the entry names no key).
+    pub images: Vec<(CuratedImage, Option<String>)>,
+    /// Every image's status, counted over all pages, in the order of
+    /// [`ImageStatus::ALL`](crate::domain::curation::ImageStatus::ALL).
+    pub counts: [usize; 3],
+    /// Where the next page starts, when there is one.
+    pub next_cursor: Option<usize>,
+}
+
+impl<P: ActorProfiles, O: ObjectStore, C, G, K: Clock, R> GenerateImage<P, O, C, G, K, R> {
+    /// A presigned GET of the image, when its entry names a key and it can be signed.
+    async fn preview(&self, image: &CuratedImage) -> Option<String> {
+        let key = image.s3_key.as_deref()?;
+        self.objects.presigned_get(key, PREVIEW_LIFETIME).await.ok()
+    }
+
+    /// The actor's name: its profile's, else its id.
+    async fn actor_name(&self, actor_id: &ActorId) -> Result<String, UseCaseError> {
+        let profile = self.profiles.profile(actor_id).await?;
+        Ok(profile
+            .and_then(|profile| profile.actor_name)
+            .unwrap_or_else(|| actor_id.as_str().to_owned()))
+    }
+
+    /// A page of `limit` images, newest first, starting below position `cursor` (the
+    /// previous page's `next_cursor`; the newest when `None`).
+    pub async fn list_images(
+        &self,
+        actor_id: &ActorId,
+        limit: usize,
+        cursor: Option<usize>,
+    ) -> Result<ImagesPage, UseCaseError> {
+        let actor_name = self.actor_name(actor_id).await?;
+        let manifest = self
+            .objects
+            .read_versioned(&manifest_key(&actor_name))
+            .await?;
+        let images = curated_images(manifest.as_ref().map(|m| m.bytes.as_slice()))
+            .map_err(CurationError::from)?;
+        let mut counts = [0; 3];
+        for image in &images {
+            counts[image.status.rank()] += 1;
+        }
+        let below = cursor.unwrap_or(usize::MAX);
+        let mut newest_first = images.into_iter().rev().filter(|i| i.position < below);
+        let page: Vec<CuratedImage> = newest_first.by_ref().take(limit).collect();
+        let next_cursor = match (newest_first.next(), page.last()) {
+            (Some(_), Some(last)) => Some(last.position),
+            _ => None,
+        };
+        let mut images = Vec::with_capacity(page.len());
+        for image in page {
+            let preview = self.preview(&image).await;
+            images.push((image, preview));
+        }
+        Ok(ImagesPage {
+            actor_name,
+            images,
+            counts,
+            next_cursor,
+        })
+    }
+
+    /// Records `decision` on the image named `filename` for `decided_by`, and rewrites its
+    /// caption file when the caption changed; the image as listed after it, with its
+    /// preview.
+    pub async fn decide(
+        &self,
+        actor_id: &ActorId,
+        filename: &str,
+        decision: &Decision,
+        decided_by: &str,
+    ) -> Result<(CuratedImage, Option<String>), UseCaseError> {
+        let actor_name = self.actor_name(actor_id).await?;
+        let key = manifest_key(&actor_name);
+        let written = self
+            .write_decision(&key, filename, decision, decided_by)
+            .await?;
+        let image = curated_images(Some(&written))
+            .map_err(CurationError::from)?
+            .into_iter()
+            .find(|image| image.filename == filename)
+            .ok_or_else(|| CurationError::UnknownImage(filename.to_owned()))?;
+        if let (Some(caption), Some(image_key)) = (&decision.caption, &image.s3_key) {
+            let writer = caption_writer(&image, &self.clock.now_rfc3339());
+            match self.write_caption_file(image_key, caption, &writer).await {
+                Ok(_) => {}
+                // The manifest has it: an export writes the caption from there.
+                Err(error) => {
+                    tracing::error!(actor = %actor_id, filename, %error, "caption decided but its file not rewritten");
+                }
+            }
+        }
+        tracing::info!(actor = %actor_id, filename, status = image.status.as_str(), decided_by, "image decided");
+        let preview = self.preview(&image).await;
+        Ok((image, preview))
+    }
+
+    /// The manifest's read-modify-write with the decision, retried when it changed
+    /// meanwhile (412, 409) or a store failed; the manifest as written.
+    async fn write_decision(
+        &self,
+        key: &str,
+        filename: &str,
+        decision: &Decision,
+        decided_by: &str,
+    ) -> Result<Vec<u8>, UseCaseError> {
+        let policy = Backoff::MANIFEST;
+        let mut last = StoreError {
+            operation: "S3 PutObject (If-Match, the manifest)",
+            detail: "no attempt was made".to_owned(),
+        };
+        for attempt in 1..=policy.attempts {
+            if attempt > 1 {
+                self.clock.sleep(policy.delay(attempt - 1)).await;
+            }
+            let Some(current) = self.objects.read_versioned(key).await? else {
+                return Err(CurationError::UnknownImage(filename.to_owned()).into());
+            };
+            let merged = record_decision(
+                &current.bytes,
+                filename,
+                decision,
+                decided_by,
+                &self.clock.now_rfc3339(),
+            )?;
+            let merged = Arc::new(merged);
+            let condition = WriteCondition::IfMatch(current.etag);
+            match self
+                .objects
+                .write(
+                    key,
+                    Arc::clone(&merged),
+                    "application/json",
+                    condition,
+                    None,
+                )
+                .await
+            {
+                Ok(WriteOutcome::Written) => return Ok(Arc::unwrap_or_clone(merged)),
+                Ok(outcome) => {
+                    tracing::info!(
+                        key,
+                        attempt,
+                        ?outcome,
+                        "manifest changed meanwhile; deciding again"
+                    );
+                    last.detail = format!("the manifest kept changing ({outcome:?})");
+                }
+                Err(error) => {
+                    tracing::warn!(key, attempt, %error, "manifest write failed; trying again");
+                    last = error;
+                }
+            }
+        }
+        Err(last.into())
+    }
+}
+
+/// Who writes a decided caption's file: the image's prediction when the entry names it (so
+/// the file the store step wrote is rewritten), else a writer of the legacy entry's own.
+fn caption_writer(image: &CuratedImage, now: &str) -> ImageMetadata {
+    ImageMetadata {
+        prediction_id: image
+            .prediction_id
+            .clone()
+            .unwrap_or_else(|| format!("curation:{}", image.filename)),
+        prompt_id: image.prompt_id.clone(),
+        prompt: None,
+        seed: None,
+        model: String::new(),
+        created_at: image.created_at.clone().unwrap_or_else(|| now.to_owned()),
+    }
+}
