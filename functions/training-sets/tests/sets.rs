@@ -72,7 +72,21 @@ async fn a_set_of_20_with_every_batch_delivered_twice_stores_20_images_once_each
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(manifest["images"].as_array().unwrap().len(), 20);
+    let entries = manifest["images"].as_array().unwrap();
+    assert_eq!(entries.len(), 20);
+    // Every image captioned, in the manifest and in the `.txt` beside it.
+    for entry in entries {
+        let caption = entry["caption"].as_str().expect("a caption");
+        assert!(caption.contains("[trigger]"), "{entry}");
+        let image_key = entry["s3_key"].as_str().unwrap();
+        let caption_key = format!("{}.txt", image_key.trim_end_matches(".jpg"));
+        let file = testkit::get_object(&sets.stack.sdk, &caption_key).await;
+        assert_eq!(file.as_deref(), Some(caption.as_bytes()), "{caption_key}");
+        assert_eq!(
+            entry["created_by"], "jwt:artist-7",
+            "the set's creator: {entry}"
+        );
+    }
     assert_eq!(sets.stack.replicate.counts().await.predictions_created, 20);
 }
 
