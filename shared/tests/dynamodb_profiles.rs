@@ -34,6 +34,7 @@ async fn reads_profiles_and_reports_missing_ones_as_none() {
         .item("sk", AttributeValue::S("PROFILE".into()))
         .item("actor_name", AttributeValue::S("actor_2".into()))
         .item("sex", AttributeValue::N("1".into()))
+        .item("trigger_word", AttributeValue::S("zxq_two".into()))
         .send()
         .await
         .unwrap();
@@ -46,6 +47,7 @@ async fn reads_profiles_and_reports_missing_ones_as_none() {
             actor_name: Some("Actor One".into()),
             sex: Some("female".into()),
             base_image_key: Some("system_actors/base_images/actor_1.jpg".into()),
+            trigger_word: None,
         })
     );
     let second = profiles.profile(&id("actor_2")).await.unwrap();
@@ -55,6 +57,7 @@ async fn reads_profiles_and_reports_missing_ones_as_none() {
             actor_name: Some("actor_2".into()),
             sex: None,
             base_image_key: None,
+            trigger_word: Some("zxq_two".into()),
         })
     );
     assert_eq!(profiles.profile(&id("nobody")).await.unwrap(), None);

@@ -128,6 +128,11 @@ async fn images_are_listed_kept_rejected_and_recaptioned_and_legacy_entries_stay
         page["counts"],
         json!({"new": 4, "kept": 0, "rejected": 0, "total": 4})
     );
+    let word = page["trigger_word"].as_str().expect("a trigger word");
+    assert!(
+        word.starts_with("0000european_"),
+        "derived from the name: {word}"
+    );
     let newest = &page["images"][0];
     assert_eq!(newest["index"], 2);
     assert_eq!(newest["status"], "new");

@@ -81,6 +81,8 @@ pub struct ActorProfile {
     pub sex: Option<String>,
     /// The S3 key of the actor's base photo.
     pub base_image_key: Option<String>,
+    /// The word a LoRA trainer binds to the actor, when the operators chose one.
+    pub trigger_word: Option<String>,
 }
 
 /// The word the prompts use for the actor.

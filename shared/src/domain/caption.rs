@@ -27,9 +27,55 @@ pub fn checked_caption(caption: &str) -> Option<String> {
     valid.then(|| caption.to_owned())
 }
 
+/// The actor's trigger word: the profile's when it has one, else one made from the actor's
+/// name: its lowercase letters and digits (at most 12) and four hex digits of a hash of the
+/// whole name, so that two actors whose names differ only in punctuation or case still get
+/// different words, and the word is rare enough not to be an everyday one.
+pub fn trigger_word(profile_word: Option<&str>, actor_name: &str) -> String {
+    if let Some(word) = profile_word.map(str::trim).filter(|word| !word.is_empty()) {
+        return word.to_owned();
+    }
+    let letters: String = actor_name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .take(12)
+        .collect();
+    format!("{letters}_{:04x}", fnv1a(actor_name.as_bytes()) & 0xffff)
+}
+
+/// 32-bit FNV-1a: a small stable hash (the standard library's may change between releases,
+/// and a trigger word must not).
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |hash, byte| {
+        (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_profile_word_wins_over_the_derived_one() {
+        assert_eq!(trigger_word(Some(" zxq_alice "), "alice"), "zxq_alice");
+        assert_eq!(
+            trigger_word(Some("  "), "alice"),
+            trigger_word(None, "alice")
+        );
+    }
+
+    #[test]
+    fn derived_words_are_stable_and_distinct_per_actor() {
+        let alice = trigger_word(None, "alice");
+        assert!(alice.starts_with("alice_") && alice.len() == "alice_".len() + 4);
+        assert_eq!(alice, trigger_word(None, "alice"));
+        let names = ["alice", "Alice", "alice-1", "alice.1", "alice_1", "bob"];
+        let mut words: Vec<_> = names.iter().map(|name| trigger_word(None, name)).collect();
+        words.sort_unstable();
+        words.dedup();
+        assert_eq!(words.len(), names.len(), "{words:?}");
+    }
 
     #[test]
     fn a_custom_prompt_is_captioned_after_the_trigger() {

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use super::caller::caller;
 use super::http::{ApiError, json_body, json_response};
 use crate::domain::actor::ActorId;
-use crate::domain::curation::{CuratedImage, CurationError, Decision, ImageStatus};
+use crate::domain::curation::{
+    CuratedImage, CurationError, Decision, ImageStatus, percent_decoded,
+};
 use crate::domain::request::RequestError;
 use crate::ports::{ActorProfiles, Clock, ObjectStore};
 use crate::timing::timed;
@@ -108,37 +110,17 @@ fn route(request: &Request) -> Result<(ActorId, DataRoute), ApiError> {
         }
         ["images", name] => {
             allow("PATCH", Method::PATCH)?;
-            let name = parameters.first("filename").unwrap_or(name);
-            DataRoute::Decide(percent_decoded(name).ok_or_else(not_found)?)
+            // API Gateway's path parameter is decoded already; the raw path is not.
+            let name = match parameters.first("filename") {
+                Some(decoded) => decoded.to_owned(),
+                None => percent_decoded(name).ok_or_else(not_found)?,
+            };
+            DataRoute::Decide(name)
         }
         _ => return Err(not_found()),
     };
     let actor = parameters.first("actorId").unwrap_or(segments[start + 2]);
     Ok((ActorId::parse(actor)?, route))
-}
-
-/// A path segment with its `%XX` escapes decoded; `None` when they are not valid UTF-8.
-fn percent_decoded(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                decoded.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                decoded.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(decoded).ok()
 }
 
 /// The page a listing asks for: `limit` (1 to 100) and `cursor` (a previous page's
@@ -198,6 +180,7 @@ fn page_json(actor_id: &ActorId, page: &ImagesPage) -> Value {
     json!({
         "actor_id": actor_id.as_str(),
         "actor_name": page.actor_name,
+        "trigger_word": page.trigger_word,
         "images": images,
         "counts": counts,
         "next_cursor": page.next_cursor.map(|cursor| cursor.to_string()),
@@ -224,17 +207,6 @@ fn image_json(image: &CuratedImage, preview_url: Option<&str>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_filename_segment_is_decoded_and_bad_escapes_are_kept() {
-        assert_eq!(percent_decoded("a_1.jpg").as_deref(), Some("a_1.jpg"));
-        assert_eq!(
-            percent_decoded("old%20one.jpg").as_deref(),
-            Some("old one.jpg")
-        );
-        assert_eq!(percent_decoded("100%.jpg").as_deref(), Some("100%.jpg"));
-        assert_eq!(percent_decoded("%FF.jpg"), None);
-    }
 
     #[test]
     fn a_decision_body_must_be_an_object_of_strings() {

@@ -12,6 +12,16 @@ use crate::ports::{ImageMetadata, ObjectStore, WriteCondition, WriteOutcome};
 /// The caption file's content type.
 const CAPTION_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
+/// Whether a caption file the service wrote before is written over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptionWrite {
+    /// Only a new file: the store step's (a second collector of the image, which may come
+    /// after an artist corrected the caption, must not write the first caption back).
+    New,
+    /// Over the service's own file too: an artist's correction.
+    Correction,
+}
+
 /// How a caption file's write ended, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaptionFile {
@@ -22,14 +32,14 @@ pub enum CaptionFile {
 }
 
 impl<P, O: ObjectStore, C, G, K, R> GenerateImage<P, O, C, G, K, R> {
-    /// Writes the caption beside `image_key`: a new file, or over the one this image's
-    /// prediction wrote before (a retried store, a corrected caption). Tried again on a
-    /// concurrent write (409).
+    /// Writes the caption beside `image_key`: a new file, or (for a [`CaptionWrite::Correction`])
+    /// over the one written for this image before. Tried again on a concurrent write (409).
     pub(super) async fn write_caption_file(
         &self,
         image_key: &str,
         caption: &str,
         image: &ImageMetadata,
+        mode: CaptionWrite,
     ) -> Result<CaptionFile, String> {
         let key = caption_key(image_key);
         let bytes = Arc::new(caption.as_bytes().to_vec());
@@ -64,6 +74,9 @@ impl<P, O: ObjectStore, C, G, K, R> GenerateImage<P, O, C, G, K, R> {
             };
             if current.written_by() != Some(image.prediction_id.as_str()) {
                 return Ok(CaptionFile::Foreign);
+            }
+            if mode == CaptionWrite::New {
+                return Ok(CaptionFile::Written);
             }
             condition = WriteCondition::IfMatch(current.etag);
         }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::caption_file::{CaptionFile, CaptionWrite};
 use super::fakes::*;
 use super::{NotRecorded, RunLimits, StoredImage, UseCaseError};
 use crate::domain::actor::ActorId;
@@ -120,4 +121,33 @@ async fn a_caption_that_is_not_one_line_is_refused_before_anything_is_paid() {
         0
     );
     assert!(caption_file(&service).is_none());
+}
+
+#[tokio::test]
+async fn a_second_store_keeps_a_corrected_caption_and_a_correction_writes_over_its_own_file() {
+    let service = service(Objects::default(), false);
+    let image = store(&service, preset_request("bw_charcoal"))
+        .await
+        .unwrap();
+    let writer = service.objects.stored.lock().unwrap()[CAPTION_FILE]
+        .2
+        .clone()
+        .unwrap();
+    let image_key = image.s3_key.as_str();
+    let corrected = service
+        .write_caption_file(
+            image_key,
+            "[trigger] corrected",
+            &writer,
+            CaptionWrite::Correction,
+        )
+        .await;
+    assert_eq!(corrected, Ok(CaptionFile::Written));
+    assert_eq!(caption_file(&service).unwrap().0, "[trigger] corrected");
+    // The reconciler collecting the same prediction again writes only a missing file.
+    let again = service
+        .write_caption_file(image_key, &image.caption, &writer, CaptionWrite::New)
+        .await;
+    assert_eq!(again, Ok(CaptionFile::Written));
+    assert_eq!(caption_file(&service).unwrap().0, "[trigger] corrected");
 }

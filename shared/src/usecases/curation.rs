@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::UseCaseError;
+use super::caption_file::CaptionWrite;
 use super::generate_image::GenerateImage;
 use crate::domain::actor::ActorId;
+use crate::domain::caption::trigger_word;
 use crate::domain::curation::{
     CuratedImage, CurationError, Decision, curated_images, record_decision,
 };
@@ -31,6 +33,9 @@ const PREVIEW_LIFETIME: Duration = Duration::from_secs(3_600);
 pub struct ImagesPage {
     /// The actor's name (its folder).
     pub actor_name: String,
+    /// The word that stands for `[trigger]` in the captions (the profile's `trigger_word`,
+    /// else one derived from the actor's name).
+    pub trigger_word: String,
     /// The page's images, newest first, each with its preview URL (none if it could not be
     /// signed or the entry names no key).
     pub images: Vec<(CuratedImage, Option<String>)>,
@@ -48,12 +53,14 @@ impl<P: ActorProfiles, O: ObjectStore, C, G, K: Clock, R> GenerateImage<P, O, C,
         self.objects.presigned_get(key, PREVIEW_LIFETIME).await.ok()
     }
 
-    /// The actor's name: its profile's, else its id.
-    async fn actor_name(&self, actor_id: &ActorId) -> Result<String, UseCaseError> {
-        let profile = self.profiles.profile(actor_id).await?;
-        Ok(profile
-            .and_then(|profile| profile.actor_name)
-            .unwrap_or_else(|| actor_id.as_str().to_owned()))
+    /// The actor's name (its profile's, else its id) and trigger word.
+    async fn actor_words(&self, actor_id: &ActorId) -> Result<(String, String), UseCaseError> {
+        let profile = self.profiles.profile(actor_id).await?.unwrap_or_default();
+        let actor_name = profile
+            .actor_name
+            .unwrap_or_else(|| actor_id.as_str().to_owned());
+        let word = trigger_word(profile.trigger_word.as_deref(), &actor_name);
+        Ok((actor_name, word))
     }
 
     /// A page of `limit` images, newest first, starting below position `cursor` (the
@@ -64,7 +71,7 @@ impl<P: ActorProfiles, O: ObjectStore, C, G, K: Clock, R> GenerateImage<P, O, C,
         limit: usize,
         cursor: Option<usize>,
     ) -> Result<ImagesPage, UseCaseError> {
-        let actor_name = self.actor_name(actor_id).await?;
+        let (actor_name, trigger_word) = self.actor_words(actor_id).await?;
         let manifest = self
             .objects
             .read_versioned(&manifest_key(&actor_name))
@@ -89,6 +96,7 @@ impl<P: ActorProfiles, O: ObjectStore, C, G, K: Clock, R> GenerateImage<P, O, C,
         }
         Ok(ImagesPage {
             actor_name,
+            trigger_word,
             images,
             counts,
             next_cursor,
@@ -105,7 +113,7 @@ impl<P: ActorProfiles, O: ObjectStore, C, G, K: Clock, R> GenerateImage<P, O, C,
         decision: &Decision,
         decided_by: &str,
     ) -> Result<(CuratedImage, Option<String>), UseCaseError> {
-        let actor_name = self.actor_name(actor_id).await?;
+        let (actor_name, _) = self.actor_words(actor_id).await?;
         let key = manifest_key(&actor_name);
         let written = self
             .write_decision(&key, filename, decision, decided_by)
@@ -117,7 +125,10 @@ impl<P: ActorProfiles, O: ObjectStore, C, G, K: Clock, R> GenerateImage<P, O, C,
             .ok_or_else(|| CurationError::UnknownImage(filename.to_owned()))?;
         if let (Some(caption), Some(image_key)) = (&decision.caption, &image.s3_key) {
             let writer = caption_writer(&image, &self.clock.now_rfc3339());
-            match self.write_caption_file(image_key, caption, &writer).await {
+            let written = self
+                .write_caption_file(image_key, caption, &writer, CaptionWrite::Correction)
+                .await;
+            match written {
                 Ok(_) => {}
                 // The manifest has it: an export writes the caption from there.
                 Err(error) => {
@@ -191,6 +202,17 @@ impl<P: ActorProfiles, O: ObjectStore, C, G, K: Clock, R> GenerateImage<P, O, C,
     }
 }
 
+/// The writer of a legacy entry's caption file: ASCII, as object metadata must be.
+fn legacy_writer(filename: &str) -> String {
+    let printable = filename.bytes().all(|b| b.is_ascii_graphic());
+    if printable {
+        format!("curation:{filename}")
+    } else {
+        let hex: String = filename.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("curation:{hex}")
+    }
+}
+
 /// Who writes a decided caption's file: the image's prediction when the entry names it (so
 /// the file the store step wrote is rewritten), else a writer of the legacy entry's own.
 fn caption_writer(image: &CuratedImage, now: &str) -> ImageMetadata {
@@ -198,7 +220,7 @@ fn caption_writer(image: &CuratedImage, now: &str) -> ImageMetadata {
         prediction_id: image
             .prediction_id
             .clone()
-            .unwrap_or_else(|| format!("curation:{}", image.filename)),
+            .unwrap_or_else(|| legacy_writer(&image.filename)),
         prompt_id: image.prompt_id.clone(),
         prompt: None,
         seed: None,

@@ -32,6 +32,7 @@ impl ActorProfiles for Profiles {
             actor_name: Some("actor_a".to_owned()),
             sex: Some("female".to_owned()),
             base_image_key: Some(PHOTO.to_owned()),
+            trigger_word: None,
         }))
     }
 }

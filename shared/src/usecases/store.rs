@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::caption_file::CaptionFile;
+use super::caption_file::{CaptionFile, CaptionWrite};
 use super::concurrently::both;
 use super::generate_image::{GenerateImage, ImageOrder, RunLimits};
 use super::{UseCaseError, ms_between, retried};
@@ -185,8 +185,6 @@ where
             created_by: order.requested_by.clone(),
         };
         let prediction_id = &written.prediction_id;
-        // An earlier collector that listed the image wrote its caption file too.
-        let listed_before = matches!(listing, Listing::Done);
         let list = async {
             let Listing::Read(manifest) = listing else {
                 return None;
@@ -210,13 +208,10 @@ where
             manifest_error
         };
         let caption = async {
-            if listed_before {
-                return None;
-            }
             let metadata =
                 image_metadata(order, prediction_id, &written.model, &written.created_at);
             let written = self
-                .write_caption_file(&entry.s3_key, &entry.caption, &metadata)
+                .write_caption_file(&entry.s3_key, &entry.caption, &metadata, CaptionWrite::New)
                 .await;
             match written {
                 Ok(CaptionFile::Written) => None,

@@ -43,10 +43,11 @@ impl DynamoDbActorProfiles {
             .get_item()
             .table_name(&self.table_name)
             .set_key(Some(keys::actor_profile(actor_id).attributes()))
-            .projection_expression("#name, #sex, #base")
+            .projection_expression("#name, #sex, #base, #word")
             .expression_attribute_names("#name", "actor_name")
             .expression_attribute_names("#sex", "sex")
             .expression_attribute_names("#base", "base_image_key")
+            .expression_attribute_names("#word", "trigger_word")
             .send()
             .remote_call(operations::PROFILE_READ)
             .await
@@ -79,6 +80,7 @@ fn profile_from_item(actor_id: &ActorId, item: &HashMap<String, AttributeValue>)
         actor_name: text("actor_name"),
         sex: text("sex"),
         base_image_key: text("base_image_key"),
+        trigger_word: text("trigger_word"),
     }
 }
 

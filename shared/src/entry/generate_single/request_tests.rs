@@ -97,6 +97,7 @@ fn the_profile_fills_in_and_a_different_name_is_refused() {
         actor_name: Some("actor_one".to_owned()),
         sex: None,
         base_image_key: Some("system_actors/base/a1.png".to_owned()),
+        trigger_word: None,
     };
     let from_profile = resolve("a1", json!({"prompt": "x"}), Some(&profile)).unwrap();
     assert_eq!(from_profile.actor_name, "actor_one");
