@@ -332,3 +332,38 @@ async fn retry_queues_the_failed_items_again_and_they_are_stored() {
     );
     assert_eq!(sets.images().await.len(), 2);
 }
+
+#[tokio::test]
+async fn an_items_own_caption_is_its_images_caption() {
+    let sets = Sets::start(&[]).await;
+    let body = json!({"items": [
+        {"prompt": "a knight in armour at dawn", "caption": "[trigger] as a knight, dawn light"},
+        {"prompt_id": "bw_woodcut"},
+    ]});
+    let (status, started, _) = sets.create(&body, None).await;
+    assert_eq!(status, 202, "{started}");
+    let set_id = started["set_id"].as_str().unwrap().to_owned();
+    let worker = sets.worker(EventSourceSettings::default()).await;
+    let done = sets
+        .progress_until(&set_id, Duration::from_secs(120), final_status)
+        .await;
+    worker.stop().await;
+    assert_eq!(done["counts"]["stored"], 2, "{done}");
+    let manifest: Value = serde_json::from_slice(
+        &testkit::get_object(&sets.stack.sdk, MANIFEST)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let mut captions: Vec<&str> = manifest["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["caption"].as_str().unwrap())
+        .collect();
+    captions.sort_unstable();
+    let woodcut = shared::domain::prompts::preset("bw_woodcut")
+        .unwrap()
+        .caption;
+    assert_eq!(captions, ["[trigger] as a knight, dawn light", woodcut]);
+}

@@ -48,6 +48,8 @@ pub struct ItemAsk {
     pub prompt: Option<String>,
     /// A seed; derived from the set id and the position when absent.
     pub seed: Option<u64>,
+    /// The image's own caption (most useful with a custom prompt).
+    pub caption: Option<String>,
 }
 
 impl SetRequest {
@@ -71,6 +73,7 @@ impl SetRequest {
                         prompt_id: Some(ids[i % ids.len()].clone()),
                         prompt: None,
                         seed: None,
+                        caption: None,
                     })
                     .collect()
             }
@@ -87,7 +90,7 @@ impl SetRequest {
                 prompt_id: ask.prompt_id,
                 prompt: ask.prompt,
                 seed: Some(ask.seed.unwrap_or_else(|| derived_seed(set_id, position))),
-                caption: None,
+                caption: ask.caption,
                 requested_by: None,
             })
             .collect())
@@ -99,7 +102,14 @@ impl SetRequest {
         let items = match &self.items {
             SetItems::Listed(items) => items
                 .iter()
-                .map(|ask| format!("{:?}|{:?}|{:?}", ask.prompt_id, ask.prompt, ask.seed))
+                .map(|ask| match &ask.caption {
+                    // Only when given: the fingerprints of sets without one stay as they were.
+                    Some(caption) => format!(
+                        "{:?}|{:?}|{:?}|{caption:?}",
+                        ask.prompt_id, ask.prompt, ask.seed
+                    ),
+                    None => format!("{:?}|{:?}|{:?}", ask.prompt_id, ask.prompt, ask.seed),
+                })
                 .collect::<Vec<_>>()
                 .join("\n"),
             SetItems::Count { count, prompt_ids } => format!("count {count} {prompt_ids:?}"),
@@ -177,6 +187,7 @@ mod tests {
                 ItemAsk {
                     prompt: Some("in the rain".to_owned()),
                     seed: Some(7),
+                    caption: Some("[trigger] in the rain".to_owned()),
                     ..ItemAsk::default()
                 };
                 n
@@ -184,6 +195,7 @@ mod tests {
         };
         let items = listed(2).item_requests(&set_id()).unwrap();
         assert_eq!(items[1].seed, Some(7));
+        assert_eq!(items[1].caption.as_deref(), Some("[trigger] in the rain"));
         assert_eq!(items[1].actor_name.as_deref(), Some("a1"));
         assert!(listed(0).item_requests(&set_id()).is_err());
         assert!(listed(101).item_requests(&set_id()).is_err());

@@ -42,6 +42,8 @@ pub struct SetItem {
     pub prompt_id: Option<String>,
     /// The custom prompt, when there is no preset.
     pub prompt: Option<String>,
+    /// Its own caption, when the request gave one (checked).
+    pub caption: Option<String>,
     /// Its seed (given, or derived from the set id).
     pub seed: u64,
     /// How far it got.

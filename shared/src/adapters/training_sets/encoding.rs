@@ -43,6 +43,9 @@ pub(super) fn item_item(set_id: &SetId, entry: &SetItem) -> Item {
     if let Some(prompt) = &entry.prompt {
         item.insert("prompt".to_owned(), s(prompt));
     }
+    if let Some(caption) = &entry.caption {
+        item.insert("caption".to_owned(), s(caption));
+    }
     item.insert("seed".to_owned(), n(entry.seed));
     item.insert("state".to_owned(), s(entry.state.as_str()));
     item.insert("state_since".to_owned(), n(entry.state_since_ms));
@@ -92,6 +95,7 @@ pub(super) fn read_item(item: &Item) -> Option<SetItem> {
         position: u32::try_from(number(item, "position")?).ok()?,
         prompt_id: text(item, "prompt_id").map(str::to_owned),
         prompt: text(item, "prompt").map(str::to_owned),
+        caption: text(item, "caption").map(str::to_owned),
         seed: number(item, "seed")?,
         state: ItemState::parse(text(item, "state")?)?,
         state_since_ms: number(item, "state_since").unwrap_or(0),

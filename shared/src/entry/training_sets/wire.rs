@@ -36,6 +36,8 @@ struct ItemBody {
     prompt: Option<String>,
     #[serde(default)]
     seed: Option<u64>,
+    #[serde(default)]
+    caption: Option<String>,
 }
 
 /// Reads a set request from a JSON body, with a message that says what is wrong.
@@ -61,6 +63,7 @@ pub fn read_set_request(value: Value) -> Result<SetRequest, RequestError> {
                         prompt_id: item.prompt_id,
                         prompt: item.prompt,
                         seed: item.seed,
+                        caption: item.caption,
                     })
                     .collect(),
             )

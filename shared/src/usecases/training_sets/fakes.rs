@@ -39,6 +39,7 @@ impl Sets {
             position: 1,
             prompt_id: Some("bw_charcoal".to_owned()),
             prompt: None,
+            caption: None,
             seed: 42,
             state: ItemState::Queued,
             state_since_ms: now_ms,

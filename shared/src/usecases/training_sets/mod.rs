@@ -153,7 +153,7 @@ fn item_request(set: &TrainingSet, item: &crate::ports::SetItem) -> ImageRequest
         prompt_id: item.prompt_id.clone(),
         prompt: item.prompt.clone(),
         seed: Some(item.seed),
-        caption: None,
+        caption: item.caption.clone(),
         requested_by: Some(set.created_by.clone()),
     }
 }

@@ -191,6 +191,7 @@ where
                 // The preset wins over a custom prompt, as for one image.
                 prompt: request.prompt.filter(|_| request.prompt_id.is_none()),
                 prompt_id: request.prompt_id,
+                caption: request.caption,
                 seed: request.seed.unwrap_or_default(),
                 state: ItemState::Queued,
                 state_since_ms: now_ms,
