@@ -17,14 +17,20 @@ pub fn custom_prompt_caption(prompt: &str) -> String {
     format!("{TRIGGER_TOKEN}, {}", words.join(" "))
 }
 
-/// A caption as given by a caller, trimmed; `None` when it is empty, too long or holds a
-/// control character (a sidecar is one line of text).
-pub fn checked_caption(caption: &str) -> Option<String> {
+/// A caption as given by a caller, trimmed; the refusal's message when it is empty, too long
+/// or holds a control character (a sidecar is one line of text).
+pub fn checked_caption(caption: &str) -> Result<String, String> {
     let caption = caption.trim();
     let valid = !caption.is_empty()
         && caption.chars().count() <= MAX_CAPTION_LEN
         && !caption.chars().any(char::is_control);
-    valid.then(|| caption.to_owned())
+    if valid {
+        Ok(caption.to_owned())
+    } else {
+        Err(format!(
+            "caption must be 1 to {MAX_CAPTION_LEN} characters on one line"
+        ))
+    }
 }
 
 /// The actor's trigger word: the profile's when it has one, else one made from the actor's
@@ -87,10 +93,10 @@ mod tests {
 
     #[test]
     fn a_caption_is_one_line_of_bounded_text() {
-        assert_eq!(checked_caption("  a b  ").as_deref(), Some("a b"));
-        assert_eq!(checked_caption("   "), None);
-        assert_eq!(checked_caption("a\nb"), None);
-        assert_eq!(checked_caption(&"x".repeat(MAX_CAPTION_LEN + 1)), None);
-        assert!(checked_caption(&"x".repeat(MAX_CAPTION_LEN)).is_some());
+        assert_eq!(checked_caption("  a b  ").ok().as_deref(), Some("a b"));
+        assert_eq!(checked_caption("   ").ok(), None);
+        assert_eq!(checked_caption("a\nb").ok(), None);
+        assert_eq!(checked_caption(&"x".repeat(MAX_CAPTION_LEN + 1)).ok(), None);
+        assert!(checked_caption(&"x".repeat(MAX_CAPTION_LEN)).is_ok());
     }
 }

@@ -6,6 +6,7 @@ pub mod base_photo;
 pub mod caption;
 pub mod curation;
 pub mod manifest;
+pub mod manifest_location;
 pub mod naming;
 pub mod order;
 pub mod prompts;

@@ -6,7 +6,7 @@ use thiserror::Error;
 
 use super::actor::{ActorId, ActorProfile, Descriptor, validate_identifier};
 use super::base_photo::{BaseImagePrefixes, IMAGE_EXTENSIONS};
-use super::caption::{MAX_CAPTION_LEN, checked_caption, custom_prompt_caption};
+use super::caption::{checked_caption, custom_prompt_caption};
 use super::prompts::{PromptCategory, preset};
 
 /// The longest custom prompt, in Unicode characters.
@@ -193,13 +193,7 @@ impl ImageRequest {
         let caption = self
             .caption
             .as_deref()
-            .map(|caption| {
-                checked_caption(caption).ok_or_else(|| {
-                    RequestError::Malformed(format!(
-                        "caption must be 1 to {MAX_CAPTION_LEN} characters on one line"
-                    ))
-                })
-            })
+            .map(|caption| checked_caption(caption).map_err(RequestError::Malformed))
             .transpose()?;
         if self.seed.is_some_and(|seed| seed > MAX_SEED) {
             return Err(RequestError::Malformed(format!(

@@ -10,9 +10,8 @@ use serde_json::{Value, json};
 use super::caller::caller;
 use super::http::{ApiError, json_body, json_response};
 use crate::domain::actor::ActorId;
-use crate::domain::curation::{
-    CuratedImage, CurationError, Decision, ImageStatus, percent_decoded,
-};
+use crate::domain::curation::{CuratedImage, CurationError, Decision, ImageStatus};
+use crate::domain::manifest_location::percent_decoded;
 use crate::domain::request::RequestError;
 use crate::ports::{ActorProfiles, Clock, ObjectStore};
 use crate::timing::timed;
