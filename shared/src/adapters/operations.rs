@@ -94,3 +94,27 @@ pub const SET_LIST: &str = "DynamoDB Query/BatchGetItem (actor's sets)";
 pub const ITEMS_SEND: &str = "SQS SendMessageBatch (items)";
 /// Changing a message's visibility (its item's next step).
 pub const ITEM_DELAY: &str = "SQS ChangeMessageVisibility (item)";
+/// A whole object read (an export's image).
+pub const OBJECT_READ: &str = "S3 GetObject (object)";
+/// Its body.
+pub const OBJECT_BODY: &str = "S3 GetObject body (object)";
+/// An export recorded.
+pub const EXPORT_CREATE: &str = "DynamoDB PutItem (export)";
+/// An export read.
+pub const EXPORT_READ: &str = "DynamoDB GetItem (export)";
+/// An export claimed by its run.
+pub const EXPORT_CLAIM: &str = "DynamoDB UpdateItem (export claim)";
+/// An export ended.
+pub const EXPORT_END: &str = "DynamoDB UpdateItem (export end)";
+/// An export's message sent.
+pub const EXPORT_SEND: &str = "SQS SendMessage (export)";
+/// A zip's multipart upload started.
+pub const ARCHIVE_BEGIN: &str = "S3 CreateMultipartUpload";
+/// A part of a zip sent.
+pub const ARCHIVE_PART: &str = "S3 UploadPart";
+/// A zip's upload completed into its object.
+pub const ARCHIVE_COMPLETE: &str = "S3 CompleteMultipartUpload";
+/// A zip's upload given up.
+pub const ARCHIVE_ABORT: &str = "S3 AbortMultipartUpload";
+/// Uploads a killed run left on a zip's key, listed.
+pub const ARCHIVE_LEFT_UPLOADS: &str = "S3 ListMultipartUploads";

@@ -88,7 +88,7 @@ impl S3ObjectStore {
     }
 }
 
-fn fault<E, R>(operation: &'static str, error: SdkError<E, R>) -> StoreError
+pub(super) fn fault<E, R>(operation: &'static str, error: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -100,7 +100,7 @@ where
 }
 
 /// The HTTP status S3 answered with, when it answered.
-fn http_status<E>(error: &SdkError<E, HttpResponse>) -> Option<u16> {
+pub(super) fn http_status<E>(error: &SdkError<E, HttpResponse>) -> Option<u16> {
     error
         .raw_response()
         .map(|response| response.status().as_u16())
@@ -248,6 +248,23 @@ impl ObjectStore for S3ObjectStore {
                 _ => return Ok(keys),
             }
         }
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let output = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .remote_call(operations::OBJECT_READ)
+            .await
+        {
+            Ok(output) => output,
+            Err(error) if http_status(&error) == Some(404) => return Ok(None),
+            Err(error) => return Err(fault(operations::OBJECT_READ, error)),
+        };
+        Ok(Some(read_body(output.body, operations::OBJECT_BODY).await?))
     }
 
     async fn read_versioned(&self, key: &str) -> Result<Option<VersionedObject>, StoreError> {

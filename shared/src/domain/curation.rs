@@ -79,6 +79,8 @@ pub struct CuratedImage {
     pub prompt_id: Option<String>,
     /// The prediction that made it.
     pub prediction_id: Option<String>,
+    /// Its seed, when one was given.
+    pub seed: Option<u64>,
     /// When it was stored.
     pub created_at: Option<String>,
     /// Who asked for it.
@@ -244,6 +246,7 @@ fn curated(position: usize, entry: &Value, decisions: &Map<String, Value>) -> Op
             .or_else(|| field("caption")),
         prompt_id: field("prompt_id"),
         prediction_id: field("prediction_id"),
+        seed: entry.get("seed").and_then(Value::as_u64),
         created_at: field("created_at"),
         created_by: field("created_by"),
         decided_by: decided("decided_by").map(str::to_owned),

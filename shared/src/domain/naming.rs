@@ -60,6 +60,11 @@ pub fn exports_folder(actor_name: &str) -> String {
     format!("{TRAINING_EXPORTS_PREFIX}{actor_name}/")
 }
 
+/// The key of an actor's export `export_id`: a zip in the actor's exports folder.
+pub fn export_key(actor_name: &str, export_id: &str) -> String {
+    format!("{}{export_id}.zip", exports_folder(actor_name))
+}
+
 /// The folder of an actor's trained weights.
 pub fn weights_folder(actor_name: &str) -> String {
     format!("{LORAS_PREFIX}{actor_name}/")

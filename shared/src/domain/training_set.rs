@@ -8,7 +8,8 @@ use super::actor::ActorId;
 use super::prompts::PRESETS;
 use super::request::{ImageRequest, MAX_SEED, RequestError};
 
-pub use super::set_id::SetId;
+/// A training set's id.
+pub type SetId = super::ulid::Ulid;
 pub use super::set_progress::{ItemState, SetCounts, SetStatus};
 
 /// The most items one set may have.

@@ -9,19 +9,24 @@ use super::generate_single::GenerateSingleFunction;
 use super::reconciler::{ReconcilerFunction, StuckItems};
 use super::replicate_webhook::ReplicateWebhookFunction;
 use super::training_data::TrainingDataFunction;
+use super::training_export::TrainingExportFunction;
 use super::training_set_worker::TrainingSetWorkerFunction;
 use super::training_sets::TrainingSetsFunction;
 use crate::adapters::aws::load_sdk_config;
 use crate::adapters::clock::SystemClock;
 use crate::adapters::dynamodb::{DynamoDbActorProfiles, DynamoDbIndexCounter};
+use crate::adapters::export_queue::SqsExportQueue;
+use crate::adapters::export_records::DynamoDbExportRecords;
 use crate::adapters::idempotency::DynamoDbIdempotency;
 use crate::adapters::prediction_records::DynamoDbPredictionRecords;
 use crate::adapters::profile_cache::CachedActorProfiles;
 use crate::adapters::replicate::ReplicateClient;
 use crate::adapters::s3::S3ObjectStore;
+use crate::adapters::s3_archive::S3Archives;
 use crate::adapters::spend::DynamoDbSpendGuard;
 use crate::adapters::sqs::SqsItemQueue;
 use crate::adapters::training_sets::DynamoDbTrainingSets;
+use crate::usecases::export::TrainingExports;
 use crate::usecases::group_commit::GroupCommit;
 use crate::usecases::training_sets::{TrainingSetWork, WebhookIntake};
 use crate::usecases::{GenerateImage, GenerationSettings, GuardedGeneration, ImageSlots};
@@ -93,6 +98,16 @@ pub type TrainingPromptsProfiles = CachedActorProfiles<DynamoDbActorProfiles>;
 
 /// training-data as deployed: the manifest and captions in S3, the profiles in DynamoDB.
 pub type TrainingData = TrainingDataFunction<DynamoDbActorProfiles, S3ObjectStore, SystemClock>;
+
+/// training-export as deployed: records in DynamoDB, messages on SQS, zips in S3.
+pub type TrainingExport = TrainingExportFunction<
+    DynamoDbActorProfiles,
+    S3ObjectStore,
+    DynamoDbExportRecords,
+    SqsExportQueue,
+    S3Archives,
+    SystemClock,
+>;
 
 /// Starts logging and builds generate-single.
 pub async fn generate_single() -> Result<GenerateSingle, Error> {
@@ -297,5 +312,29 @@ fn route_generation(
         settings,
         manifests: GroupCommit::default(),
         image_slots: ImageSlots::default(),
+    })
+}
+
+/// Starts logging and builds training-export.
+pub async fn training_export() -> Result<TrainingExport, Error> {
+    super::logging::init(&config::log_settings());
+    let sdk_config = load_sdk_config().await;
+    let table_name = config::table_name()?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config);
+    let bucket = config::required_env("AWS_SYSTEM_ACTORS_BUCKET")?;
+    let (_, objects) = generation_settings_and_bucket(&sdk_config)?;
+    Ok(TrainingExportFunction {
+        exports: TrainingExports {
+            profiles: DynamoDbActorProfiles::new(dynamodb.clone(), table_name.clone()),
+            objects,
+            records: DynamoDbExportRecords::new(dynamodb, table_name),
+            queue: SqsExportQueue::new(
+                aws_sdk_sqs::Client::new(&sdk_config),
+                config::export_queue_url()?,
+            ),
+            archives: S3Archives::new(S3ObjectStore::client_for(&sdk_config), bucket),
+            clock: SystemClock,
+            settings: config::export_settings()?,
+        },
     })
 }

@@ -11,6 +11,8 @@ use crate::adapters::replicate::{ApiToken, ReplicateConfig, TokenSource, parse_h
 use crate::adapters::spend::DailyCaps;
 use crate::adapters::ssm::SecureParameter;
 use crate::domain::base_photo::BaseImagePrefixes;
+use crate::domain::export::DEFAULT_MIN_IMAGES;
+use crate::usecases::export::ExportSettings;
 use crate::usecases::training_sets::ItemWebhooks;
 
 /// A configuration the function cannot start with.
@@ -210,6 +212,36 @@ pub fn price_per_image_usd() -> Result<f64, ConfigError> {
             .ok_or(ConfigError::Invalid("PRICE_PER_IMAGE_USD")),
         Err(_) => Ok(0.04),
     }
+}
+
+/// The longest a presigned URL can live (SigV4's limit; session credentials, such as a
+/// function role's, end it sooner).
+const MAX_PRESIGNED_SECONDS: u64 = 7 * 24 * 3600;
+
+/// The exports' settings: `EXPORT_MIN_IMAGES` (default 10, at least 1) and
+/// `EXPORT_URL_SECONDS`, the life of a done export's presigned URL (default 3600, at most
+/// 7 days).
+pub fn export_settings() -> Result<ExportSettings, ConfigError> {
+    let min_images =
+        optional_number("EXPORT_MIN_IMAGES")?.map_or(Ok(DEFAULT_MIN_IMAGES), |minimum| {
+            usize::try_from(minimum)
+                .ok()
+                .filter(|minimum| *minimum > 0)
+                .ok_or(ConfigError::Invalid("EXPORT_MIN_IMAGES"))
+        })?;
+    let url_seconds = optional_number("EXPORT_URL_SECONDS")?.unwrap_or(3600);
+    if !(1..=MAX_PRESIGNED_SECONDS).contains(&url_seconds) {
+        return Err(ConfigError::Invalid("EXPORT_URL_SECONDS"));
+    }
+    Ok(ExportSettings {
+        min_images,
+        url_lifetime: std::time::Duration::from_secs(url_seconds),
+    })
+}
+
+/// The exports' queue (`EXPORT_QUEUE_URL`).
+pub fn export_queue_url() -> Result<String, ConfigError> {
+    required_env("EXPORT_QUEUE_URL")
 }
 
 /// Whether the configuration's kill switch is on (`GENERATION_DISABLED=true`).

@@ -11,6 +11,7 @@ use thiserror::Error;
 use crate::adapters::replicate::webhook_signature::SignatureError;
 use crate::domain::actor::{ActorId, ValidationError};
 use crate::domain::curation::CurationError;
+use crate::domain::export::ExportError;
 use crate::domain::request::RequestError;
 use crate::ports::{PredictionError, SpendRefusal, StoreError};
 use crate::usecases::UseCaseError;
@@ -214,6 +215,11 @@ pub fn status_of(error: &UseCaseError) -> StatusCode {
             // The manifest is not one the service may rewrite: an operator must look.
             CurationError::Manifest(_) => StatusCode::CONFLICT,
         },
+        UseCaseError::Export(error) => match error {
+            ExportError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ExportError::TooFewImages { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ExportError::NotFound(_) => StatusCode::NOT_FOUND,
+        },
         UseCaseError::Spend(SpendRefusal::Disabled) => StatusCode::SERVICE_UNAVAILABLE,
         UseCaseError::Spend(SpendRefusal::Exhausted { .. }) => StatusCode::TOO_MANY_REQUESTS,
         UseCaseError::Refused(error) => match error {
@@ -263,6 +269,11 @@ pub fn code_of(error: &UseCaseError) -> &'static str {
             CurationError::Invalid(_) => "invalid_request",
             CurationError::UnknownImage(_) => "image_not_found",
             CurationError::Manifest(_) => "manifest_unreadable",
+        },
+        UseCaseError::Export(error) => match error {
+            ExportError::Invalid(_) => "invalid_request",
+            ExportError::TooFewImages { .. } => "too_few_images",
+            ExportError::NotFound(_) => "export_not_found",
         },
         UseCaseError::Spend(SpendRefusal::Disabled) => "generation_disabled",
         UseCaseError::Spend(SpendRefusal::Exhausted { .. }) => "budget_exhausted",

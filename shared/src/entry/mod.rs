@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod reconciler;
 pub mod replicate_webhook;
 pub mod training_data;
+pub mod training_export;
 pub mod training_prompts;
 pub mod training_set_worker;
 pub mod training_sets;

@@ -3,6 +3,7 @@
 
 mod actor_profiles;
 mod clock;
+mod exports;
 mod idempotency_store;
 mod image_generator;
 mod index_counter;
@@ -16,6 +17,9 @@ mod training_sets;
 
 pub use actor_profiles::ActorProfiles;
 pub use clock::Clock;
+pub use exports::{
+    ArchiveUpload, ArchiveUploads, ExportClaim, ExportEnd, ExportQueue, ExportRecords,
+};
 pub use idempotency_store::{IdempotencyBegin, IdempotencyStore, KeySeen, StoredAnswer};
 pub use image_generator::{
     AtDeadline, GeneratedImage, ImageGenerator, InputImage, PredictionRequest, StartedPrediction,

@@ -122,6 +122,8 @@ pub trait ObjectStore: Send + Sync {
         &self,
         prefix: &str,
     ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// The whole object, or `None` when there is none.
+    fn read(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
     /// The object with its ETag, or `None` when there is none.
     fn read_versioned(
         &self,

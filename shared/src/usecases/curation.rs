@@ -46,6 +46,20 @@ pub struct ImagesPage {
     pub next_cursor: Option<usize>,
 }
 
+/// The actor's name (its profile's, else its id) and trigger word (the profile's, else one
+/// derived from the name).
+pub(super) async fn actor_words(
+    profiles: &impl ActorProfiles,
+    actor_id: &ActorId,
+) -> Result<(String, String), UseCaseError> {
+    let profile = profiles.profile(actor_id).await?.unwrap_or_default();
+    let actor_name = profile
+        .actor_name
+        .unwrap_or_else(|| actor_id.as_str().to_owned());
+    let word = trigger_word(profile.trigger_word.as_deref(), &actor_name);
+    Ok((actor_name, word))
+}
+
 impl<P: ActorProfiles, O: ObjectStore, C, G, K: Clock, R> GenerateImage<P, O, C, G, K, R> {
     /// A presigned GET of the image, when its entry names a key and it can be signed.
     async fn preview(&self, image: &CuratedImage) -> Option<String> {
@@ -53,14 +67,9 @@ impl<P: ActorProfiles, O: ObjectStore, C, G, K: Clock, R> GenerateImage<P, O, C,
         self.objects.presigned_get(key, PREVIEW_LIFETIME).await.ok()
     }
 
-    /// The actor's name (its profile's, else its id) and trigger word.
+    /// The actor's name and trigger word.
     async fn actor_words(&self, actor_id: &ActorId) -> Result<(String, String), UseCaseError> {
-        let profile = self.profiles.profile(actor_id).await?.unwrap_or_default();
-        let actor_name = profile
-            .actor_name
-            .unwrap_or_else(|| actor_id.as_str().to_owned());
-        let word = trigger_word(profile.trigger_word.as_deref(), &actor_name);
-        Ok((actor_name, word))
+        actor_words(&self.profiles, actor_id).await
     }
 
     /// A page of `limit` images, newest first, starting below position `cursor` (the

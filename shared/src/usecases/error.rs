@@ -5,6 +5,7 @@
 use thiserror::Error;
 
 use crate::domain::curation::CurationError;
+use crate::domain::export::ExportError;
 use crate::domain::request::RequestError;
 use crate::ports::{PredictionError, SpendRefusal, StoreError};
 
@@ -57,6 +58,9 @@ pub enum UseCaseError {
     /// take it.
     #[error(transparent)]
     Curation(#[from] CurationError),
+    /// An export was refused (malformed, too few images) or is not this actor's.
+    #[error(transparent)]
+    Export(#[from] ExportError),
 }
 
 impl UseCaseError {
@@ -70,7 +74,8 @@ impl UseCaseError {
             | Self::KeyReused
             | Self::SetNotFound(_)
             | Self::SetCanceled(_)
-            | Self::Curation(_) => true,
+            | Self::Curation(_)
+            | Self::Export(_) => true,
             Self::Prediction(error) => error.paid_nothing(),
             Self::NotStored { .. } | Self::OutOfTime { .. } => false,
         }
@@ -83,9 +88,11 @@ impl UseCaseError {
     /// predictions a repeat can still collect are not final.
     pub fn is_final(&self) -> bool {
         match self {
-            Self::Refused(_) | Self::SetNotFound(_) | Self::SetCanceled(_) | Self::Curation(_) => {
-                true
-            }
+            Self::Refused(_)
+            | Self::SetNotFound(_)
+            | Self::SetCanceled(_)
+            | Self::Curation(_)
+            | Self::Export(_) => true,
             Self::Prediction(error) => matches!(
                 error,
                 PredictionError::Rejected { status: 422, .. }
@@ -107,7 +114,11 @@ impl UseCaseError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            Self::Refused(_) | Self::SetNotFound(_) | Self::SetCanceled(_) | Self::Curation(_)
+            Self::Refused(_)
+                | Self::SetNotFound(_)
+                | Self::SetCanceled(_)
+                | Self::Curation(_)
+                | Self::Export(_)
         )
     }
 

@@ -111,6 +111,15 @@ impl ObjectStore for Objects {
             .collect())
     }
 
+    async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .stored
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|(bytes, _, _)| bytes.to_vec()))
+    }
+
     async fn read_versioned(&self, key: &str) -> Result<Option<VersionedObject>, StoreError> {
         self.manifest_read_begun.store(true, Ordering::SeqCst);
         while self.manifest_read_meets_image_write && !self.image_stored() {

@@ -11,6 +11,7 @@ pub mod collect;
 pub mod concurrently;
 pub mod curation;
 pub mod error;
+pub mod export;
 pub mod generate_image;
 pub mod group_commit;
 pub mod guarded;

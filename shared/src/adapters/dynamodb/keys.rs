@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::actor::ActorId;
+use crate::domain::export::ExportId;
 use crate::domain::training_set::SetId;
 
 /// Prefixes of the items of the capabilities that track paid work: a prediction's record, a
@@ -107,6 +108,11 @@ pub fn actor_sets(actor_id: &ActorId) -> String {
 /// A set's entry in its actor's listing: `SETS#{actor_id}` / `{set_id}`.
 pub fn actor_set(actor_id: &ActorId, set_id: &SetId) -> ItemKey {
     ItemKey::new(actor_sets(actor_id), set_id.as_str())
+}
+
+/// An export: `EXPORT#{export_id}` / `EXPORT`.
+pub fn export(export_id: &ExportId) -> ItemKey {
+    ItemKey::new(format!("EXPORT#{export_id}"), "EXPORT")
 }
 
 #[cfg(test)]

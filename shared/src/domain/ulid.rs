@@ -1,14 +1,15 @@
-//! A training set's id: a ULID (48 bits of milliseconds, 80 random), in Crockford's base 32.
+//! The ids of training sets and exports: ULIDs (48 bits of milliseconds, 80 random), in
+//! Crockford's base 32.
 
-/// A training set's id: a ULID, so ids sort by creation time (an actor's sets list newest
-/// first by key) and need no coordination to be unique.
+/// A ULID, so ids sort by creation time (an actor's sets list newest first by key) and need
+/// no coordination to be unique.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SetId(String);
+pub struct Ulid(String);
 
 /// Crockford's base 32, the ULID alphabet.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-impl SetId {
+impl Ulid {
     /// The ULID of `epoch_ms` (its first 48 bits) and 80 bits of `random`.
     pub fn new(epoch_ms: u64, random: u128) -> Self {
         let value =
@@ -34,7 +35,7 @@ impl SetId {
     }
 }
 
-impl std::fmt::Display for SetId {
+impl std::fmt::Display for Ulid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
@@ -46,12 +47,12 @@ mod tests {
 
     #[test]
     fn an_id_is_a_ulid_that_sorts_by_time_and_parses_back() {
-        let id = SetId::new(1_764_633_600_000, 0x1234_5678_9abc_def0_1234);
+        let id = Ulid::new(1_764_633_600_000, 0x1234_5678_9abc_def0_1234);
         assert_eq!(id.as_str().len(), 26);
-        assert_eq!(SetId::parse(id.as_str()), Some(id.clone()));
-        let later = SetId::new(1_764_633_600_001, 0);
+        assert_eq!(Ulid::parse(id.as_str()), Some(id.clone()));
+        let later = Ulid::new(1_764_633_600_001, 0);
         assert!(later > id, "{later} after {id}");
-        assert_eq!(SetId::new(0, 0).as_str(), "00000000000000000000000000");
+        assert_eq!(Ulid::new(0, 0).as_str(), "00000000000000000000000000");
         for bad in [
             "",
             "01ARZ3NDEKTSV4RRFFQ69G5FA",
@@ -59,7 +60,7 @@ mod tests {
             "81ARZ3NDEKTSV4RRFFQ69G5FAV",
             "01ARZ3NDEKTSV4RRFFQ69G5FAU",
         ] {
-            assert_eq!(SetId::parse(bad), None, "{bad}");
+            assert_eq!(Ulid::parse(bad), None, "{bad}");
         }
     }
 }
