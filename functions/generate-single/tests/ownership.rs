@@ -227,6 +227,7 @@ async fn a_key_another_actor_owns_is_never_read() {
         content_type: "application/xml",
         body: "<Error><Code>NoSuchKey</Code></Error>".to_owned(),
         times: 100,
+        delay: None,
     });
     let mut env = stack.function_env();
     testkit::set_env(&mut env, "AWS_ENDPOINT_URL", proxy.endpoint());

@@ -181,8 +181,9 @@ impl ExportRecords for DynamoDbExportRecords {
         let request = match end {
             ExportEnd::Done { size, count } => request
                 .update_expression(
-                    "SET #status = :done, finished_at = :now, size = :size, #count = :count REMOVE lease_until",
+                    "SET #status = :done, finished_at = :now, #size = :size, #count = :count REMOVE lease_until",
                 )
+                .expression_attribute_names("#size", "size")
                 .expression_attribute_names("#count", "count")
                 .expression_attribute_values(":done", s(ExportStatus::Done.as_str()))
                 .expression_attribute_values(":size", n(*size))

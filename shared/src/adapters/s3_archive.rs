@@ -198,7 +198,9 @@ impl S3ArchiveUpload {
         }
         self.settle().await?;
         let parts = std::mem::take(&mut self.sent);
-        self.client
+        let count = parts.len();
+        let completed = self
+            .client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(&self.key)
@@ -210,9 +212,38 @@ impl S3ArchiveUpload {
             )
             .send()
             .remote_call(operations::ARCHIVE_COMPLETE)
+            .await;
+        match completed {
+            Ok(_) => Ok(self.size),
+            Err(error) if self.is_complete(count).await => {
+                tracing::warn!(key = %self.key, error = %fault(operations::ARCHIVE_COMPLETE, error), "the upload's completion was not read, but the object is there");
+                Ok(self.size)
+            }
+            Err(error) => Err(fault(operations::ARCHIVE_COMPLETE, error)),
+        }
+    }
+
+    /// Whether the object at the key is this upload's, complete: a CompleteMultipartUpload
+    /// whose answer was lost or could not be read may still have made it (moto 5.2.1 also
+    /// answers it under the wrong XML root, which the SDK cannot read). It is when its size
+    /// is all that was sent and its ETag is a multipart one of `parts` parts.
+    async fn is_complete(&self, parts: usize) -> bool {
+        let Ok(head) = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .send()
+            .remote_call(operations::OBJECT_HEAD)
             .await
-            .map_err(|error| fault(operations::ARCHIVE_COMPLETE, error))?;
-        Ok(self.size)
+        else {
+            return false;
+        };
+        let multipart_etag = head
+            .e_tag()
+            .is_some_and(|etag| etag.trim_matches('"').ends_with(&format!("-{parts}")));
+        multipart_etag
+            && head.content_length().and_then(|n| u64::try_from(n).ok()) == Some(self.size)
     }
 }
 

@@ -28,6 +28,9 @@ pub struct FaultRule {
     pub body: String,
     /// How many matching requests get it.
     pub times: u32,
+    /// When set, a matching request is not answered by the rule: it reaches moto this much
+    /// later (a slow S3), and its answer is moto's.
+    pub delay: Option<std::time::Duration>,
 }
 
 impl FaultRule {
@@ -41,6 +44,32 @@ impl FaultRule {
             content_type: "application/xml",
             body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>ConditionalRequestConflict</Code><Message>A conflicting operation is in progress.</Message></Error>".to_owned(),
             times,
+            delay: None,
+        }
+    }
+
+    /// S3's 500 for `times` requests of `method` whose path and query contain `path_contains`.
+    pub fn s3_internal_error(method: Method, path_contains: &str, times: u32) -> Self {
+        Self {
+            method,
+            status: 500,
+            body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>".to_owned(),
+            ..Self::s3_conflict(path_contains, times)
+        }
+    }
+
+    /// `times` requests of `method` whose path and query contain `path_contains` reach moto
+    /// `delay` late.
+    pub fn slow(
+        method: Method,
+        path_contains: &str,
+        delay: std::time::Duration,
+        times: u32,
+    ) -> Self {
+        Self {
+            method,
+            delay: Some(delay),
+            ..Self::s3_conflict(path_contains, times)
         }
     }
 
@@ -63,6 +92,7 @@ impl FaultRule {
             content_type: "application/x-amz-json-1.0",
             body: r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#.to_owned(),
             times,
+            delay: None,
         }
     }
 }
@@ -96,8 +126,10 @@ impl FaultProxy {
             rules: Mutex::new(Vec::new()),
             injected: Mutex::new(0),
         });
+        // Parts of a multipart upload are larger than axum's default limit (2 MB).
         let router = axum::Router::new()
             .fallback(forward)
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
             .with_state(state.clone());
         let (shutdown, stop) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -160,10 +192,18 @@ async fn forward(
         });
         hit.map(|rule| {
             rule.times -= 1;
-            (rule.status, rule.content_type, rule.body.clone())
+            (
+                rule.status,
+                rule.content_type,
+                rule.body.clone(),
+                rule.delay,
+            )
         })
     };
-    if let Some((status, content_type, body)) = injected {
+    if let Some((_, _, _, Some(delay))) = injected {
+        *state.injected.lock().expect("count") += 1;
+        tokio::time::sleep(delay).await;
+    } else if let Some((status, content_type, body, None)) = injected {
         *state.injected.lock().expect("count") += 1;
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return (status, [("content-type", content_type)], body).into_response();

@@ -33,9 +33,10 @@ pub use seeding::{
     table_keys,
 };
 pub use sqs_source::{
-    DeliveryStats, EventSourceSettings, InvocationReport, MAX_RECEIVE_COUNT,
+    DeliveryStats, EXPORT_DLQ, EXPORT_MAX_RECEIVE_COUNT, EXPORT_QUEUE,
+    EXPORT_VISIBILITY_TIMEOUT_SECONDS, EventSourceSettings, InvocationReport, MAX_RECEIVE_COUNT,
     MAX_WINDOWED_BATCH_SIZE, SqsEventSource, TRAINING_SET_DLQ, TRAINING_SET_QUEUE,
-    TrainingSetQueues, VISIBILITY_TIMEOUT_SECONDS, WORKER_TIMEOUT_SECONDS,
+    TrainingSetQueues, VISIBILITY_TIMEOUT_SECONDS, WORKER_TIMEOUT_SECONDS, create_export_queues,
     create_training_set_queues, dead_letters, queue_depth, sqs_event,
 };
 pub use stack::{GenerationStack, ReplicateEmulator};

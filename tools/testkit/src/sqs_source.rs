@@ -50,6 +50,15 @@ pub const VISIBILITY_TIMEOUT_SECONDS: u32 = 6 * WORKER_TIMEOUT_SECONDS;
 /// Receives of a message before the queue dead-letters it (the template's `maxReceiveCount`).
 pub const MAX_RECEIVE_COUNT: u32 = 50;
 
+/// The exports' queue's name, as in the template.
+pub const EXPORT_QUEUE: &str = "training-exports";
+/// Its dead-letter queue's name, as in the template.
+pub const EXPORT_DLQ: &str = "training-exports-dlq";
+/// The exports' queue's visibility timeout: 6× the export function's timeout (300 s).
+pub const EXPORT_VISIBILITY_TIMEOUT_SECONDS: u32 = 6 * 300;
+/// Receives of an export's message before it is dead-lettered (the template's).
+pub const EXPORT_MAX_RECEIVE_COUNT: u32 = 3;
+
 /// The system attributes of a record, in the order Lambda writes them; any others follow.
 const ATTRIBUTE_ORDER: [&str; 4] = [
     "ApproximateReceiveCount",
@@ -58,10 +67,11 @@ const ATTRIBUTE_ORDER: [&str; 4] = [
     "ApproximateFirstReceiveTimestamp",
 ];
 
-/// The queues a test made, for the event source and its assertions.
+/// The queues a test made (the training sets' or the exports'), for the event source and its
+/// assertions.
 #[derive(Debug, Clone)]
 pub struct TrainingSetQueues {
-    /// The training-set queue's URL (where work is sent).
+    /// The queue's URL (where work is sent).
     pub queue_url: String,
     /// Its ARN: the records' `eventSourceARN`.
     pub queue_arn: String,
@@ -72,10 +82,38 @@ pub struct TrainingSetQueues {
 /// Creates the dead-letter queue, then the training-set queue with the template's visibility
 /// timeout and redrive policy (the DLQ must exist first: the policy names its ARN).
 pub async fn create_training_set_queues(sdk: &SdkConfig) -> TrainingSetQueues {
+    create_queues(
+        sdk,
+        (TRAINING_SET_QUEUE, TRAINING_SET_DLQ),
+        VISIBILITY_TIMEOUT_SECONDS,
+        MAX_RECEIVE_COUNT,
+    )
+    .await
+}
+
+/// Creates the exports' dead-letter queue, then their queue, with the template's settings.
+pub async fn create_export_queues(sdk: &SdkConfig) -> TrainingSetQueues {
+    create_queues(
+        sdk,
+        (EXPORT_QUEUE, EXPORT_DLQ),
+        EXPORT_VISIBILITY_TIMEOUT_SECONDS,
+        EXPORT_MAX_RECEIVE_COUNT,
+    )
+    .await
+}
+
+/// Creates the dead-letter queue `names.1`, then the queue `names.0` with this visibility
+/// timeout and a redrive policy to it after `max_receive_count` receives.
+async fn create_queues(
+    sdk: &SdkConfig,
+    (queue_name, dlq_name): (&str, &str),
+    visibility_timeout_seconds: u32,
+    max_receive_count: u32,
+) -> TrainingSetQueues {
     let sqs = Client::new(sdk);
     let dlq_url = sqs
         .create_queue()
-        .queue_name(TRAINING_SET_DLQ)
+        .queue_name(dlq_name)
         .send()
         .await
         .unwrap_or_else(|e| panic!("create the DLQ: {}", DisplayErrorContext(e)))
@@ -84,14 +122,14 @@ pub async fn create_training_set_queues(sdk: &SdkConfig) -> TrainingSetQueues {
     let dlq_arn = queue_arn(&sqs, &dlq_url).await;
     let redrive_policy = json!({
         "deadLetterTargetArn": dlq_arn,
-        "maxReceiveCount": MAX_RECEIVE_COUNT,
+        "maxReceiveCount": max_receive_count,
     });
     let queue_url = sqs
         .create_queue()
-        .queue_name(TRAINING_SET_QUEUE)
+        .queue_name(queue_name)
         .attributes(
             QueueAttributeName::VisibilityTimeout,
-            VISIBILITY_TIMEOUT_SECONDS.to_string(),
+            visibility_timeout_seconds.to_string(),
         )
         .attributes(
             QueueAttributeName::RedrivePolicy,
@@ -99,7 +137,7 @@ pub async fn create_training_set_queues(sdk: &SdkConfig) -> TrainingSetQueues {
         )
         .send()
         .await
-        .unwrap_or_else(|e| panic!("create the training-set queue: {}", DisplayErrorContext(e)))
+        .unwrap_or_else(|e| panic!("create {queue_name}: {}", DisplayErrorContext(e)))
         .queue_url
         .expect("CreateQueue answers the queue's URL");
     let queue_arn = queue_arn(&sqs, &queue_url).await;
