@@ -192,16 +192,16 @@ async fn too_few_images_or_a_bad_request_is_refused_and_nothing_is_written() {
     );
 }
 
-#[tokio::test]
-async fn s3_failing_mid_upload_leaves_no_object_and_no_open_upload() {
+/// An export of `images` kept images of 1 MB whose part `part` S3 refuses every time: it
+/// fails, and leaves no object and no open multipart upload.
+async fn s3_failing_on_part(part: u32, images: usize) {
     let (stack, queues, env) = stack().await;
-    let all: Vec<String> = (1..=12).map(|n| format!("{ACTOR}_{n}.jpg")).collect();
-    seed_images(&stack, 12, MB, &kept(&all)).await;
+    let all: Vec<String> = (1..=images).map(|n| format!("{ACTOR}_{n}.jpg")).collect();
+    seed_images(&stack, images, MB, &kept(&all)).await;
     let proxy = FaultProxy::start(stack.moto.endpoint()).await;
-    // The first part (8 MiB) is sent; every attempt at the second (the rest) fails.
     proxy.inject(FaultRule::s3_internal_error(
         Method::PUT,
-        "partNumber=2",
+        &format!("partNumber={part}"),
         100,
     ));
     let mut queue_env = env.clone();
@@ -222,12 +222,24 @@ async fn s3_failing_mid_upload_leaves_no_object_and_no_open_upload() {
         "{failed}"
     );
     assert_eq!(failed.get("url"), None);
-    assert!(proxy.injected() >= 1, "the second part was refused");
+    assert!(proxy.injected() >= 1, "part {part} was refused");
     assert_eq!(
         exports_left(&stack).await,
         (Vec::new(), 0),
         "no object and no open multipart upload"
     );
+}
+
+#[tokio::test]
+async fn s3_failing_mid_upload_leaves_no_object_and_no_open_upload() {
+    // 20 MB: the first part's failure is seen when the second is sent, mid-stream.
+    s3_failing_on_part(1, 20).await;
+}
+
+#[tokio::test]
+async fn s3_failing_on_the_last_part_leaves_no_object_and_no_open_upload() {
+    // 12 MB: the first part (8 MiB) is stored; the rest, sent on finishing, is refused.
+    s3_failing_on_part(2, 12).await;
 }
 
 #[tokio::test]
@@ -294,4 +306,49 @@ async fn images_added_during_an_export_wait_for_the_next_one() {
         .ended(accepted["export_id"].as_str().unwrap())
         .await;
     assert_eq!(next["count"], 15, "the next export takes them: {next}");
+}
+
+#[tokio::test]
+async fn a_message_delivered_twice_at_once_writes_one_zip() {
+    let (stack, queues, env) = stack().await;
+    let all: Vec<String> = (1..=12).map(|n| format!("{ACTOR}_{n}.jpg")).collect();
+    let images = seed_images(&stack, 12, MB, &kept(&all)).await;
+    let proxy = FaultProxy::start(stack.moto.endpoint()).await;
+    // Counts the uploads started (CreateMultipartUpload is a POST with `?uploads`), each
+    // passed on at once.
+    proxy.inject(FaultRule::slow(
+        Method::POST,
+        "?uploads",
+        Duration::ZERO,
+        100,
+    ));
+    let mut queue_env = env.clone();
+    testkit::set_env(&mut queue_env, "AWS_ENDPOINT_URL", proxy.endpoint());
+    let settings = testkit::EventSourceSettings {
+        batch_size: 1,
+        concurrency: 2,
+        deliver_twice: true,
+        ..testkit::EventSourceSettings::default()
+    };
+    let function = ExportFunction::start_with(&stack, &queues, &env, &queue_env, settings).await;
+
+    let (status, accepted) = function.start_export(&json!({})).await;
+    assert_eq!(status, 202, "{accepted}");
+    let done = function
+        .ended(accepted["export_id"].as_str().unwrap())
+        .await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(
+        proxy.injected(),
+        1,
+        "one run claimed the export, the other left it"
+    );
+    let (keys, open_uploads) = exports_left(&stack).await;
+    assert_eq!((keys.len(), open_uploads), (1, 0));
+    let (_, zip) = download_and_read(done["url"].as_str().unwrap()).await;
+    assert_eq!(zip.dataset["count"], 12, "the kept images, once each");
+    assert_eq!(
+        zip.sha256[&images[12].filename],
+        sha256_hex(&images[12].bytes)
+    );
 }

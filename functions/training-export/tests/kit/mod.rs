@@ -160,12 +160,23 @@ impl ExportFunction {
         env: &[(String, String)],
         queue_env: &[(String, String)],
     ) -> Self {
-        let http = LambdaEmulator::start(Path::new(BOOTSTRAP), env).await;
         let settings = EventSourceSettings {
             batch_size: 1,
             concurrency: 1,
             ..EventSourceSettings::default()
         };
+        Self::start_with(stack, queues, env, queue_env, settings).await
+    }
+
+    /// The same, its queue driven with `settings`.
+    pub async fn start_with(
+        stack: &GenerationStack,
+        queues: &TrainingSetQueues,
+        env: &[(String, String)],
+        queue_env: &[(String, String)],
+        settings: EventSourceSettings,
+    ) -> Self {
+        let http = LambdaEmulator::start(Path::new(BOOTSTRAP), env).await;
         let source = SqsEventSource::start(
             &stack.sdk,
             queues,
