@@ -74,7 +74,15 @@ where
         let (actor_id, route) = route(request)?;
         match route {
             ExportRoute::Start => {
-                let body = json_body(request.body(), MAX_EXPORT_BODY_BYTES)?;
+                // No body at all asks for the defaults (the kept images, the actor's word).
+                let body = if body_bytes(request.body())
+                    .iter()
+                    .all(u8::is_ascii_whitespace)
+                {
+                    json!({})
+                } else {
+                    json_body(request.body(), MAX_EXPORT_BODY_BYTES)?
+                };
                 let asked = ExportRequest::from_body(&body).map_err(use_case)?;
                 let record = self
                     .exports
@@ -105,12 +113,7 @@ where
     /// Writes each message's export, one after another; the messages to deliver again
     /// (another run holds the export, or this one failed before it ended).
     async fn queue_batch(&self, request: &Request) -> Result<Response<Body>, lambda_http::Error> {
-        let body = match request.body() {
-            Body::Text(text) => text.as_bytes(),
-            Body::Binary(bytes) => bytes.as_slice(),
-            _ => &[],
-        };
-        let event: SqsEvent = serde_json::from_slice(body)
+        let event: SqsEvent = serde_json::from_slice(body_bytes(request.body()))
             .map_err(|error| format!("not an SQS event of the exports' queue: {error}"))?;
         let deadline_ms = request
             .lambda_context_ref()
@@ -137,6 +140,15 @@ where
             }
         }
         Ok(json_response(StatusCode::OK, &response))
+    }
+}
+
+/// The bytes of a request's body.
+fn body_bytes(body: &Body) -> &[u8] {
+    match body {
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
     }
 }
 
