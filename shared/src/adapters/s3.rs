@@ -147,6 +147,32 @@ async fn read_body(body: ByteStream, name: &'static str) -> Result<Vec<u8>, Stor
     Ok(Vec::from(bytes.into_bytes()))
 }
 
+impl S3ObjectStore {
+    /// The whole object and its ETag, or `None` when there is none; timed as `calls` (the
+    /// GET, its body).
+    async fn get(
+        &self,
+        key: &str,
+        (get, body): (&'static str, &'static str),
+    ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        let output = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .remote_call(get)
+            .await
+        {
+            Ok(output) => output,
+            Err(error) if http_status(&error) == Some(404) => return Ok(None),
+            Err(error) => return Err(fault(get, error)),
+        };
+        let etag = output.e_tag().unwrap_or_default().to_owned();
+        Ok(Some((read_body(output.body, body).await?, etag)))
+    }
+}
+
 impl ObjectStore for S3ObjectStore {
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
         match self
@@ -251,39 +277,16 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let output = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .remote_call(operations::OBJECT_READ)
-            .await
-        {
-            Ok(output) => output,
-            Err(error) if http_status(&error) == Some(404) => return Ok(None),
-            Err(error) => return Err(fault(operations::OBJECT_READ, error)),
-        };
-        Ok(Some(read_body(output.body, operations::OBJECT_BODY).await?))
+        let calls = (operations::OBJECT_READ, operations::OBJECT_BODY);
+        Ok(self.get(key, calls).await?.map(|(bytes, _)| bytes))
     }
 
     async fn read_versioned(&self, key: &str) -> Result<Option<VersionedObject>, StoreError> {
-        let output = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .remote_call(operations::MANIFEST_READ)
-            .await
-        {
-            Ok(output) => output,
-            Err(error) if http_status(&error) == Some(404) => return Ok(None),
-            Err(error) => return Err(fault(operations::MANIFEST_READ, error)),
-        };
-        let etag = output.e_tag().unwrap_or_default().to_owned();
-        let bytes = read_body(output.body, operations::MANIFEST_BODY).await?;
-        Ok(Some(VersionedObject { bytes, etag }))
+        let calls = (operations::MANIFEST_READ, operations::MANIFEST_BODY);
+        Ok(self
+            .get(key, calls)
+            .await?
+            .map(|(bytes, etag)| VersionedObject { bytes, etag }))
     }
 
     async fn write(

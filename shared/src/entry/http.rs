@@ -341,6 +341,25 @@ pub fn json_body(body: &Body, limit: usize) -> Result<serde_json::Value, ApiErro
         .map_err(|error| RequestError::Malformed(format!("the body is not JSON: {error}")))?)
 }
 
+/// The answer of a route function's `answer`, every error a JSON response, logged with its
+/// status and where its time went (`function` names it in the line).
+pub async fn answered(
+    function: &'static str,
+    request: &Request,
+    answer: impl Future<Output = Result<Response<Body>, ApiError>>,
+) -> Response<Body> {
+    let (answer, timings) = crate::timing::timed(answer).await;
+    let response = answer.unwrap_or_else(ApiError::into_response);
+    tracing::info!(
+        status = response.status().as_u16(),
+        method = %request.method(),
+        total_us = timings.total_us,
+        remote_us = timings.remote_us,
+        "{function} answered"
+    );
+    response
+}
+
 /// A JSON response with this status and body.
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     let text = serde_json::to_string(body).unwrap_or_else(|error| {

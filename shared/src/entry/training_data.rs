@@ -8,13 +8,12 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
 use super::caller::caller;
-use super::http::{ApiError, json_body, json_response};
+use super::http::{ApiError, answered, json_body, json_response};
 use crate::domain::actor::ActorId;
 use crate::domain::curation::{CuratedImage, CurationError, Decision, ImageStatus};
 use crate::domain::manifest_location::percent_decoded;
 use crate::domain::request::RequestError;
 use crate::ports::{ActorProfiles, Clock, ObjectStore};
-use crate::timing::timed;
 use crate::usecases::GenerateImage;
 use crate::usecases::curation::{ImagesPage, MAX_PAGE_SIZE};
 
@@ -43,16 +42,7 @@ pub struct TrainingDataFunction<P, O, K> {
 impl<P: ActorProfiles, O: ObjectStore, K: Clock> TrainingDataFunction<P, O, K> {
     /// Answers one API Gateway request; never fails: every error is a JSON response.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, lambda_http::Error> {
-        let (answer, timings) = timed(self.answer(&request)).await;
-        let response = answer.unwrap_or_else(ApiError::into_response);
-        tracing::info!(
-            status = response.status().as_u16(),
-            method = %request.method(),
-            total_us = timings.total_us,
-            remote_us = timings.remote_us,
-            "training-data answered"
-        );
-        Ok(response)
+        Ok(answered("training-data", &request, self.answer(&request)).await)
     }
 
     async fn answer(&self, request: &Request) -> Result<Response<Body>, ApiError> {

@@ -12,12 +12,12 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
 use super::caller::caller;
-use super::http::{ApiError, json_body, json_response};
+use super::http::{ApiError, answered, json_body, json_response};
 use crate::adapters::export_queue::read_export_message;
 use crate::domain::actor::ActorId;
 use crate::domain::export::{ExportError, ExportId, ExportRecord, ExportRequest};
 use crate::ports::{ActorProfiles, ArchiveUploads, Clock, ExportQueue, ExportRecords, ObjectStore};
-use crate::timing::{epoch_ms, timed};
+use crate::timing::epoch_ms;
 use crate::usecases::export::{ExportRun, ExportView, TrainingExports};
 
 /// The largest POST body accepted, in bytes.
@@ -58,16 +58,7 @@ where
         ) {
             return self.queue_batch(&request).await;
         }
-        let (answer, timings) = timed(self.answer(&request)).await;
-        let response = answer.unwrap_or_else(ApiError::into_response);
-        tracing::info!(
-            status = response.status().as_u16(),
-            method = %request.method(),
-            total_us = timings.total_us,
-            remote_us = timings.remote_us,
-            "training-export answered"
-        );
-        Ok(response)
+        Ok(answered("training-export", &request, self.answer(&request)).await)
     }
 
     async fn answer(&self, request: &Request) -> Result<Response<Body>, ApiError> {
