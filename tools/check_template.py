@@ -1,14 +1,22 @@
 """Checks of template.yaml that cfn-lint does not make: every alarm reaches a person, the
-service's money metrics are alarmed on, and the log level cannot be TRACE.
+service's money metrics are alarmed on, the log level cannot be TRACE, every function of
+functions/ is deployed with its own log group, every HTTP route is the one docs/openapi.yaml
+describes, and every queue a function consumes outlives its runs and has an alarmed
+dead-letter queue.
 
     python3 tools/check_template.py [template.yaml]
 
 Run by tools/test.sh after cfn-lint; exits non-zero with one line per failed check.
 """
 
+import os
+import re
 import sys
 
+import yaml
 from cfnlint.decode import decode
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MONEY_METRICS = ("ImagesPaidNotStored", "PredictionsUncertain", "ManifestNotUpdated")
 NAMESPACE = "TrainingImageService"
@@ -72,6 +80,117 @@ def main(path):
     ]
     if len(lambda_errors) < 2:
         failures.append(f"Lambda errors alarmed for fewer than both functions: {lambda_errors}")
+    failures += check_functions(template)
+    failures += check_routes(resources)
+    failures += check_queues(template, alarms)
+    return failures
+
+
+def functions_of(resources):
+    """The template's functions: {resource name: its properties and its binary}."""
+    return {
+        name: (r.get("Properties", {}),
+               r.get("Metadata", {}).get("BuildProperties", {}).get("Binary"))
+        for name, r in resources.items() if r.get("Type") == "AWS::Serverless::Function"
+    }
+
+
+def check_functions(template):
+    """Each package of functions/ is one function's binary, each function writes to a log
+    group of its own, named after its binary (the log groups the stack sets retention on)."""
+    failures = []
+    resources = template.get("Resources", {})
+    functions = functions_of(resources)
+    binaries = {binary for _, binary in functions.values()}
+    folder = os.path.join(ROOT, "functions")
+    for package in sorted(os.listdir(folder)):
+        manifest = os.path.join(folder, package, "Cargo.toml")
+        if os.path.exists(manifest):
+            with open(manifest) as f:
+                # The [package] table's name (tomllib is Python 3.11's, this runs on older).
+                found = re.search(r'^\[package\][^\[]*?^name\s*=\s*"([^"]+)"', f.read(),
+                                  re.MULTILINE | re.DOTALL)
+            name = found.group(1) if found else package
+            if name not in binaries:
+                failures.append(f"functions/{package} ({name}) is no function's Binary")
+    used = {}
+    for name, (properties, binary) in functions.items():
+        group = properties.get("LoggingConfig", {}).get("LogGroup", {})
+        group = group.get("Ref") if isinstance(group, dict) else None
+        resource = resources.get(group, {})
+        if resource.get("Type") != "AWS::Logs::LogGroup":
+            failures.append(f"{name} has no LoggingConfig.LogGroup Ref to a log group")
+            continue
+        expected = {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-{binary}"}
+        if resource.get("Properties", {}).get("LogGroupName") != expected:
+            failures.append(f"log group {group} of {name} is not named {expected['Fn::Sub']}")
+        used.setdefault(group, []).append(name)
+    for group, users in used.items():
+        if len(users) > 1:
+            failures.append(f"log group {group} is shared by {', '.join(users)}")
+    return failures
+
+
+def check_routes(resources):
+    """The HttpApi routes are exactly the operations of docs/openapi.yaml."""
+    routes = set()
+    for _, (properties, _) in functions_of(resources).items():
+        for event in properties.get("Events", {}).values():
+            if event.get("Type") == "HttpApi":
+                route = event.get("Properties", {})
+                routes.add((str(route.get("Method")).lower(), route.get("Path")))
+    with open(os.path.join(ROOT, "docs", "openapi.yaml")) as f:
+        paths = yaml.safe_load(f).get("paths", {})
+    described = {(method.lower(), path) for path, operations in paths.items()
+                 for method in operations if method.lower() in HTTP_METHODS}
+    return ([f"route {m.upper()} {p} is not in docs/openapi.yaml" for m, p in
+             sorted(routes - described)]
+            + [f"docs/openapi.yaml's {m.upper()} {p} is no route of the template" for m, p in
+               sorted(described - routes)])
+
+
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def number(value, parameters):
+    """A literal number, or a Ref to a parameter's default; None otherwise."""
+    if isinstance(value, dict) and "Ref" in value:
+        value = parameters.get(value["Ref"], {}).get("Default")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def check_queues(template, alarms):
+    """Each queue an SQS event source reads stays invisible for 6 of its function's timeouts
+    (AWS's advice), redrives to a dead-letter queue, and that queue's depth is alarmed."""
+    failures = []
+    parameters = template.get("Parameters", {})
+    resources = template.get("Resources", {})
+    default_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
+    watched = {
+        str(d.get("Value", {}).get("Fn::GetAtt", [None])[0])
+        for alarm in alarms.values() if alarm.get("Namespace") == "AWS/SQS"
+        for d in alarm.get("Dimensions", []) if isinstance(d.get("Value"), dict)
+    }
+    for name, (properties, _) in functions_of(resources).items():
+        timeout = number(properties.get("Timeout", default_timeout), parameters)
+        for event in properties.get("Events", {}).values():
+            if event.get("Type") != "SQS":
+                continue
+            queue = event.get("Properties", {}).get("Queue", {}).get("Fn::GetAtt", [None])[0]
+            queue_properties = resources.get(queue, {}).get("Properties", {})
+            visibility = number(queue_properties.get("VisibilityTimeout", 30), parameters)
+            if timeout is None or visibility is None or visibility < 6 * timeout:
+                failures.append(f"{queue}'s VisibilityTimeout {visibility} is under 6x the "
+                                f"timeout {timeout} of {name}")
+            target = queue_properties.get("RedrivePolicy", {}).get("deadLetterTargetArn", {})
+            dlq = target.get("Fn::GetAtt", [None])[0] if isinstance(target, dict) else None
+            if dlq not in resources:
+                failures.append(f"{queue} (read by {name}) redrives to no dead-letter queue")
+            elif dlq not in watched:
+                failures.append(f"no alarm on the depth of {dlq}, {queue}'s dead letters")
     return failures
 
 

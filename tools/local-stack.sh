@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The local stack, with no AWS account and no internet:
 #   moto server (S3 and DynamoDB) on 127.0.0.1:$MOTO_PORT, with the table, the bucket and the
-#   sample actor (profile and a synthetic base photo) seeded, and the training-set items' queue
-#   and its dead-letter queue (SQS, in moto too); the Replicate emulator on
-#   127.0.0.1:$REPLICATE_PORT; every function served by `cargo lambda watch` on
-#   127.0.0.1:$LAMBDA_PORT; and a dev-only poller (`sqs-event-source`, log in
-#   .local/poller.log) that plays Lambda's SQS event source mapping, invoking
-#   training-set-worker through `cargo lambda watch`. Then it shows the service at work, over
-#   HTTP from the running functions: the sample actor's training prompts, one generated
-#   training image, and a training set of 4 followed to its end; the images and the actor's
-#   manifest are saved under .local/output/ so a person can open them.
+#   sample actor (profile and a synthetic base photo) seeded, the training-set items' queue
+#   and its dead-letter queue, and the exports' queue and its dead-letter queue (SQS, in moto
+#   too); the Replicate emulator on 127.0.0.1:$REPLICATE_PORT; every function served by
+#   `cargo lambda watch` on 127.0.0.1:$LAMBDA_PORT; and two instances of a dev-only poller
+#   (`sqs-event-source`) that play Lambda's SQS event source mappings through `cargo lambda
+#   watch`: the items' queue to training-set-worker (log in .local/poller.log), the exports'
+#   queue to training-export (log in .local/export-poller.log). Then it shows the service at
+#   work, over HTTP from the running functions: the sample actor's training prompts, one
+#   generated training image, and a training set of 4 followed to its end; the images and the
+#   actor's manifest are saved under .local/output/ so a person can open them.
 #
 #   tools/local-stack.sh         start (or reuse) the stack, list the prompts, generate one
 #                                image, then a set of 4
@@ -59,6 +60,7 @@ start_service() {
 }
 
 if [ "${1:-up}" = down ]; then
+    stop_service export-poller
     stop_service poller
     stop_service watch
     stop_service replicate
@@ -83,6 +85,29 @@ TRAINING_SET_QUEUE_URL=$(sed -n 's/^TRAINING_SET_QUEUE_URL=//p' <<<"$seeded")
 TRAINING_SET_QUEUE_ARN=$(sed -n 's/^TRAINING_SET_QUEUE_ARN=//p' <<<"$seeded")
 if [ -z "$TRAINING_SET_QUEUE_URL" ] || [ -z "$TRAINING_SET_QUEUE_ARN" ]; then
     echo "seed-local named no training-set queue (see above)" >&2
+    exit 1
+fi
+# The exports' queue and its DLQ, with the template's settings (6 x the function's 300 s
+# invisible, 3 deliveries); CreateQueue with the same attributes answers the existing queue.
+exports=$(python3 - "$MOTO_URL" <<'PY'
+import json, sys, boto3  # boto3 comes with moto[server]
+sqs = boto3.client("sqs", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="testing", aws_secret_access_key="testing")
+def arn(url):
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+dlq_url = sqs.create_queue(QueueName="training-exports-dlq")["QueueUrl"]
+url = sqs.create_queue(QueueName="training-exports", Attributes={
+    "VisibilityTimeout": "1800",
+    "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn(dlq_url), "maxReceiveCount": 3}),
+})["QueueUrl"]
+print(f"EXPORT_QUEUE_URL={url}\nEXPORT_QUEUE_ARN={arn(url)}\nEXPORT_DLQ_URL={dlq_url}")
+PY
+)
+echo "$exports"
+EXPORT_QUEUE_URL=$(sed -n 's/^EXPORT_QUEUE_URL=//p' <<<"$exports")
+EXPORT_QUEUE_ARN=$(sed -n 's/^EXPORT_QUEUE_ARN=//p' <<<"$exports")
+if [ -z "$EXPORT_QUEUE_URL" ] || [ -z "$EXPORT_QUEUE_ARN" ]; then
+    echo "the exports' queue was not made (see above)" >&2
     exit 1
 fi
 
@@ -121,6 +146,8 @@ AWS_SYSTEM_ACTORS_BUCKET=story-boards-assets
 BATCH_JOB_MIN_SECONDS=20
 # The items' queue: training-sets sends to it, training-set-worker delays and ends its messages.
 TRAINING_SET_QUEUE_URL=$TRAINING_SET_QUEUE_URL
+# The exports' queue: training-export sends each export to it, and is handed it back by the export poller.
+EXPORT_QUEUE_URL=$EXPORT_QUEUE_URL
 # What the webhook function checks deliveries with (the emulator signs with it).
 REPLICATE_WEBHOOK_SECRET=$LOCAL_WEBHOOK_SECRET
 $replicate_env
@@ -152,6 +179,17 @@ else
     cargo build --quiet -p testkit --bin sqs-event-source
     start_service poller target/debug/sqs-event-source "$MOTO_URL" "$TRAINING_SET_QUEUE_URL" \
         "$TRAINING_SET_QUEUE_ARN" "$LAMBDA_URL/2015-03-31/functions/training-set-worker/invocations"
+fi
+# A second instance plays the exports' mapping, handing their messages to training-export
+# (the poller's batches are of up to 10, the template's of 1: the function runs a batch's
+# exports one after another).
+if [ -f "$STATE/export-poller.pid" ] && kill -0 "$(cat "$STATE/export-poller.pid")" 2>/dev/null; then
+    echo "the exports' SQS event source poller is already up (log: $STATE/export-poller.log)"
+else
+    echo "starting the SQS event source poller for training-export (log: $STATE/export-poller.log)"
+    cargo build --quiet -p testkit --bin sqs-event-source
+    start_service export-poller target/debug/sqs-event-source "$MOTO_URL" "$EXPORT_QUEUE_URL" \
+        "$EXPORT_QUEUE_ARN" "$LAMBDA_URL/2015-03-31/functions/training-export/invocations"
 fi
 
 url="$LAMBDA_URL/lambda-url/training-prompts/api/actors/$SAMPLE_ACTOR/training-prompts"

@@ -1,6 +1,6 @@
 """A private local stack for one test run: moto, the Replicate emulator and
-`cargo lambda watch`, each on a free loopback port, seeded with the sample actor and the
-training sets' queue, and stopped (by their own process groups) when the `with` block ends.
+`cargo lambda watch`, each on a free loopback port, seeded with the sample actor, the
+training sets' queue and the exports' queue, and stopped (by their own process groups) when the `with` block ends.
 
     with PrivateStack() as stack:
         stack.lambda_url   # http://127.0.0.1:PORT
@@ -8,7 +8,9 @@ training sets' queue, and stopped (by their own process groups) when the `with` 
 
 `cargo lambda watch` runs with `--ignore-changes`: each function is built once, at its first
 invocation, and is not rebuilt (and its in-flight request killed) when a source file changes
-during the run. Nothing polls the queue: a training set's items stay queued.
+during the run. Nothing polls the queues: a training set's items and the exports stay
+queued (an export is run by invoking training-export with an SQS event, as
+tools/schemathesis_local.py does).
 """
 
 import json
@@ -25,6 +27,10 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The items' queue, named as the test kit names it (testkit::TRAINING_SET_QUEUE).
 TRAINING_SET_QUEUE = "training-sets"
+# The exports' queue and its dead-letter queue (testkit::EXPORT_QUEUE, testkit::EXPORT_DLQ),
+# with the template's settings: 6 x 300 s invisible, 3 deliveries.
+EXPORT_QUEUE = "training-exports"
+EXPORT_DLQ = "training-exports-dlq"
 # The local stack's webhook signing secret (the emulator signs with it, the function checks).
 WEBHOOK_SECRET = "whsec_bG9jYWwtc3RhY2std2ViaG9vay1zaWduaW5nLXNlY3JldCEh"
 
@@ -56,6 +62,7 @@ class PrivateStack:
         self.lambda_port = free_port()
         self.lambda_url = f"http://127.0.0.1:{self.lambda_port}"
         self.training_set_queue_url = None
+        self.export_queue_url = None
         self.services = []
 
     def _start(self, name, args, env=None):
@@ -72,6 +79,7 @@ class PrivateStack:
             subprocess.run(["cargo", "run", "--quiet", "-p", "testkit", "--bin", "seed-local",
                             "--", self.moto_url], cwd=ROOT, check=True)
             self.training_set_queue_url = self._training_set_queue()
+            self.export_queue_url = self._export_queue()
             subprocess.run(["cargo", "build", "--quiet", "-p", "replicate-emulator"],
                            cwd=ROOT, check=True)
             self._start("replicate", ["target/debug/replicate-emulator", "--addr",
@@ -91,6 +99,8 @@ class PrivateStack:
                         "REPLICATE_OUTPUT_HOSTS=127.0.0.1\n"
                         # Read by training-sets (at its start) and the worker only.
                         f"TRAINING_SET_QUEUE_URL={self.training_set_queue_url}\n"
+                        # Read by training-export (at its start): it queues each export.
+                        f"EXPORT_QUEUE_URL={self.export_queue_url}\n"
                         # The emulator's signing secret, for the webhook function.
                         f"REPLICATE_WEBHOOK_SECRET={WEBHOOK_SECRET}\n")
             self._start("watch", ["cargo", "lambda", "watch", "--ignore-changes",
@@ -102,16 +112,32 @@ class PrivateStack:
             self.__exit__(*sys.exc_info())
             raise
 
+    def client(self, service):
+        """A boto3 client of moto (boto3 is in tools/requirements-dev.txt, in .venv/)."""
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.moto_url, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
     def _training_set_queue(self):
         """The items' queue on moto (made when the seeding did not make it): its URL."""
-        import boto3  # from tools/requirements-dev.txt, in the project's .venv/
-
-        sqs = boto3.client("sqs", endpoint_url=self.moto_url, region_name="us-east-1",
-                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        sqs = self.client("sqs")
         try:
             return sqs.get_queue_url(QueueName=TRAINING_SET_QUEUE)["QueueUrl"]
         except sqs.exceptions.QueueDoesNotExist:
             return sqs.create_queue(QueueName=TRAINING_SET_QUEUE)["QueueUrl"]
+
+    def _export_queue(self):
+        """The exports' queue on moto, with its dead-letter queue: its URL."""
+        sqs = self.client("sqs")
+        dlq_url = sqs.create_queue(QueueName=EXPORT_DLQ)["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(
+            QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return sqs.create_queue(QueueName=EXPORT_QUEUE, Attributes={
+            "VisibilityTimeout": "1800",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
+                                         "maxReceiveCount": 3}),
+        })["QueueUrl"]
 
     def invoke(self, function, event_file):
         """`cargo lambda invoke` with an event file; the parsed answer (its body for HTTP)."""

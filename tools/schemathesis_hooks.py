@@ -13,8 +13,18 @@ made for the sample actor (SCHEMATHESIS_TRAINING_SETS: the set kept, then the se
 for two thirds of them. cancel is steered to the set to cancel only, so the kept set stays
 uncanceled for retry. The choice is a CRC-32 of the generated value: the same cases for the
 same seed. Invalid values are sent as generated.
+
+The export operations likewise, but in turn rather than by a CRC (the same cases for the
+same seed all the same): of the POSTs with a valid `actorId`, half go to the seeded export
+actor with ten kept images and a quarter to the one with nine kept and two undecided
+(SCHEMATHESIS_EXPORT_ACTORS; `kept` is a 422 there, `not_rejected` a 202), the rest stay as
+generated (no manifest: 422). Of the GETs with a valid `exportId`, two fifths read the done
+export, one fifth each the failed and the running one (SCHEMATHESIS_EXPORTS, `actor:id`,
+made by tools/schemathesis_local.py), the rest the id generated; a steered one is asked with
+its own actor three times in four, else with the actor generated (another's: 404).
 """
 
+import itertools
 import os
 import re
 import zlib
@@ -23,9 +33,13 @@ import schemathesis
 
 SAMPLE_ACTOR = os.environ.get("SCHEMATHESIS_SAMPLE_ACTOR", "0000_european_16_male")
 SETS = [s for s in os.environ.get("SCHEMATHESIS_TRAINING_SETS", "").split(",") if s]
+EXPORT_ACTORS = [a for a in os.environ.get("SCHEMATHESIS_EXPORT_ACTORS", "").split(",") if a]
+EXPORTS = [tuple(e.split(":", 1)) for e in os.environ.get("SCHEMATHESIS_EXPORTS", "").split(",")
+           if ":" in e]
 # The id rules of shared/src/domain/actor.rs and shared/src/domain/training_set.rs.
 ACTOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 SET_ID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+EXPORT_ID = SET_ID
 
 
 def _utf8(value):
@@ -54,6 +68,9 @@ def filter_case(context, case):
 def before_call(context, case, kwargs):
     # Here rather than in map_case, which the Examples phase does not call.
     path = case.operation.path
+    if "/training-data/exports" in path:
+        _steer_export(case)
+        return
     if "/training-sets" not in path:
         return
     parameters = dict(case.path_parameters or {})
@@ -68,5 +85,41 @@ def before_call(context, case, kwargs):
             targets = SETS[-1:] if path.endswith("/cancel") else SETS
             # The schema's example (choice 2) is the kept set: Examples and Coverage find it.
             parameters["setId"] = targets[choice % len(targets)]
+    if parameters != case.path_parameters:
+        case.path_parameters = parameters
+
+
+# The export operations' targets, taken in turn by the cases that can be steered (few
+# distinct ids are generated, and the Coverage phase varies a case after it was steered, so
+# a choice by the generated value would send most cases to one target). None: as generated.
+# POST: the actor with ten kept images twice, the one with nine once, the generated one once.
+_POST_ACTORS = itertools.cycle([0, 0, 1, None])
+# GET: the done export twice (its answer has the most to check), the failed and the running
+# once each, the generated id once; then the export's own actor three times in four.
+_GET_EXPORTS = itertools.cycle([0, 0, 1, 2, None])
+_GET_OWNERS = itertools.cycle([True, True, True, False])
+
+
+def _valid_actor(actor):
+    return isinstance(actor, str) and ACTOR_ID.fullmatch(actor) and ".." not in actor
+
+
+def _steer_export(case):
+    parameters = dict(case.path_parameters or {})
+    actor = parameters.get("actorId")
+    export_id = parameters.get("exportId")
+    if "exportId" not in parameters:
+        # POST: the actor with ten kept images for half the valid ids, the one with nine for
+        # a quarter, the generated one (no manifest) for the rest.
+        if len(EXPORT_ACTORS) == 2 and _valid_actor(actor):
+            target = next(_POST_ACTORS)
+            if target is not None:
+                parameters["actorId"] = EXPORT_ACTORS[target]
+    elif EXPORTS and isinstance(export_id, str) and EXPORT_ID.fullmatch(export_id):
+        target = next(_GET_EXPORTS)
+        if target is not None and target < len(EXPORTS):
+            owner, parameters["exportId"] = EXPORTS[target]
+            if _valid_actor(actor) and next(_GET_OWNERS):
+                parameters["actorId"] = owner
     if parameters != case.path_parameters:
         case.path_parameters = parameters
