@@ -189,7 +189,7 @@ else
     echo "starting the SQS event source poller for training-export (log: $STATE/export-poller.log)"
     cargo build --quiet -p testkit --bin sqs-event-source
     start_service export-poller target/debug/sqs-event-source "$MOTO_URL" "$EXPORT_QUEUE_URL" \
-        "$EXPORT_QUEUE_ARN" "$LAMBDA_URL/2015-03-31/functions/training-export/invocations"
+        "$EXPORT_QUEUE_ARN" "$LAMBDA_URL/2015-03-31/functions/training-export/invocations" 1
 fi
 
 url="$LAMBDA_URL/lambda-url/training-prompts/api/actors/$SAMPLE_ACTOR/training-prompts"

@@ -165,7 +165,8 @@ impl S3ObjectStore {
             .await
         {
             Ok(output) => output,
-            Err(error) if http_status(&error) == Some(404) => return Ok(None),
+            // 403 as for HeadObject: without s3:ListBucket a missing object is a 403.
+            Err(error) if matches!(http_status(&error), Some(404 | 403)) => return Ok(None),
             Err(error) => return Err(fault(get, error)),
         };
         let etag = output.e_tag().unwrap_or_default().to_owned();

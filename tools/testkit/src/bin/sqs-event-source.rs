@@ -1,7 +1,8 @@
 //! Dev-only, for the local stack: plays Lambda's SQS event source mapping (the template's
 //! batch size and `ReportBatchItemFailures`) between moto's training-set queue and a function
 //! served at a fixed invoke URL, until SIGTERM or SIGINT, logging one line per invocation:
-//! `sqs-event-source <moto endpoint> <queue url> <queue arn> <invoke url>`, e.g. with
+//! `sqs-event-source <moto endpoint> <queue url> <queue arn> <invoke url> [batch size]`
+//! (default 10; the exports' queue takes 1, as its template mapping does), e.g. with
 //! `http://127.0.0.1:9000/2015-03-31/functions/training-set-worker/invocations` (`cargo
 //! lambda watch`). Never deployed: on AWS the mapping is Lambda's own.
 
@@ -12,12 +13,28 @@ use testkit::{EventSourceSettings, InvocationReport, SqsEventSource, TrainingSet
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-const USAGE: &str = "usage: sqs-event-source <moto endpoint> <queue url> <queue arn> <invoke url>";
+const USAGE: &str = "usage: sqs-event-source <moto endpoint> <queue url> <queue arn> <invoke url> [batch size 1-10]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [endpoint, queue_url, queue_arn, invoke_url] = args.as_slice() else {
+    let (endpoint, queue_url, queue_arn, invoke_url, batch_size) = match args.as_slice() {
+        [endpoint, queue_url, queue_arn, invoke_url] => {
+            (endpoint, queue_url, queue_arn, invoke_url, "10")
+        }
+        [endpoint, queue_url, queue_arn, invoke_url, size] => {
+            (endpoint, queue_url, queue_arn, invoke_url, size.as_str())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(batch_size) = batch_size
+        .parse::<usize>()
+        .ok()
+        .filter(|size| (1..=10).contains(size))
+    else {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
@@ -37,6 +54,7 @@ async fn main() -> ExitCode {
     };
     let (reports, mut reported) = mpsc::unbounded_channel();
     let settings = EventSourceSettings {
+        batch_size,
         reports: Some(reports),
         ..EventSourceSettings::default()
     };
