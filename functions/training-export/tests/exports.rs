@@ -368,3 +368,39 @@ async fn a_message_delivered_twice_at_once_writes_one_zip() {
         sha256_hex(&images[12].bytes)
     );
 }
+
+#[tokio::test]
+async fn a_run_out_of_time_aborts_its_upload_and_fails_the_export() {
+    let (stack, queues, env) = stack().await;
+    let all: Vec<String> = (1..=20).map(|n| format!("{ACTOR}_{n}.jpg")).collect();
+    seed_images(&stack, 20, MB, &kept(&all)).await;
+    let proxy = FaultProxy::start(stack.moto.endpoint()).await;
+    // The first part takes 21 s of the driver's 30 s timeout: when the second is sent (and
+    // waits for it), less than the run's 10 s reserve is left for the next image.
+    proxy.inject(FaultRule::slow(
+        Method::PUT,
+        "partNumber=1",
+        Duration::from_secs(21),
+        1,
+    ));
+    let mut queue_env = env.clone();
+    testkit::set_env(&mut queue_env, "AWS_ENDPOINT_URL", proxy.endpoint());
+    let function = ExportFunction::start(&stack, &queues, &env, &queue_env).await;
+
+    let (status, accepted) = function.start_export(&json!({})).await;
+    assert_eq!(status, 202, "{accepted}");
+    let failed = function
+        .ended(accepted["export_id"].as_str().unwrap())
+        .await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("did not fit in one run") && error.contains("of 20 images"),
+        "{error}"
+    );
+    assert_eq!(
+        exports_left(&stack).await,
+        (Vec::new(), 0),
+        "ended by the run itself: no object and no open upload"
+    );
+}

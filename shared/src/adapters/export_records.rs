@@ -147,12 +147,16 @@ impl ExportRecords for DynamoDbExportRecords {
             .remote_call(operation)
             .await;
         match claimed {
-            Ok(output) => output
-                .attributes
-                .as_ref()
-                .and_then(read_export)
-                .map(|record| ExportClaim::Claimed(Box::new(record)))
-                .ok_or_else(|| unreadable(operation)),
+            Ok(output) => {
+                let item = output.attributes.unwrap_or_default();
+                match (read_export(&item), number(&item, "attempts")) {
+                    (Some(record), Some(run)) => Ok(ExportClaim::Claimed {
+                        record: Box::new(record),
+                        run,
+                    }),
+                    _ => Err(unreadable(operation)),
+                }
+            }
             Err(error) if is_condition_failure(&error) => Ok(match self.get(export_id).await? {
                 None => ExportClaim::Missing,
                 Some(record) if record.status == ExportStatus::Running => ExportClaim::Held,
@@ -165,6 +169,7 @@ impl ExportRecords for DynamoDbExportRecords {
     async fn end(
         &self,
         export_id: &ExportId,
+        run: Option<u64>,
         end: &ExportEnd,
         now: &str,
     ) -> Result<(), StoreError> {
@@ -173,8 +178,15 @@ impl ExportRecords for DynamoDbExportRecords {
             .client
             .update_item()
             .table_name(&self.table_name)
-            .set_key(Some(keys::export(export_id).attributes()))
-            .condition_expression("#status = :running")
+            .set_key(Some(keys::export(export_id).attributes()));
+        let request = match run {
+            Some(run) => request
+                .condition_expression("#status = :running AND attempts = :run")
+                .expression_attribute_values(":run", n(run)),
+            None => request
+                .condition_expression("#status = :running AND attribute_not_exists(attempts)"),
+        };
+        let request = request
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":running", s(ExportStatus::Running.as_str()))
             .expression_attribute_values(":now", s(now));
@@ -198,7 +210,8 @@ impl ExportRecords for DynamoDbExportRecords {
         };
         match request.send().remote_call(operation).await {
             Ok(_) => Ok(()),
-            // Ended already (by a run whose lease had run out): it stays as that run left it.
+            // Ended already, or claimed by a later run (this one's lease ran out): it stays as
+            // that run leaves it.
             Err(error) if is_condition_failure(&error) => Ok(()),
             Err(error) => Err(fault(operation, error)),
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
@@ -64,6 +65,7 @@ pub struct S3ObjectStore {
     client: Client,
     bucket: String,
     region: String,
+    signing_credentials: Option<SharedCredentialsProvider>,
 }
 
 impl S3ObjectStore {
@@ -73,7 +75,18 @@ impl S3ObjectStore {
             client,
             bucket: bucket.into(),
             region: region.into(),
+            signing_credentials: None,
         }
+    }
+
+    /// The same, telling how long its presigned URLs can work from `credentials` (the
+    /// client's own; the SDK client does not give them back).
+    pub fn with_signing_credentials(
+        mut self,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Self {
+        self.signing_credentials = credentials;
+        self
     }
 
     /// An S3 client for this SDK configuration: path-style when `AWS_ENDPOINT_URL` points the
@@ -88,6 +101,18 @@ impl S3ObjectStore {
     }
 }
 
+/// Whether a GET failed because there is no such object: a 404, or (without s3:ListBucket,
+/// which the policies do not grant) S3's 403 `AccessDenied`. Other 403s (an expired token, a
+/// skewed clock) are faults.
+fn is_missing<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    match http_status(error) {
+        Some(404) => true,
+        Some(403) => error.code() == Some("AccessDenied"),
+        _ => false,
+    }
+}
+
+/// A fault of the named call, with the SDK's whole error chain as its detail (for logs).
 pub(super) fn fault<E, R>(operation: &'static str, error: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + 'static,
@@ -165,8 +190,7 @@ impl S3ObjectStore {
             .await
         {
             Ok(output) => output,
-            // 403 as for HeadObject: without s3:ListBucket a missing object is a 403.
-            Err(error) if matches!(http_status(&error), Some(404 | 403)) => return Ok(None),
+            Err(error) if is_missing(&error) => return Ok(None),
             Err(error) => return Err(fault(get, error)),
         };
         let etag = output.e_tag().unwrap_or_default().to_owned();
@@ -240,6 +264,17 @@ impl ObjectStore for S3ObjectStore {
             .await
             .map_err(|error| fault(operations::PRESIGN, error))?;
         Ok(request.uri().to_owned())
+    }
+
+    async fn signing_time_left(&self) -> Option<Duration> {
+        let provider = self.signing_credentials.as_ref()?;
+        let credentials = provider.provide_credentials().await.ok()?;
+        let expiry = credentials.expiry()?;
+        Some(
+            expiry
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default(),
+        )
     }
 
     fn object_url(&self, key: &str) -> String {

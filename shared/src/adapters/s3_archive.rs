@@ -8,7 +8,10 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use std::time::Duration;
+
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use tokio::task::JoinHandle;
@@ -23,20 +26,37 @@ use crate::timing::RemoteCallExt;
 /// The least size S3 takes for a part other than the last.
 pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
 
+/// What the buffer has room for past a part: one image of the usual size (larger ones grow it).
+const IMAGE_ROOM: usize = 4 * 1024 * 1024;
+
 /// The size from which the buffered zip is sent as a part.
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
 
 const _: () = assert!(PART_BYTES >= MIN_PART_BYTES, "S3 refuses smaller parts");
+
+/// The uploads' timeouts: a part is megabytes, not the few bytes of the other calls (whose
+/// attempts get 3 s, `adapters/aws.rs`), and an export's run has minutes, not an HTTP
+/// answer's seconds.
+fn part_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(30))
+        .operation_timeout(Duration::from_secs(90))
+        .build()
+}
 
 /// The zip's bytes not sent yet: the zip writer appends, the upload takes them as a part.
 #[derive(Debug, Clone, Default)]
 struct Unsent(Arc<Mutex<Vec<u8>>>);
 
 impl Unsent {
-    /// Everything buffered, when it is at least `least` bytes.
+    /// Everything buffered, when it is at least `least` bytes. The buffer starts again with
+    /// room for a part and an image, so that filling it does not grow it by doubling (each
+    /// growth a copy, and a 16 MiB allocation sent whole as the part).
     fn take(&self, least: usize) -> Option<Vec<u8>> {
         let mut buffer = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        (buffer.len() >= least).then(|| std::mem::take(&mut *buffer))
+        (buffer.len() >= least)
+            .then(|| std::mem::replace(&mut *buffer, Vec::with_capacity(PART_BYTES + IMAGE_ROOM)))
     }
 }
 
@@ -62,10 +82,15 @@ pub struct S3Archives {
 }
 
 impl S3Archives {
-    /// The zips of `bucket`, reached with `client`.
-    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+    /// The zips of `bucket`, reached with `client`'s configuration and longer timeouts.
+    pub fn new(client: &Client, bucket: impl Into<String>) -> Self {
+        let config = client
+            .config()
+            .to_builder()
+            .timeout_config(part_timeouts())
+            .build();
         Self {
-            client,
+            client: Client::from_conf(config),
             bucket: bucket.into(),
         }
     }
@@ -110,7 +135,9 @@ impl ArchiveUploads for S3Archives {
             .await
             .map_err(|error| fault(operations::ARCHIVE_BEGIN, error))?;
         let upload_id = created.upload_id().unwrap_or_default().to_owned();
-        let unsent = Unsent::default();
+        let unsent = Unsent(Arc::new(Mutex::new(Vec::with_capacity(
+            PART_BYTES + IMAGE_ROOM,
+        ))));
         Ok(S3ArchiveUpload {
             client: self.client.clone(),
             bucket: self.bucket.clone(),

@@ -322,17 +322,21 @@ pub async fn training_export() -> Result<TrainingExport, Error> {
     let table_name = config::table_name()?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config);
     let bucket = config::required_env("AWS_SYSTEM_ACTORS_BUCKET")?;
-    let (_, objects) = generation_settings_and_bucket(&sdk_config)?;
+    let region = sdk_config
+        .region()
+        .map_or("us-east-1".to_owned(), ToString::to_string);
+    let s3 = S3ObjectStore::client_for(&sdk_config);
     Ok(TrainingExportFunction {
         exports: TrainingExports {
             profiles: DynamoDbActorProfiles::new(dynamodb.clone(), table_name.clone()),
-            objects,
+            objects: S3ObjectStore::new(s3.clone(), bucket.clone(), region)
+                .with_signing_credentials(sdk_config.credentials_provider()),
             records: DynamoDbExportRecords::new(dynamodb, table_name),
             queue: SqsExportQueue::new(
                 aws_sdk_sqs::Client::new(&sdk_config),
                 config::export_queue_url()?,
             ),
-            archives: S3Archives::new(S3ObjectStore::client_for(&sdk_config), bucket),
+            archives: S3Archives::new(&s3, bucket),
             clock: SystemClock,
             settings: config::export_settings()?,
         },

@@ -9,7 +9,12 @@ use crate::domain::export::{ExportId, ExportRecord};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExportClaim {
     /// This run holds the export until its lease ends: it writes the zip.
-    Claimed(Box<ExportRecord>),
+    Claimed {
+        /// The export.
+        record: Box<ExportRecord>,
+        /// Which run this is (1, 2, ...): only this run's end is recorded.
+        run: u64,
+    },
     /// Another run holds it (a duplicate delivery): this one leaves it.
     Held,
     /// It is done or failed already: nothing to do.
@@ -49,10 +54,13 @@ pub trait ExportRecords: Send + Sync {
         now_ms: u64,
         lease_until_ms: u64,
     ) -> impl Future<Output = Result<ExportClaim, StoreError>> + Send;
-    /// Ends a running export at `now` (RFC 3339); an export already ended stays as it is.
+    /// Ends a running export at `now` (RFC 3339) for the run `run` that claimed it (`None`:
+    /// an export no run has claimed); an export already ended, or claimed by a later run,
+    /// stays as it is.
     fn end(
         &self,
         export_id: &ExportId,
+        run: Option<u64>,
         end: &ExportEnd,
         now: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -115,6 +115,9 @@ pub trait ObjectStore: Send + Sync {
         key: &str,
         expires_in: std::time::Duration,
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
+    /// How long a URL signed now can work, when the signing credentials expire (a
+    /// function role's session credentials do); `None` when they do not say.
+    fn signing_time_left(&self) -> impl Future<Output = Option<std::time::Duration>> + Send;
     /// The object's permanent URL (not signed).
     fn object_url(&self, key: &str) -> String;
     /// Every key under `prefix`.

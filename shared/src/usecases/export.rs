@@ -23,6 +23,10 @@ use crate::ports::{
 };
 use crate::retry::random_number;
 
+/// What a run keeps back from its deadline to finish or abort its upload and end its
+/// export.
+pub const FINISH_RESERVE: Duration = Duration::from_secs(10);
+
 /// What a deployment sets for its exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExportSettings {
@@ -58,7 +62,8 @@ pub struct ExportView {
     pub record: ExportRecord,
     /// A presigned GET of the zip, once done.
     pub url: Option<String>,
-    /// How long that URL lives from now.
+    /// How long that URL lives from now: the setting, or less when the signing credentials
+    /// expire sooner.
     pub url_lifetime: Duration,
 }
 
@@ -77,6 +82,11 @@ enum WriteFailure {
     Store(StoreError),
     /// A listed image is not in the bucket.
     MissingImage(String),
+    /// The run's time ran out after this many images.
+    OutOfTime {
+        /// Images written.
+        written: usize,
+    },
 }
 
 impl<P, O, R, Q, A, K> TrainingExports<P, O, R, Q, A, K>
@@ -126,7 +136,7 @@ where
             let end = ExportEnd::Failed("the export could not be queued; ask again".to_owned());
             if let Err(error) = self
                 .records
-                .end(&record.export_id, &end, &self.clock.now_rfc3339())
+                .end(&record.export_id, None, &end, &self.clock.now_rfc3339())
                 .await
             {
                 tracing::warn!(export_id = %record.export_id, %error, "unqueued export not ended");
@@ -149,9 +159,15 @@ where
             .await?
             .filter(|record| record.actor_id == *actor_id)
             .ok_or_else(|| ExportError::NotFound(export_id.to_string()))?;
-        let lifetime = self.settings.url_lifetime;
+        let mut lifetime = self.settings.url_lifetime;
         let url = match record.status {
-            ExportStatus::Done => Some(self.objects.presigned_get(&record.key, lifetime).await?),
+            ExportStatus::Done => {
+                // A URL works only while the credentials that signed it do.
+                if let Some(left) = self.objects.signing_time_left().await {
+                    lifetime = lifetime.min(left).max(Duration::from_secs(1));
+                }
+                Some(self.objects.presigned_get(&record.key, lifetime).await?)
+            }
             _ => None,
         };
         Ok(ExportView {
@@ -169,26 +185,26 @@ where
         deadline_ms: u64,
     ) -> Result<ExportRun, UseCaseError> {
         let now_ms = self.clock.now_epoch_ms();
-        let record = match self.records.claim(export_id, now_ms, deadline_ms).await? {
-            ExportClaim::Claimed(record) => *record,
+        let (record, run) = match self.records.claim(export_id, now_ms, deadline_ms).await? {
+            ExportClaim::Claimed { record, run } => (*record, run),
             ExportClaim::Held => return Ok(ExportRun::Held),
             ExportClaim::Ended | ExportClaim::Missing => return Ok(ExportRun::Ended),
         };
         let started = self.clock.now();
-        let end = self.write(&record).await;
+        let end = self.write(&record, deadline_ms).await;
         if let ExportEnd::Failed(error) = &end {
-            tracing::warn!(%export_id, actor = %record.actor_name, %error, "export failed");
+            tracing::warn!(%export_id, run, actor = %record.actor_name, %error, "export failed");
         } else {
             tracing::info!(%export_id, actor = %record.actor_name, ?end, elapsed_ms = started.elapsed().as_millis() as u64, "export done");
         }
         self.records
-            .end(export_id, &end, &self.clock.now_rfc3339())
+            .end(export_id, Some(run), &end, &self.clock.now_rfc3339())
             .await?;
         Ok(ExportRun::Ended)
     }
 
-    /// The zip of `record`'s images, and how it ended.
-    async fn write(&self, record: &ExportRecord) -> ExportEnd {
+    /// The zip of `record`'s images, written before `deadline_ms`, and how it ended.
+    async fn write(&self, record: &ExportRecord, deadline_ms: u64) -> ExportEnd {
         let files = match self
             .files(&record.actor_name, record.include, &record.trigger_word)
             .await
@@ -200,7 +216,7 @@ where
             Ok(upload) => upload,
             Err(error) => return self.store_failure(record, &error),
         };
-        match self.stream(&mut upload, record, &files).await {
+        match self.stream(&mut upload, record, &files, deadline_ms).await {
             Ok(()) => match upload.finish().await {
                 Ok(size) => ExportEnd::Done {
                     size,
@@ -217,21 +233,32 @@ where
                     WriteFailure::MissingImage(name) => ExportEnd::Failed(format!(
                         "{name} is listed in the manifest but is not in the bucket"
                     )),
+                    WriteFailure::OutOfTime { written } => ExportEnd::Failed(format!(
+                        "the export did not fit in one run of the function ({written} of {} images written); ask for an export of fewer images",
+                        files.len()
+                    )),
                 }
             }
         }
     }
 
     /// Each file and its caption into `upload`, then `dataset.json`; each image is read
-    /// while the one before it is written.
+    /// while the one before it is written. A file is begun only while [`FINISH_RESERVE`] is
+    /// left before `deadline_ms`, so that a run out of time still aborts its upload and ends
+    /// its export rather than being stopped mid-upload.
     async fn stream(
         &self,
         upload: &mut A::Upload,
         record: &ExportRecord,
         files: &[ExportFile],
+        deadline_ms: u64,
     ) -> Result<(), WriteFailure> {
+        let reserve_ms = FINISH_RESERVE.as_millis() as u64;
         let mut current = self.image(files.first()).await?;
         for (position, file) in files.iter().enumerate() {
+            if self.clock.now_epoch_ms() + reserve_ms > deadline_ms {
+                return Err(WriteFailure::OutOfTime { written: position });
+            }
             let bytes = current.take().unwrap_or_default();
             let write = async {
                 upload.add(&file.image_name, &bytes).await?;

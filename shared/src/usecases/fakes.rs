@@ -96,6 +96,10 @@ impl ObjectStore for Objects {
         Ok(format!("https://signed/{key}"))
     }
 
+    async fn signing_time_left(&self) -> Option<Duration> {
+        None
+    }
+
     fn object_url(&self, key: &str) -> String {
         format!("https://bucket/{key}")
     }
