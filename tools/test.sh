@@ -30,7 +30,7 @@ python3 tools/schemathesis_local.py
 echo "== the benchmark, a short run on the debug builds"
 bootstraps=$(mktemp -d)
 trap 'rm -rf "$bootstraps"' EXIT
-for function in training-prompts generate-single training-sets training-set-worker replicate-webhook; do
+for function in training-prompts generate-single training-sets training-set-worker replicate-webhook training-export; do
     mkdir -p "$bootstraps/$function"
     ln -s "$PWD/target/debug/$function" "$bootstraps/$function/bootstrap"
 done

@@ -111,6 +111,15 @@ pub fn deployed_env(
         ("REPLICATE_API_TOKEN_PARAMETER", TOKEN_PARAMETER),
         ("DAILY_GENERATION_CAP", "1000000"),
         ("DAILY_GENERATION_CAP_PER_ACTOR", "100000"),
+    ] {
+        testkit::set_env(&mut env, name, value);
+    }
+    with_lambda_env(env, function)
+}
+
+/// `env` with what Lambda sets for `function` as deployed: JSON logs at INFO, 128 MB.
+pub fn with_lambda_env(mut env: Vec<(String, String)>, function: &str) -> Vec<(String, String)> {
+    for (name, value) in [
         ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
         ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
         ("AWS_LAMBDA_FUNCTION_NAME", function),
