@@ -159,17 +159,34 @@ fn object_size(content_range: Option<&str>, received: usize, limit: u64) -> Opti
     }
 }
 
-/// Reads a GetObject body whole, timed as the remote call `name`, without copying it again.
-async fn read_body(body: ByteStream, name: &'static str) -> Result<Vec<u8>, StoreError> {
-    let bytes = body
-        .collect()
-        .remote_call(name)
-        .await
-        .map_err(|error| StoreError {
-            operation: name,
-            detail: error.to_string(),
-        })?;
-    Ok(Vec::from(bytes.into_bytes()))
+/// The most a body's announced size reserves up front (larger ones grow as they come).
+const MAX_PREALLOCATED_BODY: usize = 32 * 1024 * 1024;
+
+/// Reads a GetObject body whole, timed as the remote call `name`, into one buffer of its
+/// announced `size`.
+async fn read_body(
+    mut body: ByteStream,
+    size: Option<i64>,
+    name: &'static str,
+) -> Result<Vec<u8>, StoreError> {
+    // Chunks are appended to one buffer of the announced size: one copy of the object.
+    let announced = size
+        .and_then(|size| usize::try_from(size).ok())
+        .unwrap_or(0);
+    let mut bytes = Vec::with_capacity(announced.min(MAX_PREALLOCATED_BODY));
+    async {
+        while let Some(chunk) = body.try_next().await? {
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok::<(), aws_sdk_s3::primitives::ByteStreamError>(())
+    }
+    .remote_call(name)
+    .await
+    .map_err(|error| StoreError {
+        operation: name,
+        detail: error.to_string(),
+    })?;
+    Ok(bytes)
 }
 
 impl S3ObjectStore {
@@ -194,7 +211,8 @@ impl S3ObjectStore {
             Err(error) => return Err(fault(get, error)),
         };
         let etag = output.e_tag().unwrap_or_default().to_owned();
-        Ok(Some((read_body(output.body, body).await?, etag)))
+        let size = output.content_length();
+        Ok(Some((read_body(output.body, size, body).await?, etag)))
     }
 }
 
@@ -242,7 +260,8 @@ impl ObjectStore for S3ObjectStore {
             Err(error) => return Err(fault(operations::PHOTO_READ, error)),
         };
         let range = output.content_range().map(str::to_owned);
-        let bytes = read_body(output.body, operations::PHOTO_BODY).await?;
+        let size = output.content_length();
+        let bytes = read_body(output.body, size, operations::PHOTO_BODY).await?;
         let size = object_size(range.as_deref(), bytes.len(), limit).ok_or_else(|| StoreError {
             operation: operations::PHOTO_READ,
             detail: format!("the size of {key} is not given and it is longer than {limit} bytes"),

@@ -14,6 +14,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::Bytes;
 use tokio::task::JoinHandle;
 use zip::write::{SimpleFileOptions, StreamWriter};
 use zip::{CompressionMethod, ZipWriter};
@@ -45,24 +46,78 @@ fn part_timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// Part buffers given back once a part is sent: an upload fills the same two or three
+/// allocations for all its parts, instead of a new part-sized one each (freed blocks that size
+/// stay resident under glibc once its mmap threshold has risen: docs/benchmark.md).
+#[derive(Debug, Clone, Default)]
+struct PartBuffers(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl PartBuffers {
+    /// An empty buffer with room for a part and an image.
+    fn fresh(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(PART_BYTES + IMAGE_ROOM))
+    }
+
+    /// `bytes` as a part's body, its buffer given back when the SDK drops it.
+    fn body(&self, bytes: Vec<u8>) -> ByteStream {
+        ByteStream::from(Bytes::from_owner(SentPart {
+            bytes,
+            buffers: self.clone(),
+        }))
+    }
+}
+
+/// A part's bytes on their way to S3.
+struct SentPart {
+    bytes: Vec<u8>,
+    buffers: PartBuffers,
+}
+
+impl AsRef<[u8]> for SentPart {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for SentPart {
+    fn drop(&mut self) {
+        let mut buffer = std::mem::take(&mut self.bytes);
+        buffer.clear();
+        let mut kept = self
+            .buffers
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if kept.len() < 2 {
+            kept.push(buffer);
+        }
+    }
+}
+
 /// The zip's bytes not sent yet: the zip writer appends, the upload takes them as a part.
 #[derive(Debug, Clone, Default)]
-struct Unsent(Arc<Mutex<Vec<u8>>>);
+struct Unsent {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    buffers: PartBuffers,
+}
 
 impl Unsent {
-    /// Everything buffered, when it is at least `least` bytes. The buffer starts again with
-    /// room for a part and an image, so that filling it does not grow it by doubling (each
-    /// growth a copy, and a 16 MiB allocation sent whole as the part).
+    /// Everything buffered, when it is at least `least` bytes; the buffer goes on in a
+    /// fresh (or given back) one with room for a part and an image, so that filling it does
+    /// not grow it by doubling.
     fn take(&self, least: usize) -> Option<Vec<u8>> {
-        let mut buffer = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        (buffer.len() >= least)
-            .then(|| std::mem::replace(&mut *buffer, Vec::with_capacity(PART_BYTES + IMAGE_ROOM)))
+        let mut buffer = self.buffer.lock().unwrap_or_else(PoisonError::into_inner);
+        (buffer.len() >= least).then(|| std::mem::replace(&mut *buffer, self.buffers.fresh()))
     }
 }
 
 impl Write for Unsent {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
+        self.buffer
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .extend_from_slice(bytes);
@@ -135,9 +190,11 @@ impl ArchiveUploads for S3Archives {
             .await
             .map_err(|error| fault(operations::ARCHIVE_BEGIN, error))?;
         let upload_id = created.upload_id().unwrap_or_default().to_owned();
-        let unsent = Unsent(Arc::new(Mutex::new(Vec::with_capacity(
-            PART_BYTES + IMAGE_ROOM,
-        ))));
+        let buffers = PartBuffers::default();
+        let unsent = Unsent {
+            buffer: Arc::new(Mutex::new(buffers.fresh())),
+            buffers,
+        };
         Ok(S3ArchiveUpload {
             client: self.client.clone(),
             bucket: self.bucket.clone(),
@@ -201,7 +258,7 @@ impl S3ArchiveUpload {
             .key(&self.key)
             .upload_id(&self.upload_id)
             .part_number(number)
-            .body(ByteStream::from(bytes));
+            .body(self.unsent.buffers.body(bytes));
         self.in_flight = Some(tokio::spawn(async move {
             let sent = request
                 .send()
