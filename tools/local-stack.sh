@@ -78,7 +78,8 @@ else
     start_service moto moto_server -H 127.0.0.1 -p "$MOTO_PORT"
     wait_for_http "$MOTO_URL/moto-api/" 60
 fi
-# Also creates the items' queue and its DLQ (as they are when they exist), and names them.
+# Also creates the items' and the exports' queues and their DLQs (as they are when they
+# exist), and names them.
 seeded=$(cargo run --quiet -p testkit --bin seed-local -- "$MOTO_URL")
 echo "$seeded"
 TRAINING_SET_QUEUE_URL=$(sed -n 's/^TRAINING_SET_QUEUE_URL=//p' <<<"$seeded")
@@ -87,27 +88,10 @@ if [ -z "$TRAINING_SET_QUEUE_URL" ] || [ -z "$TRAINING_SET_QUEUE_ARN" ]; then
     echo "seed-local named no training-set queue (see above)" >&2
     exit 1
 fi
-# The exports' queue and its DLQ, with the template's settings (6 x the function's 300 s
-# invisible, 3 deliveries); CreateQueue with the same attributes answers the existing queue.
-exports=$(python3 - "$MOTO_URL" <<'PY'
-import json, sys, boto3  # boto3 comes with moto[server]
-sqs = boto3.client("sqs", endpoint_url=sys.argv[1], region_name="us-east-1",
-                   aws_access_key_id="testing", aws_secret_access_key="testing")
-def arn(url):
-    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-dlq_url = sqs.create_queue(QueueName="training-exports-dlq")["QueueUrl"]
-url = sqs.create_queue(QueueName="training-exports", Attributes={
-    "VisibilityTimeout": "1800",
-    "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn(dlq_url), "maxReceiveCount": 3}),
-})["QueueUrl"]
-print(f"EXPORT_QUEUE_URL={url}\nEXPORT_QUEUE_ARN={arn(url)}\nEXPORT_DLQ_URL={dlq_url}")
-PY
-)
-echo "$exports"
-EXPORT_QUEUE_URL=$(sed -n 's/^EXPORT_QUEUE_URL=//p' <<<"$exports")
-EXPORT_QUEUE_ARN=$(sed -n 's/^EXPORT_QUEUE_ARN=//p' <<<"$exports")
+EXPORT_QUEUE_URL=$(sed -n 's/^EXPORT_QUEUE_URL=//p' <<<"$seeded")
+EXPORT_QUEUE_ARN=$(sed -n 's/^EXPORT_QUEUE_ARN=//p' <<<"$seeded")
 if [ -z "$EXPORT_QUEUE_URL" ] || [ -z "$EXPORT_QUEUE_ARN" ]; then
-    echo "the exports' queue was not made (see above)" >&2
+    echo "seed-local named no exports' queue (see above)" >&2
     exit 1
 fi
 
@@ -170,27 +154,22 @@ else
     wait_for_http "$LAMBDA_URL/" 60
 fi
 
-# Lambda's SQS event source mapping cannot run locally: this poller plays it, handing the
-# queue's batches to training-set-worker through cargo lambda watch's invoke API.
-if [ -f "$STATE/poller.pid" ] && kill -0 "$(cat "$STATE/poller.pid")" 2>/dev/null; then
-    echo "the SQS event source poller is already up (log: $STATE/poller.log)"
-else
-    echo "starting the SQS event source poller for training-set-worker (log: $STATE/poller.log)"
-    cargo build --quiet -p testkit --bin sqs-event-source
-    start_service poller target/debug/sqs-event-source "$MOTO_URL" "$TRAINING_SET_QUEUE_URL" \
-        "$TRAINING_SET_QUEUE_ARN" "$LAMBDA_URL/2015-03-31/functions/training-set-worker/invocations"
-fi
-# A second instance plays the exports' mapping, handing their messages to training-export
-# (the poller's batches are of up to 10, the template's of 1: the function runs a batch's
-# exports one after another).
-if [ -f "$STATE/export-poller.pid" ] && kill -0 "$(cat "$STATE/export-poller.pid")" 2>/dev/null; then
-    echo "the exports' SQS event source poller is already up (log: $STATE/export-poller.log)"
-else
-    echo "starting the SQS event source poller for training-export (log: $STATE/export-poller.log)"
-    cargo build --quiet -p testkit --bin sqs-event-source
-    start_service export-poller target/debug/sqs-event-source "$MOTO_URL" "$EXPORT_QUEUE_URL" \
-        "$EXPORT_QUEUE_ARN" "$LAMBDA_URL/2015-03-31/functions/training-export/invocations" 1
-fi
+# Lambda's SQS event source mappings cannot run locally: a poller plays each, handing its
+# queue's batches to its function through cargo lambda watch's invoke API.
+# start_poller NAME QUEUE_URL QUEUE_ARN FUNCTION BATCH_SIZE
+start_poller() {
+    if [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; then
+        echo "the SQS event source poller for $4 is already up (log: $STATE/$1.log)"
+    else
+        echo "starting the SQS event source poller for $4 (log: $STATE/$1.log)"
+        cargo build --quiet -p testkit --bin sqs-event-source
+        start_service "$1" target/debug/sqs-event-source "$MOTO_URL" "$2" "$3" \
+            "$LAMBDA_URL/2015-03-31/functions/$4/invocations" "$5"
+    fi
+}
+start_poller poller "$TRAINING_SET_QUEUE_URL" "$TRAINING_SET_QUEUE_ARN" training-set-worker 10
+# The exports' mapping takes one message a batch, as the template's.
+start_poller export-poller "$EXPORT_QUEUE_URL" "$EXPORT_QUEUE_ARN" training-export 1
 
 url="$LAMBDA_URL/lambda-url/training-prompts/api/actors/$SAMPLE_ACTOR/training-prompts"
 echo "GET $url  (the first call compiles the function)"
