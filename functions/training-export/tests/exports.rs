@@ -10,7 +10,7 @@ use kit::{ACTOR, ExportFunction, download_and_read, exports_left, seed_images, s
 use lambda_http::http::Method;
 use serde_json::{Value, json};
 use shared::domain::caption::trigger_word;
-use testkit::{FaultProxy, FaultRule, GenerationStack, TrainingSetQueues};
+use testkit::{FaultRule, GenerationStack, TrainingSetQueues};
 
 const MB: usize = 1024 * 1024;
 
@@ -44,7 +44,7 @@ async fn an_export_of_the_kept_images_opens_in_zipfile_with_each_caption_and_its
     let rejected = format!("{ACTOR}_11.jpg");
     statuses.push((&rejected, "rejected"));
     let images = seed_images(&stack, 12, 300 * 1024, &statuses).await;
-    let function = ExportFunction::start(&stack, &queues, &env, &env).await;
+    let function = ExportFunction::start(&stack, &queues, &env).await;
     let word = trigger_word(None, SAMPLE_NAME);
 
     let (status, accepted) = function.start_export(&json!({"include": "kept"})).await;
@@ -143,7 +143,7 @@ async fn too_few_images_or_a_bad_request_is_refused_and_nothing_is_written() {
     let (stack, queues, env) = stack().await;
     let three: Vec<String> = (1..=3).map(|n| format!("{ACTOR}_{n}.jpg")).collect();
     seed_images(&stack, 12, 20 * 1024, &kept(&three)).await;
-    let function = ExportFunction::start(&stack, &queues, &env, &env).await;
+    let function = ExportFunction::start(&stack, &queues, &env).await;
 
     let (status, refused) = function.start_export(&json!({"include": "kept"})).await;
     assert_eq!(status, 422, "{refused}");
@@ -193,7 +193,7 @@ async fn too_few_images_or_a_bad_request_is_refused_and_nothing_is_written() {
     function.stop().await;
     let mut lower = env.clone();
     testkit::set_env(&mut lower, "EXPORT_MIN_IMAGES", "3");
-    let function = ExportFunction::start(&stack, &queues, &lower, &lower).await;
+    let function = ExportFunction::start(&stack, &queues, &lower).await;
     let (status, accepted) = function.start_export(&json!({})).await;
     assert_eq!(status, 202, "{accepted}");
     let done = function
@@ -212,15 +212,13 @@ async fn s3_failing_on_part(part: u32, images: usize) {
     let (stack, queues, env) = stack().await;
     let all: Vec<String> = (1..=images).map(|n| format!("{ACTOR}_{n}.jpg")).collect();
     seed_images(&stack, images, MB, &kept(&all)).await;
-    let proxy = FaultProxy::start(stack.moto.endpoint()).await;
+    let (proxy, function) =
+        ExportFunction::behind_proxy(&stack, &queues, &env, kit::queue_settings()).await;
     proxy.inject(FaultRule::s3_internal_error(
         Method::PUT,
         &format!("partNumber={part}"),
         100,
     ));
-    let mut queue_env = env.clone();
-    testkit::set_env(&mut queue_env, "AWS_ENDPOINT_URL", proxy.endpoint());
-    let function = ExportFunction::start(&stack, &queues, &env, &queue_env).await;
 
     let (status, accepted) = function.start_export(&json!({})).await;
     assert_eq!(status, 202, "{accepted}");
@@ -263,12 +261,10 @@ async fn images_added_during_an_export_wait_for_the_next_one() {
         .chain((1..=12).map(|n| format!("{ACTOR}_{n}.jpg")))
         .collect();
     let images = seed_images(&stack, 12, MB, &kept(&all)).await;
-    let proxy = FaultProxy::start(stack.moto.endpoint()).await;
+    let (proxy, function) =
+        ExportFunction::behind_proxy(&stack, &queues, &env, kit::queue_settings()).await;
     let slow_part = Duration::from_secs(3);
     proxy.inject(FaultRule::slow(Method::PUT, "partNumber=1", slow_part, 1));
-    let mut queue_env = env.clone();
-    testkit::set_env(&mut queue_env, "AWS_ENDPOINT_URL", proxy.endpoint());
-    let function = ExportFunction::start(&stack, &queues, &env, &queue_env).await;
 
     let (status, accepted) = function.start_export(&json!({})).await;
     assert_eq!(status, 202, "{accepted}");
@@ -329,7 +325,13 @@ async fn a_message_delivered_twice_at_once_writes_one_zip() {
     let (stack, queues, env) = over(GenerationStack::start_serialized().await).await;
     let all: Vec<String> = (1..=12).map(|n| format!("{ACTOR}_{n}.jpg")).collect();
     let images = seed_images(&stack, 12, MB, &kept(&all)).await;
-    let proxy = FaultProxy::start(stack.moto.endpoint()).await;
+    let settings = testkit::EventSourceSettings {
+        batch_size: 1,
+        concurrency: 2,
+        deliver_twice: true,
+        ..testkit::EventSourceSettings::default()
+    };
+    let (proxy, function) = ExportFunction::behind_proxy(&stack, &queues, &env, settings).await;
     // Counts the uploads started (CreateMultipartUpload is a POST with `?uploads`), each
     // passed on at once.
     proxy.inject(FaultRule::slow(
@@ -338,15 +340,6 @@ async fn a_message_delivered_twice_at_once_writes_one_zip() {
         Duration::ZERO,
         100,
     ));
-    let mut queue_env = env.clone();
-    testkit::set_env(&mut queue_env, "AWS_ENDPOINT_URL", proxy.endpoint());
-    let settings = testkit::EventSourceSettings {
-        batch_size: 1,
-        concurrency: 2,
-        deliver_twice: true,
-        ..testkit::EventSourceSettings::default()
-    };
-    let function = ExportFunction::start_with(&stack, &queues, &env, &queue_env, settings).await;
 
     let (status, accepted) = function.start_export(&json!({})).await;
     assert_eq!(status, 202, "{accepted}");
@@ -374,7 +367,8 @@ async fn a_run_out_of_time_aborts_its_upload_and_fails_the_export() {
     let (stack, queues, env) = stack().await;
     let all: Vec<String> = (1..=20).map(|n| format!("{ACTOR}_{n}.jpg")).collect();
     seed_images(&stack, 20, MB, &kept(&all)).await;
-    let proxy = FaultProxy::start(stack.moto.endpoint()).await;
+    let (proxy, function) =
+        ExportFunction::behind_proxy(&stack, &queues, &env, kit::queue_settings()).await;
     // The first part takes 21 s of the driver's 30 s timeout: when the second is sent (and
     // waits for it), less than the run's 10 s reserve is left for the next image.
     proxy.inject(FaultRule::slow(
@@ -383,9 +377,6 @@ async fn a_run_out_of_time_aborts_its_upload_and_fails_the_export() {
         Duration::from_secs(21),
         1,
     ));
-    let mut queue_env = env.clone();
-    testkit::set_env(&mut queue_env, "AWS_ENDPOINT_URL", proxy.endpoint());
-    let function = ExportFunction::start(&stack, &queues, &env, &queue_env).await;
 
     let (status, accepted) = function.start_export(&json!({})).await;
     assert_eq!(status, 202, "{accepted}");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use testkit::{
-    EventSourceSettings, GenerationStack, LambdaEmulator, SAMPLE_ACTOR, SqsEventSource,
+    EventSourceSettings, FaultProxy, GenerationStack, LambdaEmulator, SAMPLE_ACTOR, SqsEventSource,
     TrainingSetQueues, status_and_body,
 };
 
@@ -151,25 +151,43 @@ pub struct ExportFunction {
     source: SqsEventSource,
 }
 
+/// How the template's event source hands the exports' queue to the function: one message a
+/// batch, one environment.
+pub fn queue_settings() -> EventSourceSettings {
+    EventSourceSettings {
+        batch_size: 1,
+        concurrency: 1,
+        ..EventSourceSettings::default()
+    }
+}
+
 impl ExportFunction {
-    /// The function with `env`, its queue `queues`, run by `queue_env` (the same, or one
-    /// whose S3 is a fault proxy).
+    /// The function with `env`, its queue `queues` driven as deployed.
     pub async fn start(
         stack: &GenerationStack,
         queues: &TrainingSetQueues,
         env: &[(String, String)],
-        queue_env: &[(String, String)],
     ) -> Self {
-        let settings = EventSourceSettings {
-            batch_size: 1,
-            concurrency: 1,
-            ..EventSourceSettings::default()
-        };
-        Self::start_with(stack, queues, env, queue_env, settings).await
+        Self::start_with(stack, queues, env, env, queue_settings()).await
     }
 
-    /// The same, its queue driven with `settings`.
-    pub async fn start_with(
+    /// The function with `env` whose queue's runs (driven with `settings`) reach S3 through
+    /// a fault proxy, and the proxy (its faults injected by the test).
+    pub async fn behind_proxy(
+        stack: &GenerationStack,
+        queues: &TrainingSetQueues,
+        env: &[(String, String)],
+        settings: EventSourceSettings,
+    ) -> (FaultProxy, Self) {
+        let proxy = FaultProxy::start(stack.moto.endpoint()).await;
+        let mut queue_env = env.to_vec();
+        testkit::set_env(&mut queue_env, "AWS_ENDPOINT_URL", proxy.endpoint());
+        let function = Self::start_with(stack, queues, env, &queue_env, settings).await;
+        (proxy, function)
+    }
+
+    /// The function with `env`, its queue `queues` run by `queue_env`, driven with `settings`.
+    async fn start_with(
         stack: &GenerationStack,
         queues: &TrainingSetQueues,
         env: &[(String, String)],
