@@ -13,6 +13,7 @@ pub mod profile_cache;
 pub mod replicate;
 pub mod s3;
 pub mod s3_archive;
+mod s3_metadata;
 pub mod spend;
 pub mod sqs;
 pub mod ssm;

@@ -1,5 +1,5 @@
-//! HTTP glue shared by the API functions: routes, JSON responses, and the one place where an
-//! error becomes a status code.
+//! HTTP glue shared by the API functions: routes, JSON responses, and the API error (its
+//! status and code from the one map in `status_map.rs`).
 
 use lambda_http::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use lambda_http::http::{HeaderValue, Method, StatusCode};
@@ -10,11 +10,11 @@ use thiserror::Error;
 
 use crate::adapters::replicate::webhook_signature::SignatureError;
 use crate::domain::actor::{ActorId, ValidationError};
-use crate::domain::curation::CurationError;
-use crate::domain::export::ExportError;
 use crate::domain::request::RequestError;
 use crate::ports::{PredictionError, SpendRefusal, StoreError};
 use crate::usecases::UseCaseError;
+
+pub use super::status_map::{code_of, status_of};
 
 /// Everything an API request can fail with. [`ApiError::status`] and [`ApiError::code`] are
 /// the only mapping from errors to HTTP (and to direct invocations' error types).
@@ -197,109 +197,6 @@ impl ApiError {
 const RETRY_RUNNING_SECONDS: u64 = 10;
 /// When to ask again for an image that was not stored in time.
 const RETRY_STORING_SECONDS: u64 = 5;
-
-/// The HTTP status of a use case's error.
-pub fn status_of(error: &UseCaseError) -> StatusCode {
-    match error {
-        UseCaseError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-        // Paid for (or maybe started): a blind retry could pay again, so no 503.
-        UseCaseError::NotStored { .. } => StatusCode::BAD_GATEWAY,
-        UseCaseError::OutOfTime { .. } => StatusCode::GATEWAY_TIMEOUT,
-        UseCaseError::KeyInProgress => StatusCode::CONFLICT,
-        UseCaseError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-        UseCaseError::SetNotFound(_) => StatusCode::NOT_FOUND,
-        UseCaseError::SetCanceled(_) => StatusCode::CONFLICT,
-        UseCaseError::Curation(error) => match error {
-            CurationError::Invalid(_) => StatusCode::BAD_REQUEST,
-            CurationError::UnknownImage(_) => StatusCode::NOT_FOUND,
-            // The manifest is not one the service may rewrite: an operator must look.
-            CurationError::Manifest(_) => StatusCode::CONFLICT,
-        },
-        UseCaseError::Export(error) => match error {
-            ExportError::Invalid(_) => StatusCode::BAD_REQUEST,
-            ExportError::TooFewImages { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ExportError::NotFound(_) => StatusCode::NOT_FOUND,
-        },
-        UseCaseError::Spend(SpendRefusal::Disabled) => StatusCode::SERVICE_UNAVAILABLE,
-        UseCaseError::Spend(SpendRefusal::Exhausted { .. }) => StatusCode::TOO_MANY_REQUESTS,
-        UseCaseError::Refused(error) => match error {
-            RequestError::Malformed(_)
-            | RequestError::Identifier(_)
-            | RequestError::UnknownPromptId(_)
-            | RequestError::BadBaseImagePath { .. } => StatusCode::BAD_REQUEST,
-            RequestError::UnknownActor(_) | RequestError::BaseImageNotFound(_) => {
-                StatusCode::NOT_FOUND
-            }
-            RequestError::ActorNameMismatch { .. }
-            | RequestError::BaseImageNotAllowed { .. }
-            | RequestError::BaseImageNotAnImage(_)
-            | RequestError::BaseImageTooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        },
-        UseCaseError::Prediction(error) => match error {
-            PredictionError::RateLimited { .. }
-            | PredictionError::Unavailable {
-                prediction_id: None,
-                ..
-            } => StatusCode::SERVICE_UNAVAILABLE,
-            PredictionError::Unavailable { .. } | PredictionError::Uncertain { .. } => {
-                StatusCode::BAD_GATEWAY
-            }
-            PredictionError::Rejected { status: 422, .. }
-            | PredictionError::Failed { .. }
-            | PredictionError::Canceled { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            PredictionError::Rejected { .. } | PredictionError::BadOutput { .. } => {
-                StatusCode::BAD_GATEWAY
-            }
-            PredictionError::TimedOut { .. } => StatusCode::GATEWAY_TIMEOUT,
-        },
-    }
-}
-
-/// The code of a use case's error.
-pub fn code_of(error: &UseCaseError) -> &'static str {
-    match error {
-        UseCaseError::Store(_) => "store_unavailable",
-        UseCaseError::NotStored { .. } => "image_not_stored",
-        UseCaseError::OutOfTime { .. } => "image_pending",
-        UseCaseError::KeyInProgress => "idempotency_in_progress",
-        UseCaseError::KeyReused => "idempotency_key_reused",
-        UseCaseError::SetNotFound(_) => "training_set_not_found",
-        UseCaseError::SetCanceled(_) => "training_set_canceled",
-        UseCaseError::Curation(error) => match error {
-            CurationError::Invalid(_) => "invalid_request",
-            CurationError::UnknownImage(_) => "image_not_found",
-            CurationError::Manifest(_) => "manifest_unreadable",
-        },
-        UseCaseError::Export(error) => match error {
-            ExportError::Invalid(_) => "invalid_request",
-            ExportError::TooFewImages { .. } => "too_few_images",
-            ExportError::NotFound(_) => "export_not_found",
-        },
-        UseCaseError::Spend(SpendRefusal::Disabled) => "generation_disabled",
-        UseCaseError::Spend(SpendRefusal::Exhausted { .. }) => "budget_exhausted",
-        UseCaseError::Refused(error) => match error {
-            RequestError::Malformed(_) | RequestError::Identifier(_) => "invalid_request",
-            RequestError::UnknownPromptId(_) => "unknown_prompt_id",
-            RequestError::BadBaseImagePath { .. } => "invalid_base_image_path",
-            RequestError::ActorNameMismatch { .. } => "actor_name_mismatch",
-            RequestError::BaseImageNotAllowed { .. } => "base_image_not_allowed",
-            RequestError::UnknownActor(_) => "actor_not_found",
-            RequestError::BaseImageNotFound(_) => "base_image_not_found",
-            RequestError::BaseImageNotAnImage(_) => "base_image_not_an_image",
-            RequestError::BaseImageTooLarge { .. } => "base_image_too_large",
-        },
-        UseCaseError::Prediction(error) => match error {
-            PredictionError::RateLimited { .. } => "rate_limited",
-            PredictionError::Rejected { .. } => "model_rejected_request",
-            PredictionError::Failed { .. } => "prediction_failed",
-            PredictionError::Canceled { .. } => "prediction_canceled",
-            PredictionError::TimedOut { .. } => "generation_timeout",
-            PredictionError::Unavailable { .. } => "model_unavailable",
-            PredictionError::BadOutput { .. } => "output_refused",
-            PredictionError::Uncertain { .. } => "prediction_uncertain",
-        },
-    }
-}
 
 /// Seconds from now to the next 00:00 UTC, when the daily caps reset.
 fn seconds_to_utc_midnight() -> u64 {

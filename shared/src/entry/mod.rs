@@ -11,6 +11,7 @@ pub mod logging;
 pub mod metrics;
 pub mod reconciler;
 pub mod replicate_webhook;
+mod status_map;
 pub mod training_data;
 pub mod training_export;
 pub mod training_prompts;
