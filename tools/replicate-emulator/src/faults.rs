@@ -1,5 +1,6 @@
 //! The fault switches a test sets (`PUT /admin/faults`), the counts it reads back
-//! (`GET /admin/counts`), and the refusals of a create that the switches inject.
+//! (`GET /admin/counts`), and the refusals of a create (of a prediction or a training) that
+//! the switches inject.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -75,6 +76,29 @@ pub struct Faults {
     /// The first pause before a failed delivery is sent again, in milliseconds (default
     /// 1000; each next pause doubles, six retries in all).
     pub webhook_retry_base_ms: Option<u64>,
+    /// The next N training creates are refused with `training_reject_status`, creating
+    /// nothing.
+    pub reject_training_creates: u32,
+    /// The status of those refusals: 401, 402 or 422 (the default).
+    pub training_reject_status: Option<u16>,
+    /// The next N training creates answer 503, creating nothing.
+    pub unavailable_training_creates: u32,
+    /// How long each training stays `starting` after its create, in milliseconds.
+    pub training_starting_ms: u64,
+    /// When each training finishes, in milliseconds after its create (it is `processing`
+    /// from the end of `starting` until then).
+    pub training_processing_ms: u64,
+    /// Trainings never finish (until canceled, or until this is switched off).
+    pub training_never_finish: bool,
+    /// Trainings fail with this error message.
+    pub training_fail_with: Option<String>,
+    /// The `metrics.predict_time` of a finished training, in seconds (default 1234.5): what
+    /// it is billed for.
+    pub training_predict_time_secs: Option<f64>,
+    /// The size of a trained `lora.safetensors`, in bytes (default 256 KiB).
+    pub training_weights_bytes: Option<usize>,
+    /// Trained weights answer 404 (expired).
+    pub training_weights_gone: bool,
 }
 
 /// How many requests of each kind the emulator got.
@@ -94,7 +118,8 @@ pub struct Counts {
     pub file_requests_with_authorization: u32,
     /// API requests refused for a missing or wrong token.
     pub unauthorized: u32,
-    /// Predictions with a webhook that completed (each is told once, or dropped).
+    /// Predictions and trainings with a webhook that completed (each is told once, or
+    /// dropped).
     pub webhooks_completed: u32,
     /// Webhooks not sent, by the drop switch.
     pub webhooks_dropped: u32,
@@ -102,6 +127,26 @@ pub struct Counts {
     pub webhook_attempts: u32,
     /// Webhook requests answered 2xx.
     pub webhooks_accepted: u32,
+    /// Training create requests, whatever their answer.
+    pub training_create_requests: u32,
+    /// Trainings actually created: the billable ones.
+    pub trainings_created: u32,
+    /// Reads of a training.
+    pub training_get_requests: u32,
+    /// Lists of the trainings.
+    pub training_list_requests: u32,
+    /// Cancels of a training.
+    pub training_cancel_requests: u32,
+    /// Reads of a model.
+    pub model_get_requests: u32,
+    /// Model create requests, whatever their answer.
+    pub model_create_requests: u32,
+    /// Models actually created.
+    pub models_created: u32,
+    /// Downloads of trained weights.
+    pub weights_requests: u32,
+    /// Downloads of trained weights that carried an `Authorization` header (a leaked token).
+    pub weights_requests_with_authorization: u32,
 }
 
 impl Faults {
@@ -133,26 +178,55 @@ impl Faults {
         }
         if self.reject_creates > 0 {
             self.reject_creates -= 1;
-            let status = self
-                .reject_status
-                .and_then(|status| StatusCode::from_u16(status).ok())
-                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            let (title, detail) = match status.as_u16() {
-                401 => (
-                    "Unauthenticated",
-                    "You did not pass a valid authentication token",
-                ),
-                402 => (
-                    "Insufficient credit",
-                    "You have insufficient credit to run this model",
-                ),
-                500.. => ("Internal Server Error", "an unexpected error occurred"),
-                _ => ("Input validation failed", "input.seed: must be an integer"),
-            };
-            return Some(problem(status, title, detail));
+            return Some(refusal(
+                self.reject_status,
+                "input.seed: must be an integer",
+            ));
         }
         None
     }
+
+    /// The refusal a training create gets from the switches, using up one of its counters;
+    /// `None` when no switch refuses it.
+    pub(crate) fn refuse_training_create(&mut self) -> Option<Response> {
+        if self.unavailable_training_creates > 0 {
+            self.unavailable_training_creates -= 1;
+            return Some(problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+                "try again later",
+            ));
+        }
+        if self.reject_training_creates > 0 {
+            self.reject_training_creates -= 1;
+            return Some(refusal(
+                self.training_reject_status,
+                "input.steps: must be an integer",
+            ));
+        }
+        None
+    }
+}
+
+/// A refused create with `status` (default 422), in Replicate's words for it; `invalid` is
+/// the detail of a 422.
+fn refusal(status: Option<u16>, invalid: &str) -> Response {
+    let status = status
+        .and_then(|status| StatusCode::from_u16(status).ok())
+        .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+    let (title, detail) = match status.as_u16() {
+        401 => (
+            "Unauthenticated",
+            "You did not pass a valid authentication token",
+        ),
+        402 => (
+            "Insufficient credit",
+            "You have insufficient credit to run this model",
+        ),
+        500.. => ("Internal Server Error", "an unexpected error occurred"),
+        _ => ("Input validation failed", invalid),
+    };
+    problem(status, title, detail)
 }
 
 /// `PUT /admin/faults`: the switches for the requests that follow.
@@ -165,6 +239,12 @@ pub(crate) async fn set_faults(
         // Predictions left "never finishing" finish now (a resumed run can collect them).
         for prediction in inner.predictions.values_mut() {
             prediction.never_finish = false;
+        }
+    }
+    if !faults.training_never_finish {
+        // Likewise trainings: they finish now, or when they were due if that is later.
+        for training in &mut inner.trainings {
+            training.release();
         }
     }
     inner.faults = faults.clone();
@@ -182,7 +262,8 @@ pub(crate) async fn get_counts(State(shared): State<AppState>) -> Response {
     axum::Json(shared.lock().counts).into_response()
 }
 
-/// `POST /admin/reset`: a fresh emulator for the next run of the local stack.
+/// `POST /admin/reset`: a fresh emulator for the next run of the local stack (no
+/// predictions, trainings or models; the switches off, the counts zero).
 pub(crate) async fn reset(State(shared): State<AppState>) -> Response {
     *shared.lock() = Inner::default();
     StatusCode::NO_CONTENT.into_response()

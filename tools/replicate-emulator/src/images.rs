@@ -1,10 +1,17 @@
 //! The outputs the emulator serves: a real JPEG derived from the input image, or a padded
-//! one made without reading the input (for benchmarks).
+//! one made without reading the input (for benchmarks), and the route that serves them.
 
 use std::io::Cursor;
+use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
+
+use crate::routes::problem;
+use crate::state::AppState;
 
 /// The output of a prediction: the input image, decoded (from a data URI or fetched from its
 /// URL), toned sepia so it is visibly new, and encoded as a JPEG. An input it cannot read
@@ -96,6 +103,48 @@ pub(crate) fn reencode(jpeg: &[u8], format: image::ImageFormat) -> Option<Vec<u8
     let mut out = Cursor::new(Vec::new());
     image.write_to(&mut out, format).ok()?;
     Some(out.into_inner())
+}
+
+/// `GET /files/{id}.jpg`: a prediction's output, as the switches have it (slow, gone,
+/// redirected, not a JPEG). No token is needed; those that come are counted as leaks.
+pub(crate) async fn output_file(
+    State(shared): State<AppState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let inner = {
+        let mut inner = shared.lock();
+        inner.counts.file_requests += 1;
+        if headers.contains_key(header::AUTHORIZATION) {
+            inner.counts.file_requests_with_authorization += 1;
+        }
+        let id = file.trim_end_matches(".jpg").to_owned();
+        let faults = inner.faults.clone();
+        let bytes = inner
+            .predictions
+            .get(&id)
+            .and_then(|p| p.output.as_ref().ok().cloned());
+        (faults, bytes)
+    };
+    let (faults, bytes) = inner;
+    if faults.output_latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.output_latency_ms)).await;
+    }
+    let Some(bytes) = bytes else {
+        return problem(StatusCode::NOT_FOUND, "Not found", "no such file");
+    };
+    if faults.output_gone {
+        return problem(StatusCode::NOT_FOUND, "Not found", "the file has expired");
+    }
+    if faults.output_redirect {
+        let location = format!("{}/files/{file}?redirected=1", shared.base_url);
+        return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+    }
+    if faults.output_not_jpeg {
+        let png = reencode(&bytes, image::ImageFormat::Png).unwrap_or_default();
+        return ([(header::CONTENT_TYPE, "image/png")], png).into_response();
+    }
+    ([(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response()
 }
 
 #[cfg(test)]

@@ -1,12 +1,19 @@
-//! A local stand-in for Replicate's predictions API, for tests and the local stack. Never
-//! deployed.
+//! A local stand-in for Replicate's predictions, trainings and models APIs, for tests and the
+//! local stack. Never deployed.
 //!
 //! It creates predictions by model and by version, answers `Prefer: wait` (201 when final,
 //! 202 when not), reads and cancels them, checks the Bearer token, and serves the outputs
-//! itself: a real JPEG derived from the input image (a data URI, or a URL it fetches). A
-//! prediction created with a `webhook` is told there, signed, when it completes. Faults are
-//! switched per test with `PUT /admin/faults`; `GET /admin/counts` says how many calls of
-//! each kind it got; `POST /admin/reset` forgets everything.
+//! itself: a real JPEG derived from the input image (a data URI, or a URL it fetches).
+//!
+//! It creates and reads models, and trains into them: a training's `input_images` zip is
+//! fetched and checked as the trainer does (it opens, holds images, and captions unless
+//! `autocaption`); the training then runs on the clock (`starting`, `processing`,
+//! `succeeded`), can be read, listed and canceled, and its weights are served as a real
+//! `trained_model.tar`. `GET /admin/trainings` shows what each training received.
+//!
+//! A prediction or training created with a `webhook` is told there, signed, when it
+//! completes. Faults are switched per test with `PUT /admin/faults`; `GET /admin/counts` says
+//! how many calls of each kind it got; `POST /admin/reset` forgets everything.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -14,11 +21,16 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+mod dataset;
 mod faults;
 mod images;
+mod models;
 mod routes;
 mod state;
+mod training_state;
+mod trainings;
 mod webhooks;
+mod weights;
 
 pub use faults::{Counts, Faults};
 pub use images::padded_jpeg;

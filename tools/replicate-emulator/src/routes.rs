@@ -1,5 +1,5 @@
 //! The predictions API as Replicate answers it: creates (by model and by version, with
-//! `Prefer: wait`), reads, cancels, the Bearer check, and the output files it serves.
+//! `Prefer: wait`), reads, cancels, and the Bearer check; the router of every route.
 
 use std::time::{Duration, Instant};
 
@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 
 use crate::Faults;
 use crate::faults::{get_counts, get_faults, reset, set_faults};
-use crate::images::{derive_output, padded_jpeg, reencode};
+use crate::images::{derive_output, output_file, padded_jpeg};
 use crate::state::{AppState, Shared, StoredPrediction};
-use crate::webhooks::{default_secret, deliver_when_completed, requested_webhook};
+use crate::webhooks::{Subject, default_secret, deliver_when_completed, requested_webhook};
 
 /// Every route of the emulator, the admin ones included, over `shared`.
 pub(crate) fn router(shared: AppState) -> Router {
@@ -32,9 +32,11 @@ pub(crate) fn router(shared: AppState) -> Router {
         .route("/admin/faults", put(set_faults).get(get_faults))
         .route("/admin/counts", get(get_counts))
         .route("/admin/reset", post(reset))
+        .merge(crate::trainings::routes())
         .with_state(shared)
 }
 
+/// A problem-JSON answer, as Replicate's API errors are.
 pub(crate) fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
     let body = json!({ "title": title, "detail": detail, "status": status.as_u16() });
     (
@@ -70,7 +72,8 @@ pub(crate) fn unauthorized(shared: &Shared, headers: &HeaderMap) -> Option<Respo
     ))
 }
 
-async fn latency(shared: &Shared, extra: impl Fn(&Faults) -> u64) {
+/// Waits the `latency_ms` switch, plus what `extra` takes from the switches.
+pub(crate) async fn latency(shared: &Shared, extra: impl Fn(&Faults) -> u64) {
     let delay = {
         let faults = &shared.lock().faults;
         faults.latency_ms + extra(faults)
@@ -215,7 +218,12 @@ async fn create(
         id
     };
     if let Some(url) = webhook {
-        tokio::spawn(deliver_when_completed(shared.clone(), id.clone(), url));
+        tokio::spawn(deliver_when_completed(
+            shared.clone(),
+            Subject::Prediction,
+            id.clone(),
+            url,
+        ));
     }
     let answer_delay = shared.lock().faults.create_latency_ms;
     if answer_delay > 0 {
@@ -322,44 +330,4 @@ async fn cancel_prediction(
         }
         None => problem(StatusCode::NOT_FOUND, "Not found", "no such prediction"),
     }
-}
-
-async fn output_file(
-    State(shared): State<AppState>,
-    Path(file): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let inner = {
-        let mut inner = shared.lock();
-        inner.counts.file_requests += 1;
-        if headers.contains_key(header::AUTHORIZATION) {
-            inner.counts.file_requests_with_authorization += 1;
-        }
-        let id = file.trim_end_matches(".jpg").to_owned();
-        let faults = inner.faults.clone();
-        let bytes = inner
-            .predictions
-            .get(&id)
-            .and_then(|p| p.output.as_ref().ok().cloned());
-        (faults, bytes)
-    };
-    let (faults, bytes) = inner;
-    if faults.output_latency_ms > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(faults.output_latency_ms)).await;
-    }
-    let Some(bytes) = bytes else {
-        return problem(StatusCode::NOT_FOUND, "Not found", "no such file");
-    };
-    if faults.output_gone {
-        return problem(StatusCode::NOT_FOUND, "Not found", "the file has expired");
-    }
-    if faults.output_redirect {
-        let location = format!("{}/files/{file}?redirected=1", shared.base_url);
-        return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
-    }
-    if faults.output_not_jpeg {
-        let png = reencode(&bytes, image::ImageFormat::Png).unwrap_or_default();
-        return ([(header::CONTENT_TYPE, "image/png")], png).into_response();
-    }
-    ([(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response()
 }

@@ -1,13 +1,15 @@
-//! What the emulator keeps between requests: the predictions it made, the switches and the
-//! counts, behind one lock.
+//! What the emulator keeps between requests: the predictions, trainings and models it made,
+//! the switches and the counts, behind one lock.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use serde_json::{Value, json};
 
+use crate::models::StoredModel;
+use crate::training_state::StoredTraining;
 use crate::{Counts, Faults};
 
 /// One prediction as the emulator keeps it.
@@ -85,14 +87,33 @@ impl StoredPrediction {
     }
 }
 
+/// Everything behind the lock; `Default` is a fresh emulator.
 #[derive(Debug, Default)]
 pub(crate) struct Inner {
     pub(crate) faults: Faults,
     pub(crate) counts: Counts,
     pub(crate) predictions: HashMap<String, StoredPrediction>,
     pub(crate) next_id: u64,
+    /// The trainings, oldest first.
+    pub(crate) trainings: Vec<StoredTraining>,
+    pub(crate) next_training_id: u64,
+    /// The models created with `POST /v1/models`, by `owner/name`.
+    pub(crate) models: BTreeMap<String, StoredModel>,
 }
 
+impl Inner {
+    /// The training with this id.
+    pub(crate) fn training(&self, id: &str) -> Option<&StoredTraining> {
+        self.trainings.iter().find(|training| training.id == id)
+    }
+
+    /// The training with this id, to change.
+    pub(crate) fn training_mut(&mut self, id: &str) -> Option<&mut StoredTraining> {
+        self.trainings.iter_mut().find(|training| training.id == id)
+    }
+}
+
+/// What every handler shares: the lock, and what is fixed when the emulator starts.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) inner: Mutex<Inner>,

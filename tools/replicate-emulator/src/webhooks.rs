@@ -1,5 +1,5 @@
-//! Webhooks as Replicate sends them: when a prediction created with a `webhook` completes,
-//! its JSON is POSTed there, signed the Standard Webhooks way (`webhook-id`, the same on every
+//! Webhooks as Replicate sends them: when a prediction or training created with a `webhook`
+//! completes, its JSON is POSTed there, signed the Standard Webhooks way (`webhook-id`, the same on every
 //! attempt; `webhook-timestamp`; `webhook-signature: v1,<base64 HMAC-SHA256>` over
 //! `{id}.{timestamp}.{body}`, keyed by the `whsec_` secret it serves at
 //! `/v1/webhooks/default/secret`), and retried on a non-2xx answer with doubling pauses, the
@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::routes::unauthorized;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 
 /// Attempts of one delivery: the first, then retries after 1, 2, 4, 8, 16 and 32 pauses.
 const ATTEMPTS: u32 = 7;
@@ -61,18 +61,49 @@ pub(crate) fn requested_webhook(request: &Value) -> Option<String> {
     wants_completed.then_some(url)
 }
 
-/// Waits for prediction `id` to complete, then delivers its webhook to `url` as the
-/// switches say.
-pub(crate) async fn deliver_when_completed(shared: AppState, id: String, url: String) {
+/// What a webhook tells about.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Subject {
+    Prediction,
+    Training,
+}
+
+impl Subject {
+    /// The JSON of `id` once it completed: `Some(None)` while it runs, `None` when it is gone.
+    fn completed_body(self, shared: &Shared, id: &str) -> Option<Option<String>> {
+        let inner = shared.lock();
+        match self {
+            Self::Prediction => {
+                let prediction = inner.predictions.get(id)?;
+                Some(
+                    matches!(prediction.status(), "succeeded" | "failed" | "canceled")
+                        .then(|| prediction.to_json(id, &shared.base_url).to_string()),
+                )
+            }
+            Self::Training => {
+                let training = inner.training(id)?;
+                Some(
+                    training
+                        .is_terminal()
+                        .then(|| training.to_json(&shared.base_url).to_string()),
+                )
+            }
+        }
+    }
+}
+
+/// Waits for the prediction or training `id` to complete, then delivers its webhook to `url`
+/// as the switches say.
+pub(crate) async fn deliver_when_completed(
+    shared: AppState,
+    subject: Subject,
+    id: String,
+    url: String,
+) {
     let started = Instant::now();
     let body = loop {
-        let completed = {
-            let inner = shared.lock();
-            let Some(prediction) = inner.predictions.get(&id) else {
-                return;
-            };
-            matches!(prediction.status(), "succeeded" | "failed" | "canceled")
-                .then(|| prediction.to_json(&id, &shared.base_url).to_string())
+        let Some(completed) = subject.completed_body(&shared, &id) else {
+            return;
         };
         if let Some(body) = completed {
             break body;

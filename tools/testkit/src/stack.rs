@@ -80,6 +80,45 @@ impl ReplicateEmulator {
             .await
             .expect("counts JSON")
     }
+
+    /// What each created training received, oldest first (`GET /admin/trainings`): its id,
+    /// model, version, destination, input, webhook, status, and the input zip's entry
+    /// names, image count, captions and `dataset.json`.
+    pub async fn trainings(&self) -> Value {
+        self.client
+            .get(format!("{}/admin/trainings", self.base_url()))
+            .send()
+            .await
+            .expect("GET /admin/trainings")
+            .json()
+            .await
+            .expect("trainings JSON")
+    }
+
+    /// Creates the model `owner/name` (private, on CPU) with `POST /v1/models`, as a
+    /// training's destination must exist; panics unless it is created.
+    pub async fn create_model(&self, owner: &str, name: &str) {
+        let response = self
+            .client
+            .post(format!("{}/v1/models", self.base_url()))
+            .bearer_auth(Self::TOKEN)
+            .json(&serde_json::json!({
+                "owner": owner,
+                "name": name,
+                "visibility": "private",
+                "hardware": "cpu",
+            }))
+            .send()
+            .await
+            .expect("POST /v1/models");
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert_eq!(
+            status.as_u16(),
+            201,
+            "creating the model {owner}/{name} in the emulator: {body}"
+        );
+    }
 }
 
 /// What a generate-single test runs against: moto with the table, the bucket, the sample actor
