@@ -17,4 +17,7 @@ mod s3_metadata;
 pub mod spend;
 pub mod sqs;
 pub mod ssm;
+pub mod training_queue;
+pub mod training_records;
 pub mod training_sets;
+pub mod weights_copy;

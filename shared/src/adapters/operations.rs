@@ -108,6 +108,36 @@ pub const EXPORT_CLAIM: &str = "DynamoDB UpdateItem (export claim)";
 pub const EXPORT_END: &str = "DynamoDB UpdateItem (export end)";
 /// An export's message sent.
 pub const EXPORT_SEND: &str = "SQS SendMessage (export)";
+/// An actor's training lock taken.
+pub const TRAINING_LOCK: &str = "DynamoDB PutItem (training lock)";
+/// An actor's training lock read (who holds it).
+pub const TRAINING_LOCK_READ: &str = "DynamoDB GetItem (training lock)";
+/// An actor's training lock given back.
+pub const TRAINING_UNLOCK: &str = "DynamoDB DeleteItem (training lock)";
+/// A training recorded.
+pub const TRAINING_CREATE: &str = "DynamoDB PutItem (training)";
+/// A training read.
+pub const TRAINING_READ: &str = "DynamoDB GetItem (training)";
+/// A training's state changed.
+pub const TRAINING_UPDATE: &str = "DynamoDB UpdateItem (training)";
+/// A training ended.
+pub const TRAINING_END: &str = "DynamoDB UpdateItem (training end)";
+/// The pointer from Replicate's training id written.
+pub const TRAINING_POINTER: &str = "DynamoDB PutItem (training pointer)";
+/// The pointer from Replicate's training id read.
+pub const TRAINING_POINTER_READ: &str = "DynamoDB GetItem (training pointer)";
+/// The open trainings due for a look.
+pub const TRAININGS_DUE: &str = "DynamoDB Query (open trainings)";
+/// An actor's LoRA record written.
+pub const LORA_WRITE: &str = "DynamoDB PutItem (LoRA record)";
+/// A training's message sent.
+pub const TRAINING_SEND: &str = "SQS SendMessage (training)";
+/// A training's message delayed (its export still running).
+pub const TRAINING_DELAY: &str = "SQS ChangeMessageVisibility (training)";
+/// A trained model's weights downloaded.
+pub const WEIGHTS_DOWNLOAD: &str = "HTTP GET (training weights)";
+/// A trained model's weights stored.
+pub const WEIGHTS_STORE: &str = "S3 PutObject/UploadPart (training weights)";
 /// A zip's multipart upload started.
 pub const ARCHIVE_BEGIN: &str = "S3 CreateMultipartUpload";
 /// A part of a zip sent.

@@ -38,7 +38,7 @@ const _: () = assert!(PART_BYTES >= MIN_PART_BYTES, "S3 refuses smaller parts");
 /// The uploads' timeouts: a part is megabytes, not the few bytes of the other calls (whose
 /// attempts get 3 s, `adapters/aws.rs`), and an export's run has minutes, not an HTTP
 /// answer's seconds.
-fn part_timeouts() -> TimeoutConfig {
+pub(super) fn part_timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(2))
         .operation_attempt_timeout(Duration::from_secs(30))
@@ -307,28 +307,37 @@ impl S3ArchiveUpload {
         }
     }
 
-    /// Whether the object at the key is this upload's, complete: a CompleteMultipartUpload
-    /// whose answer was lost or could not be read may still have made it (moto 5.2.1 also
-    /// answers it under the wrong XML root, which the SDK cannot read). It is when its size
-    /// is all that was sent and its ETag is a multipart one of `parts` parts.
+    /// Whether the object is this upload's, complete ([`completed_as_sent`]).
     async fn is_complete(&self, parts: usize) -> bool {
-        let Ok(head) = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .send()
-            .remote_call(operations::OBJECT_HEAD)
-            .await
-        else {
-            return false;
-        };
-        let multipart_etag = head
-            .e_tag()
-            .is_some_and(|etag| etag.trim_matches('"').ends_with(&format!("-{parts}")));
-        multipart_etag
-            && head.content_length().and_then(|n| u64::try_from(n).ok()) == Some(self.size)
+        completed_as_sent(&self.client, &self.bucket, &self.key, parts, self.size).await
     }
+}
+
+/// Whether the object at `key` is a multipart upload's, complete: a
+/// CompleteMultipartUpload whose answer was lost or could not be read may still have made it
+/// (moto 5.2.1 also answers it under the wrong XML root, which the SDK cannot read). It is
+/// when its size is all that was sent and its ETag is a multipart one of `parts` parts.
+pub(super) async fn completed_as_sent(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    parts: usize,
+    size: u64,
+) -> bool {
+    let Ok(head) = client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .remote_call(operations::OBJECT_HEAD)
+        .await
+    else {
+        return false;
+    };
+    let multipart_etag = head
+        .e_tag()
+        .is_some_and(|etag| etag.trim_matches('"').ends_with(&format!("-{parts}")));
+    multipart_etag && head.content_length().and_then(|n| u64::try_from(n).ok()) == Some(size)
 }
 
 impl ArchiveUpload for S3ArchiveUpload {
@@ -367,7 +376,7 @@ impl ArchiveUpload for S3ArchiveUpload {
 }
 
 /// Aborts the upload `upload_id` of `key`: its parts are discarded.
-async fn abort(
+pub(super) async fn abort(
     client: &Client,
     bucket: &str,
     key: &str,

@@ -34,11 +34,20 @@ pub struct DailyCaps {
     pub per_actor: Option<u64>,
 }
 
+/// What a guard counts: images, or trainings (which cost dollars, not cents, and have
+/// their own cap, `BUDGET#{day}` / `TRAININGS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ledger {
+    Generations,
+    Trainings,
+}
+
 /// The kill switch and daily caps in the service's table.
 #[derive(Debug, Clone)]
 pub struct DynamoDbSpendGuard<K = SystemClock> {
     client: Client,
     table_name: String,
+    ledger: Ledger,
     caps: DailyCaps,
     switched_off: bool,
     clock: K,
@@ -61,10 +70,30 @@ impl<K: Clock> DynamoDbSpendGuard<K> {
         Self {
             client,
             table_name: table_name.into(),
+            ledger: Ledger::Generations,
             caps,
             switched_off,
             clock,
             switch_reads: Arc::default(),
+        }
+    }
+
+    /// A guard of trainings over `table_name`: the same kill switch, and `cap` trainings per
+    /// UTC day for the whole service (`None`: no cap).
+    pub fn for_trainings(
+        client: Client,
+        table_name: impl Into<String>,
+        cap: Option<u64>,
+        switched_off: bool,
+        clock: K,
+    ) -> Self {
+        let caps = DailyCaps {
+            service: cap,
+            per_actor: None,
+        };
+        Self {
+            ledger: Ledger::Trainings,
+            ..Self::new(client, table_name, caps, switched_off, clock)
         }
     }
 
@@ -115,15 +144,28 @@ impl<K: Clock> DynamoDbSpendGuard<K> {
     /// The capped counters for `actor_name`: which counter, the scope said in a refusal, the
     /// cap.
     fn counters(&self, actor_name: &str) -> Vec<(Counter, String, u64)> {
+        if self.ledger == Ledger::Trainings {
+            let cap = self.caps.service;
+            return cap
+                .map(|cap| {
+                    (
+                        Counter::Trainings,
+                        "trainings for the service".to_owned(),
+                        cap,
+                    )
+                })
+                .into_iter()
+                .collect();
+        }
         [
             (
                 Counter::Service,
-                String::from("for the service"),
+                String::from("generations for the service"),
                 self.caps.service,
             ),
             (
                 Counter::Actor(actor_name.to_owned()),
-                format!("for actor {actor_name}"),
+                format!("generations for actor {actor_name}"),
                 self.caps.per_actor,
             ),
         ]
@@ -172,6 +214,7 @@ impl<K: Clock> DynamoDbSpendGuard<K> {
             let key = match counter {
                 Counter::Service => keys::service_budget(date),
                 Counter::Actor(actor_name) => keys::actor_budget(date, actor_name),
+                Counter::Trainings => keys::training_budget(date),
             };
             let mut update = Update::builder()
                 .table_name(&self.table_name)
@@ -259,6 +302,8 @@ enum Counter {
     Service,
     /// One actor's, by name.
     Actor(String),
+    /// The whole service's trainings.
+    Trainings,
 }
 
 /// Why a budget transaction did not go through.

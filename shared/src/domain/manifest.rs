@@ -85,6 +85,63 @@ pub fn append_entries(
     serde_json::to_vec_pretty(&Value::Object(manifest)).map_err(|_| ManifestError::Unparseable)
 }
 
+/// One training's entry in the manifest's `trainings` list: how it ended and, when it
+/// succeeded, the LoRA it made.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainingListing {
+    /// Our training's id.
+    pub training_id: String,
+    /// Replicate's id of it.
+    pub replicate_id: Option<String>,
+    /// `succeeded`, `failed` or `canceled`.
+    pub status: &'static str,
+    /// The export it trained on.
+    pub export_id: String,
+    /// The word the LoRA is triggered by.
+    pub trigger_word: String,
+    /// The trained version, `owner/name:hash`.
+    pub version: Option<String>,
+    /// The weights' key in the bucket.
+    pub weights_key: Option<String>,
+    /// What it cost, in US dollars.
+    pub cost_usd: Option<f64>,
+    /// When it ended (RFC 3339).
+    pub finished_at: String,
+}
+
+/// The manifest with `listing` in its `trainings` list (replacing an entry of the same
+/// training: a repeated end lists it once) and `updated_at` set to `now`; `images` and every
+/// other field stay as they were.
+pub fn record_training(
+    current: Option<&[u8]>,
+    listing: &TrainingListing,
+    now: &str,
+) -> Result<Vec<u8>, ManifestError> {
+    let mut manifest = match current {
+        None => Map::new(),
+        Some(bytes) => match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(ManifestError::Unparseable),
+        },
+    };
+    let value = serde_json::to_value(listing).map_err(|_| ManifestError::Unparseable)?;
+    let trainings = manifest
+        .entry("trainings")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if !trainings.is_array() {
+        // Not ours to interpret: the list is made anew rather than the manifest refused.
+        *trainings = Value::Array(Vec::new());
+    }
+    if let Value::Array(list) = trainings {
+        list.retain(|entry| {
+            entry.get("training_id").and_then(Value::as_str) != Some(listing.training_id.as_str())
+        });
+        list.push(value);
+    }
+    manifest.insert("updated_at".to_owned(), Value::String(now.to_owned()));
+    serde_json::to_vec_pretty(&Value::Object(manifest)).map_err(|_| ManifestError::Unparseable)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +245,32 @@ mod tests {
         assert_eq!(
             append_entries(Some(br#"{"images": {"a": 1}}"#), &[entry(1)], "t"),
             Err(ManifestError::ImagesNotAnArray)
+        );
+    }
+
+    #[test]
+    fn a_training_is_listed_once_beside_the_images() {
+        let listing = TrainingListing {
+            training_id: "T1".to_owned(),
+            replicate_id: Some("r1".to_owned()),
+            status: "succeeded",
+            export_id: "E1".to_owned(),
+            trigger_word: "ZARA".to_owned(),
+            version: Some("o/n:abc".to_owned()),
+            weights_key: Some("system_actors/loras/a/T1.tar".to_owned()),
+            cost_usd: Some(1.5),
+            finished_at: "2026-12-03T10:00:00Z".to_owned(),
+        };
+        let with_image = append_entries(None, &[entry(1)], "t0").unwrap();
+        let once = record_training(Some(&with_image), &listing, "t1").unwrap();
+        let twice = parse(&record_training(Some(&once), &listing, "t2").unwrap());
+        assert_eq!(twice["trainings"].as_array().unwrap().len(), 1);
+        assert_eq!(twice["trainings"][0]["version"], "o/n:abc");
+        assert_eq!(twice["images"].as_array().unwrap().len(), 1);
+        assert_eq!(twice["updated_at"], "t2");
+        assert_eq!(
+            record_training(Some(b"[1]"), &listing, "t"),
+            Err(ManifestError::Unparseable)
         );
     }
 }

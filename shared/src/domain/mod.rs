@@ -13,5 +13,7 @@ pub mod order;
 pub mod prompts;
 pub mod request;
 pub mod set_progress;
+pub mod training;
+pub mod training_request;
 pub mod training_set;
 pub mod ulid;

@@ -70,6 +70,11 @@ pub fn weights_folder(actor_name: &str) -> String {
     format!("{LORAS_PREFIX}{actor_name}/")
 }
 
+/// The key of the weights of an actor's training `training_id` (Replicate's tar, as it is).
+pub fn weights_key(actor_name: &str, training_id: &str) -> String {
+    format!("{}{training_id}.tar", weights_folder(actor_name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,8 @@ use lambda_http::Error;
 use super::config;
 use super::generate_single::GenerateSingleFunction;
 use super::reconciler::{ReconcilerFunction, StuckItems};
-use super::replicate_webhook::ReplicateWebhookFunction;
+use super::replicate_webhook::{ReplicateWebhookFunction, TrainingDeliveries};
+use super::training_config;
 use super::training_data::TrainingDataFunction;
 use super::training_export::TrainingExportFunction;
 use super::training_set_worker::TrainingSetWorkerFunction;
@@ -25,6 +26,8 @@ use crate::adapters::s3::S3ObjectStore;
 use crate::adapters::s3_archive::S3Archives;
 use crate::adapters::spend::DynamoDbSpendGuard;
 use crate::adapters::sqs::SqsItemQueue;
+use crate::adapters::training_queue::SqsTrainingQueue;
+use crate::adapters::training_records::DynamoDbTrainingRecords;
 use crate::adapters::training_sets::DynamoDbTrainingSets;
 use crate::usecases::export::TrainingExports;
 use crate::usecases::group_commit::GroupCommit;
@@ -172,6 +175,7 @@ pub async fn replicate_webhook() -> Result<ReplicateWebhook, Error> {
     super::logging::init(&config::log_settings());
     let sdk_config = load_sdk_config().await;
     Ok(ReplicateWebhookFunction {
+        trainings: training_deliveries(&sdk_config)?,
         secret: config::webhook_secret(&sdk_config)?,
         intake: WebhookIntake {
             clock: SystemClock,
@@ -227,7 +231,27 @@ pub async fn reconciler() -> Result<ReconcilerFunction, Error> {
         generation: generation(&sdk_config)?,
         batch_size: config::reconcile_batch_size()?,
         sets,
+        trainings: training_deliveries(&sdk_config)?,
     })
+}
+
+/// The trainings' records and queue, when the stack has them (`TRAINING_QUEUE_URL`).
+fn training_deliveries(
+    sdk_config: &aws_config::SdkConfig,
+) -> Result<Option<TrainingDeliveries>, Error> {
+    if !training_config::has_trainings() {
+        return Ok(None);
+    }
+    Ok(Some(TrainingDeliveries {
+        records: DynamoDbTrainingRecords::new(
+            aws_sdk_dynamodb::Client::new(sdk_config),
+            config::table_name()?,
+        ),
+        queue: SqsTrainingQueue::new(
+            aws_sdk_sqs::Client::new(sdk_config),
+            training_config::training_queue_url()?,
+        ),
+    }))
 }
 
 /// The generation's ports and settings, from the environment.

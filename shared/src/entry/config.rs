@@ -119,7 +119,7 @@ fn value_or_parameter(
 }
 
 /// `raw` as a URL, when it is an `http` or `https` one with a host.
-fn http_url(raw: &str) -> Option<Url> {
+pub(super) fn http_url(raw: &str) -> Option<Url> {
     Url::parse(raw)
         .ok()
         .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
@@ -144,7 +144,7 @@ pub fn item_webhooks() -> Result<Option<ItemWebhooks>, ConfigError> {
 }
 
 /// An optional whole number, e.g. a cap; blank or unset is `None`.
-fn optional_number(name: &'static str) -> Result<Option<u64>, ConfigError> {
+pub(super) fn optional_number(name: &'static str) -> Result<Option<u64>, ConfigError> {
     match std::env::var(name) {
         Ok(value) if !value.trim().is_empty() => value
             .trim()
@@ -216,7 +216,7 @@ pub fn price_per_image_usd() -> Result<f64, ConfigError> {
 
 /// The longest a presigned URL can live (SigV4's limit; session credentials, such as a
 /// function role's, end it sooner).
-const MAX_PRESIGNED_SECONDS: u64 = 7 * 24 * 3600;
+pub(super) const MAX_PRESIGNED_SECONDS: u64 = 7 * 24 * 3600;
 
 /// The exports' settings: `EXPORT_MIN_IMAGES` (default 10, at least 1) and
 /// `EXPORT_URL_SECONDS`, the life of a done export's presigned URL (default 3600, at most

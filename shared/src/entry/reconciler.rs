@@ -10,11 +10,13 @@ use serde_json::{Value, json};
 
 use super::compose::DeployedGeneration;
 use super::invocation_error::InvocationError;
+use super::replicate_webhook::TrainingDeliveries;
 use crate::adapters::clock::SystemClock;
 use crate::adapters::sqs::SqsItemQueue;
 use crate::adapters::training_sets::DynamoDbTrainingSets;
 use crate::timing::epoch_ms;
 use crate::usecases::training_sets::resend_stuck;
+use crate::usecases::trainings::queue_due_trainings;
 
 /// What a pass keeps back from the function's timeout for its last writes and its answer.
 const ANSWER_MARGIN: Duration = Duration::from_secs(5);
@@ -30,6 +32,8 @@ pub struct ReconcilerFunction {
     pub batch_size: usize,
     /// The training sets and their queue, when the stack has them (`TRAINING_SET_QUEUE_URL`).
     pub sets: Option<StuckItems>,
+    /// The trainings and their queue, when the stack has them (`TRAINING_QUEUE_URL`).
+    pub trainings: Option<TrainingDeliveries>,
 }
 
 /// What the reconciler needs to send stuck training-set items again.
@@ -67,6 +71,22 @@ impl ReconcilerFunction {
             }
             None => None,
         };
+        let trainings_queued = match &self.trainings {
+            Some(trainings) => {
+                let queued = queue_due_trainings(
+                    &trainings.records,
+                    &trainings.queue,
+                    &SystemClock,
+                    self.batch_size,
+                )
+                .await;
+                if let Err(error) = &queued {
+                    tracing::error!(operation = error.operation, detail = %error.detail, "due trainings not queued; the next pass tries");
+                }
+                queued.ok()
+            }
+            None => None,
+        };
         match self.generation.reconcile(self.batch_size, until).await {
             Ok(report) => Ok(json!({
                 "due": report.due,
@@ -78,6 +98,7 @@ impl ReconcilerFunction {
                 "not_started": report.not_started,
                 "items_stuck": resent.map(|r| r.stuck),
                 "items_resent": resent.map(|r| r.resent),
+                "trainings_queued": trainings_queued,
             })),
             Err(error) => {
                 tracing::error!(operation = error.operation, detail = %error.detail, "reconciler pass failed");

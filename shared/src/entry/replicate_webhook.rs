@@ -1,7 +1,8 @@
-//! The Replicate webhook route, `POST /api/webhooks/replicate?set=&item=`: the one route
+//! The Replicate webhook route, `POST /api/webhooks/replicate[?set=&item=]`: the one route
 //! without a JWT (Replicate cannot send one), so nothing is read or written before the
 //! delivery's signature is checked on the raw body. A delivery is answered in milliseconds:
-//! the item moves to `storing` and the worker stores it.
+//! a training-set item moves to `storing` and the worker stores it; a training (a URL with
+//! no item, its training found by the body's id) is queued for the trainings function.
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -11,11 +12,14 @@ use super::http::{ApiError, json_response};
 use super::logging::log_timings;
 use crate::adapters::replicate::Prediction;
 use crate::adapters::replicate::webhook_signature::{SecretSource, SignatureHeaders, verify};
+use crate::adapters::training_queue::SqsTrainingQueue;
+use crate::adapters::training_records::DynamoDbTrainingRecords;
 use crate::domain::request::RequestError;
 use crate::domain::training_set::SetId;
 use crate::ports::{Clock, ItemQueue, TrainingSets};
 use crate::timing::timed;
 use crate::usecases::training_sets::{PredictionEnded, WebhookIntake, WebhookOutcome};
+use crate::usecases::trainings::training_delivered;
 
 /// The route's path (after any stage).
 const ROUTE: &str = "/api/webhooks/replicate";
@@ -27,8 +31,19 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct ReplicateWebhookFunction<W> {
     /// The training sets' side of a delivery.
     pub intake: W,
+    /// The trainings' side, when the stack has them (`TRAINING_QUEUE_URL`).
+    pub trainings: Option<TrainingDeliveries>,
     /// Where the signing secret comes from.
     pub secret: SecretSource,
+}
+
+/// What a training's delivery needs: its training found by Replicate's id, and queued.
+#[derive(Debug)]
+pub struct TrainingDeliveries {
+    /// The trainings' records.
+    pub records: DynamoDbTrainingRecords,
+    /// The trainings' queue.
+    pub queue: SqsTrainingQueue,
 }
 
 impl<K, T, Q> ReplicateWebhookFunction<WebhookIntake<K, T, Q>>
@@ -97,6 +112,17 @@ where
         if !prediction.is_terminal() {
             // Only `completed` is asked for; any other event changes nothing.
             return Ok("ignored");
+        }
+        if request.query_string_parameters().first("set").is_none() {
+            // A training's webhook: its URL names no item, its id names the training.
+            let Some(trainings) = &self.trainings else {
+                return Err(RequestError::Malformed(
+                    "the webhook URL names no training-set item".to_owned(),
+                )
+                .into());
+            };
+            training_delivered(&trainings.records, &trainings.queue, &prediction.id).await?;
+            return Ok("training_queued");
         }
         let seed = serde_json::from_slice::<serde_json::Value>(body)
             .ok()

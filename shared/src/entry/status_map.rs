@@ -6,6 +6,7 @@ use lambda_http::http::StatusCode;
 use crate::domain::curation::CurationError;
 use crate::domain::export::ExportError;
 use crate::domain::request::RequestError;
+use crate::domain::training::TrainingError;
 use crate::ports::{PredictionError, SpendRefusal};
 use crate::usecases::UseCaseError;
 
@@ -30,6 +31,16 @@ pub fn status_of(error: &UseCaseError) -> StatusCode {
             ExportError::Invalid(_) => StatusCode::BAD_REQUEST,
             ExportError::TooFewImages { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ExportError::NotFound(_) => StatusCode::NOT_FOUND,
+        },
+        UseCaseError::Training(error) => match error {
+            TrainingError::Invalid(_) => StatusCode::BAD_REQUEST,
+            TrainingError::NotFound(_) => StatusCode::NOT_FOUND,
+            TrainingError::AlreadyRunning { .. }
+            | TrainingError::ExportFailed(_)
+            | TrainingError::BeingCreated(_)
+            | TrainingError::Ended { .. } => StatusCode::CONFLICT,
+            TrainingError::TrainerRefused(_) => StatusCode::BAD_GATEWAY,
+            TrainingError::TrainerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         },
         UseCaseError::Spend(SpendRefusal::Disabled) => StatusCode::SERVICE_UNAVAILABLE,
         UseCaseError::Spend(SpendRefusal::Exhausted { .. }) => StatusCode::TOO_MANY_REQUESTS,
@@ -85,6 +96,16 @@ pub fn code_of(error: &UseCaseError) -> &'static str {
             ExportError::Invalid(_) => "invalid_request",
             ExportError::TooFewImages { .. } => "too_few_images",
             ExportError::NotFound(_) => "export_not_found",
+        },
+        UseCaseError::Training(error) => match error {
+            TrainingError::Invalid(_) => "invalid_request",
+            TrainingError::NotFound(_) => "training_not_found",
+            TrainingError::AlreadyRunning { .. } => "training_running",
+            TrainingError::ExportFailed(_) => "export_failed",
+            TrainingError::BeingCreated(_) => "training_being_created",
+            TrainingError::Ended { .. } => "training_ended",
+            TrainingError::TrainerRefused(_) => "trainer_refused",
+            TrainingError::TrainerUnavailable => "trainer_unavailable",
         },
         UseCaseError::Spend(SpendRefusal::Disabled) => "generation_disabled",
         UseCaseError::Spend(SpendRefusal::Exhausted { .. }) => "budget_exhausted",

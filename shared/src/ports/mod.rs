@@ -14,6 +14,7 @@ mod prediction_records;
 mod spend_guard;
 mod store_error;
 mod training_sets;
+mod trainings;
 
 pub use actor_profiles::ActorProfiles;
 pub use clock::Clock;
@@ -39,4 +40,8 @@ pub use spend_guard::{Admission, SpendGuard, SpendRefusal};
 pub use store_error::StoreError;
 pub use training_sets::{
     ItemChange, ItemExpectation, ItemImage, SetItem, TrainingSet, TrainingSets,
+};
+pub use trainings::{
+    CopyError, RemoteTraining, Trainer, TrainerError, TrainingEnd, TrainingInput, TrainingQueue,
+    TrainingRecords, WeightsCopier,
 };

@@ -13,9 +13,9 @@ pub enum SpendRefusal {
     #[error("image generation is switched off by the operators")]
     Disabled,
     /// A daily cap is used up.
-    #[error("the daily cap of {cap} generations {scope} is used up; it resets at 00:00 UTC")]
+    #[error("the daily cap of {cap} {scope} is used up; it resets at 00:00 UTC")]
     Exhausted {
-        /// Which cap ("for the service", "for actor X").
+        /// Which cap ("generations for the service", "trainings for the service", ...).
         scope: String,
         /// The cap.
         cap: u64,

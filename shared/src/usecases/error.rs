@@ -7,6 +7,7 @@ use thiserror::Error;
 use crate::domain::curation::CurationError;
 use crate::domain::export::ExportError;
 use crate::domain::request::RequestError;
+use crate::domain::training::TrainingError;
 use crate::ports::{PredictionError, SpendRefusal, StoreError};
 
 /// Why a generation did not produce a stored image.
@@ -61,6 +62,10 @@ pub enum UseCaseError {
     /// An export was refused (malformed, too few images) or is not this actor's.
     #[error(transparent)]
     Export(#[from] ExportError),
+    /// A training was refused (malformed, one running, its export failed, Replicate
+    /// refused it) or is not this actor's.
+    #[error(transparent)]
+    Training(#[from] TrainingError),
 }
 
 impl UseCaseError {
@@ -75,7 +80,8 @@ impl UseCaseError {
             | Self::SetNotFound(_)
             | Self::SetCanceled(_)
             | Self::Curation(_)
-            | Self::Export(_) => true,
+            | Self::Export(_)
+            | Self::Training(_) => true,
             Self::Prediction(error) => error.paid_nothing(),
             Self::NotStored { .. } | Self::OutOfTime { .. } => false,
         }
@@ -92,7 +98,8 @@ impl UseCaseError {
             | Self::SetNotFound(_)
             | Self::SetCanceled(_)
             | Self::Curation(_)
-            | Self::Export(_) => true,
+            | Self::Export(_)
+            | Self::Training(_) => true,
             Self::Prediction(error) => matches!(
                 error,
                 PredictionError::Rejected { status: 422, .. }
@@ -119,6 +126,7 @@ impl UseCaseError {
                 | Self::SetCanceled(_)
                 | Self::Curation(_)
                 | Self::Export(_)
+                | Self::Training(_)
         )
     }
 
@@ -213,7 +221,7 @@ mod tests {
     #[test]
     fn a_spend_refusal_is_not_final_so_a_repeat_may_run_once_the_cap_resets() {
         let capped = UseCaseError::Spend(SpendRefusal::Exhausted {
-            scope: "for the service".to_owned(),
+            scope: "generations for the service".to_owned(),
             cap: 1,
         });
         assert!(!capped.is_final() && capped.paid_nothing());

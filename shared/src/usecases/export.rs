@@ -89,13 +89,14 @@ enum WriteFailure {
     },
 }
 
+// Starting and reporting need no zip writer: a training's request starts its export
+// without one.
 impl<P, O, R, Q, A, K> TrainingExports<P, O, R, Q, A, K>
 where
     P: ActorProfiles,
     O: ObjectStore,
     R: ExportRecords,
     Q: ExportQueue,
-    A: ArchiveUploads,
     K: Clock,
 {
     /// Accepts an export of the actor's images, asked for by `requested_by`: refused when
@@ -177,6 +178,43 @@ where
         })
     }
 
+    /// The files of an export of the actor's manifest as it is now; refused when fewer than
+    /// the minimum qualify.
+    async fn files(
+        &self,
+        actor_name: &str,
+        include: Include,
+        trigger_word: &str,
+    ) -> Result<Vec<ExportFile>, UseCaseError> {
+        let manifest = self
+            .objects
+            .read_versioned(&manifest_key(actor_name))
+            .await?;
+        let images = curated_images(manifest.as_ref().map(|m| m.bytes.as_slice()))
+            .map_err(CurationError::from)?;
+        let files = export_files(&images, include, trigger_word);
+        let minimum = self.settings.min_images;
+        if files.len() < minimum {
+            return Err(ExportError::TooFewImages {
+                qualifying: files.len(),
+                minimum,
+                include: include.as_str(),
+            }
+            .into());
+        }
+        Ok(files)
+    }
+}
+
+impl<P, O, R, Q, A, K> TrainingExports<P, O, R, Q, A, K>
+where
+    P: ActorProfiles,
+    O: ObjectStore,
+    R: ExportRecords,
+    Q: ExportQueue,
+    A: ArchiveUploads,
+    K: Clock,
+{
     /// Writes the export `export_id` unless another run holds it or it ended; holds it
     /// until `deadline_ms` (the run's end). An error leaves it running for a later delivery.
     pub async fn run(
@@ -293,32 +331,5 @@ where
             "the bucket failed while the zip was written; nothing was kept: ask for a new export"
                 .to_owned(),
         )
-    }
-
-    /// The files of an export of the actor's manifest as it is now; refused when fewer than
-    /// the minimum qualify.
-    async fn files(
-        &self,
-        actor_name: &str,
-        include: Include,
-        trigger_word: &str,
-    ) -> Result<Vec<ExportFile>, UseCaseError> {
-        let manifest = self
-            .objects
-            .read_versioned(&manifest_key(actor_name))
-            .await?;
-        let images = curated_images(manifest.as_ref().map(|m| m.bytes.as_slice()))
-            .map_err(CurationError::from)?;
-        let files = export_files(&images, include, trigger_word);
-        let minimum = self.settings.min_images;
-        if files.len() < minimum {
-            return Err(ExportError::TooFewImages {
-                qualifying: files.len(),
-                minimum,
-                include: include.as_str(),
-            }
-            .into());
-        }
-        Ok(files)
     }
 }

@@ -115,7 +115,7 @@ impl SpendGuard for Budget {
         let mut used = self.used.lock().unwrap();
         if *used + units > self.cap {
             return Ok(Err(SpendRefusal::Exhausted {
-                scope: "for the service".to_owned(),
+                scope: "generations for the service".to_owned(),
                 cap: self.cap,
             }));
         }

@@ -16,6 +16,7 @@ pub mod generate_image;
 pub mod group_commit;
 pub mod guarded;
 pub mod manifest_listing;
+pub mod manifest_rewrite;
 pub mod numbering;
 pub mod predict;
 pub mod prepare;
@@ -25,6 +26,7 @@ pub mod slots;
 pub mod store;
 pub mod training_prompts;
 pub mod training_sets;
+pub mod trainings;
 
 #[cfg(test)]
 mod caption_file_tests;

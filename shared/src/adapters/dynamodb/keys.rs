@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::actor::ActorId;
 use crate::domain::export::ExportId;
+use crate::domain::training::TrainingId;
 use crate::domain::training_set::SetId;
 
 /// Prefixes of the items of the capabilities that track paid work: a prediction's record, a
@@ -26,6 +27,8 @@ pub const HELD_UNTIL: &str = "held_until";
 pub const OPEN_PREDICTION: &str = "PREDICTION";
 /// The `open_kind` of an unfinished training-set item.
 pub const OPEN_ITEM: &str = "ITEM";
+/// The `open_kind` of a training that has not ended.
+pub const OPEN_TRAINING: &str = "TRAINING";
 
 /// An item's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +118,32 @@ pub fn export(export_id: &ExportId) -> ItemKey {
     ItemKey::new(format!("EXPORT#{export_id}"), "EXPORT")
 }
 
+/// A training: `TRAINING#{training_id}` / `TRAINING`.
+pub fn training(training_id: &TrainingId) -> ItemKey {
+    ItemKey::new(format!("TRAINING#{training_id}"), "TRAINING")
+}
+
+/// The pointer from Replicate's id of a training to ours:
+/// `TRAINING#REPLICATE#{replicate_id}` / `POINTER`.
+pub fn training_by_replicate_id(replicate_id: &str) -> ItemKey {
+    ItemKey::new(format!("TRAINING#REPLICATE#{replicate_id}"), "POINTER")
+}
+
+/// An actor's training lock (one training at a time): `ACTOR#{actorId}` / `TRAINING_LOCK`.
+pub fn training_lock(actor_id: &ActorId) -> ItemKey {
+    ItemKey::new(format!("ACTOR#{actor_id}"), "TRAINING_LOCK")
+}
+
+/// An actor's LoRA record, beside the operators' profile: `ACTOR#{actorId}` / `LORA`.
+pub fn actor_lora(actor_id: &ActorId) -> ItemKey {
+    ItemKey::new(format!("ACTOR#{actor_id}"), "LORA")
+}
+
+/// A day's counter of trainings for the whole service: `BUDGET#{day}` / `TRAININGS`.
+pub fn training_budget(day: &str) -> ItemKey {
+    ItemKey::new(format!("BUDGET#{day}"), "TRAININGS")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +158,9 @@ mod tests {
             kill_switch(),
             service_budget("2026-12-02"),
             actor_budget("2026-12-02", "a1"),
+            training_lock(&actor),
+            actor_lora(&actor),
+            training_budget("2026-12-02"),
         ];
         for (i, key) in keys.iter().enumerate() {
             assert!(

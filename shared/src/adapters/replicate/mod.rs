@@ -17,7 +17,9 @@ mod download;
 mod generator;
 mod output;
 mod poll;
+mod trainer;
 pub mod webhook_signature;
+mod weights;
 mod wire;
 
 use std::time::Duration;
@@ -29,6 +31,8 @@ pub use config::{
     parse_hosts,
 };
 pub use output::{allowed_output_url, is_jpeg};
+pub use trainer::ReplicateTrainer;
+pub(crate) use weights::download_fault;
 pub use wire::{Prediction, problem_message, retry_hint};
 
 use crate::ports::PredictionError;

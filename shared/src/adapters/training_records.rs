@@ -1,0 +1,483 @@
+//! DynamoDB adapter for trainings (docs/data-model.md): one item per training at
+//! `TRAINING#{training_id}` / `TRAINING`, in the open records' index (`open_kind =
+//! TRAINING`) until it ends, its status moved only by conditional updates; a pointer from
+//! Replicate's id to ours; the actor's lock (`ACTOR#{actorId}` / `TRAINING_LOCK`, with an
+//! expiry) and LoRA record (`ACTOR#{actorId}` / `LORA`), beside the operators' profile and
+//! never in it.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::dynamodb::attributes::{Item, fault, is_condition_failure, n, number, s, text};
+use super::dynamodb::keys::{self, HELD_UNTIL, OPEN_KIND, OPEN_RECORDS_INDEX, OPEN_TRAINING};
+use super::operations;
+use crate::domain::actor::ActorId;
+use crate::domain::export::ExportId;
+use crate::domain::training::{LoraRecord, ModelName, TrainingId, TrainingRecord, TrainingStatus};
+use crate::ports::{StoreError, TrainingEnd, TrainingRecords};
+use crate::timing::RemoteCallExt;
+
+/// Trainings in the service's table.
+#[derive(Debug, Clone)]
+pub struct DynamoDbTrainingRecords {
+    client: Client,
+    table_name: String,
+}
+
+impl DynamoDbTrainingRecords {
+    /// Trainings in `table_name`, reached with `client`.
+    pub fn new(client: Client, table_name: impl Into<String>) -> Self {
+        Self {
+            client,
+            table_name: table_name.into(),
+        }
+    }
+
+    async fn read(
+        &self,
+        key: keys::ItemKey,
+        operation: &'static str,
+    ) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table_name)
+            .set_key(Some(key.attributes()))
+            .consistent_read(true)
+            .send()
+            .remote_call(operation)
+            .await
+            .map_err(|error| fault(operation, error))?;
+        Ok(output.item)
+    }
+
+    /// A conditional update of the training's item (`#status` and `#error` name the
+    /// reserved words); `false` when its condition failed.
+    async fn update(
+        &self,
+        training_id: &TrainingId,
+        update: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table_name)
+            .set_key(Some(keys::training(training_id).attributes()))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_names("#status", "status");
+        if update.contains("#error") {
+            request = request.expression_attribute_names("#error", "error");
+        }
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request
+            .send()
+            .remote_call(operations::TRAINING_UPDATE)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) => Err(fault(operations::TRAINING_UPDATE, error)),
+        }
+    }
+}
+
+/// A float number attribute.
+fn float(value: f64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// A float number attribute's value.
+fn float_of(item: &Item, name: &str) -> Option<f64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+/// The item of a new training, open for a look at `look_at_ms`.
+fn training_item(record: &TrainingRecord, look_at_ms: u64) -> Item {
+    let mut item = keys::training(&record.training_id).attributes();
+    let destination = record.destination.to_string();
+    for (name, value) in [
+        ("actor_id", record.actor_id.as_str()),
+        ("actor_name", &record.actor_name),
+        ("export_id", record.export_id.as_str()),
+        ("status", record.status.as_str()),
+        ("trigger_word", &record.trigger_word),
+        ("destination", &destination),
+        ("requested_by", &record.requested_by),
+        ("created_at", &record.created_at),
+        ("budget_day", &record.budget_day),
+        ("refund_token", &record.refund_token),
+        (OPEN_KIND, OPEN_TRAINING),
+    ] {
+        item.insert(name.to_owned(), s(value));
+    }
+    item.insert("steps".to_owned(), n(u64::from(record.steps)));
+    item.insert("lora_rank".to_owned(), n(u64::from(record.lora_rank)));
+    item.insert(HELD_UNTIL.to_owned(), n(look_at_ms));
+    item
+}
+
+/// A training's record from its item; `None` when the item is not one.
+fn read_training(item: &Item) -> Option<TrainingRecord> {
+    let owned = |name: &str| text(item, name).map(str::to_owned);
+    let pk = text(item, "pk")?;
+    Some(TrainingRecord {
+        training_id: TrainingId::parse(pk.strip_prefix("TRAINING#")?)?,
+        actor_id: ActorId::parse(text(item, "actor_id")?).ok()?,
+        actor_name: owned("actor_name")?,
+        export_id: ExportId::parse(text(item, "export_id")?)?,
+        status: TrainingStatus::parse(text(item, "status")?)?,
+        trigger_word: owned("trigger_word")?,
+        steps: u32::try_from(number(item, "steps")?).ok()?,
+        lora_rank: u32::try_from(number(item, "lora_rank")?).ok()?,
+        destination: ModelName::parse(text(item, "destination")?)?,
+        requested_by: owned("requested_by").unwrap_or_default(),
+        created_at: owned("created_at").unwrap_or_default(),
+        replicate_id: owned("replicate_id"),
+        logs: owned("logs"),
+        error: owned("error"),
+        predict_time: float_of(item, "predict_time"),
+        cost_usd: float_of(item, "cost_usd"),
+        version: owned("version"),
+        weights_key: owned("weights_key"),
+        finished_at: owned("finished_at"),
+        budget_day: owned("budget_day").unwrap_or_default(),
+        refund_token: owned("refund_token").unwrap_or_default(),
+        look_at_ms: number(item, HELD_UNTIL),
+    })
+}
+
+fn unreadable(operation: &'static str) -> StoreError {
+    StoreError {
+        operation,
+        detail: "the training's item is not one this service wrote".to_owned(),
+    }
+}
+
+const RUNNING: &str = "#status IN (:starting, :processing)";
+
+impl TrainingRecords for DynamoDbTrainingRecords {
+    async fn lock(
+        &self,
+        actor_id: &ActorId,
+        training_id: &TrainingId,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<Result<(), String>, StoreError> {
+        let mut item = keys::training_lock(actor_id).attributes();
+        item.insert("training_id".to_owned(), s(training_id.as_str()));
+        item.insert("lock_until".to_owned(), n(until_ms));
+        // The table's TTL removes an expired lock some time later; the condition does not wait.
+        item.insert("expiration".to_owned(), n(until_ms / 1000 + 86_400));
+        let taken = self
+            .client
+            .put_item()
+            .table_name(&self.table_name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR lock_until < :now")
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .remote_call(operations::TRAINING_LOCK)
+            .await;
+        match taken {
+            Ok(_) => Ok(Ok(())),
+            Err(error) if is_condition_failure(&error) => {
+                let holder = self
+                    .read(
+                        keys::training_lock(actor_id),
+                        operations::TRAINING_LOCK_READ,
+                    )
+                    .await?
+                    .and_then(|item| text(&item, "training_id").map(str::to_owned))
+                    .unwrap_or_default();
+                Ok(Err(holder))
+            }
+            Err(error) => Err(fault(operations::TRAINING_LOCK, error)),
+        }
+    }
+
+    async fn unlock(&self, actor_id: &ActorId, training_id: &TrainingId) -> Result<(), StoreError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table_name)
+            .set_key(Some(keys::training_lock(actor_id).attributes()))
+            .condition_expression("training_id = :id")
+            .expression_attribute_values(":id", s(training_id.as_str()))
+            .send()
+            .remote_call(operations::TRAINING_UNLOCK)
+            .await;
+        match deleted {
+            // Held by another training since (this one's expired): not this one's to give.
+            Ok(_) => Ok(()),
+            Err(error) if is_condition_failure(&error) => Ok(()),
+            Err(error) => Err(fault(operations::TRAINING_UNLOCK, error)),
+        }
+    }
+
+    async fn create(&self, record: &TrainingRecord, look_at_ms: u64) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table_name)
+            .set_item(Some(training_item(record, look_at_ms)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .remote_call(operations::TRAINING_CREATE)
+            .await
+            .map_err(|error| fault(operations::TRAINING_CREATE, error))?;
+        Ok(())
+    }
+
+    async fn get(&self, training_id: &TrainingId) -> Result<Option<TrainingRecord>, StoreError> {
+        match self
+            .read(keys::training(training_id), operations::TRAINING_READ)
+            .await?
+        {
+            None => Ok(None),
+            Some(item) => read_training(&item)
+                .map(Some)
+                .ok_or_else(|| unreadable(operations::TRAINING_READ)),
+        }
+    }
+
+    async fn by_replicate_id(&self, replicate_id: &str) -> Result<Option<TrainingId>, StoreError> {
+        let item = self
+            .read(
+                keys::training_by_replicate_id(replicate_id),
+                operations::TRAINING_POINTER_READ,
+            )
+            .await?;
+        Ok(item.and_then(|item| TrainingId::parse(text(&item, "training_id")?)))
+    }
+
+    async fn claim_create(
+        &self,
+        training_id: &TrainingId,
+        look_at_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.update(
+            training_id,
+            &format!("SET #status = :creating, {HELD_UNTIL} = :look"),
+            "#status = :exporting",
+            vec![
+                (":creating", s(TrainingStatus::Creating.as_str())),
+                (":exporting", s(TrainingStatus::Exporting.as_str())),
+                (":look", n(look_at_ms)),
+            ],
+        )
+        .await
+    }
+
+    async fn unclaim_create(&self, training_id: &TrainingId) -> Result<(), StoreError> {
+        self.update(
+            training_id,
+            "SET #status = :exporting",
+            "#status = :creating",
+            vec![
+                (":creating", s(TrainingStatus::Creating.as_str())),
+                (":exporting", s(TrainingStatus::Exporting.as_str())),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn created(
+        &self,
+        training_id: &TrainingId,
+        replicate_id: &str,
+        status: TrainingStatus,
+        look_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        // The pointer first: a webhook that comes before the record's update still finds it.
+        let mut pointer = keys::training_by_replicate_id(replicate_id).attributes();
+        pointer.insert("training_id".to_owned(), s(training_id.as_str()));
+        self.client
+            .put_item()
+            .table_name(&self.table_name)
+            .set_item(Some(pointer))
+            .send()
+            .remote_call(operations::TRAINING_POINTER)
+            .await
+            .map_err(|error| fault(operations::TRAINING_POINTER, error))?;
+        self.update(
+            training_id,
+            &format!("SET #status = :status, replicate_id = :rid, {HELD_UNTIL} = :look"),
+            "#status = :creating",
+            vec![
+                (":status", s(status.as_str())),
+                (":rid", s(replicate_id)),
+                (":creating", s(TrainingStatus::Creating.as_str())),
+                (":look", n(look_at_ms)),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn progress(
+        &self,
+        training_id: &TrainingId,
+        status: TrainingStatus,
+        logs: Option<&str>,
+        look_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.update(
+            training_id,
+            &format!("SET #status = :status, logs = :logs, {HELD_UNTIL} = :look"),
+            RUNNING,
+            vec![
+                (":status", s(status.as_str())),
+                (":logs", s(logs.unwrap_or_default())),
+                (":look", n(look_at_ms)),
+                (":starting", s(TrainingStatus::Starting.as_str())),
+                (":processing", s(TrainingStatus::Processing.as_str())),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn end(
+        &self,
+        training_id: &TrainingId,
+        end: &TrainingEnd,
+        only_from: Option<TrainingStatus>,
+    ) -> Result<bool, StoreError> {
+        let mut sets = vec!["#status = :status", "finished_at = :finished"];
+        let mut values = vec![
+            (":status", s(end.status.as_str())),
+            (":finished", s(&end.finished_at)),
+            (":succeeded", s(TrainingStatus::Succeeded.as_str())),
+            (":failed", s(TrainingStatus::Failed.as_str())),
+            (":canceled", s(TrainingStatus::Canceled.as_str())),
+        ];
+        let optional = [
+            ("logs = :logs", ":logs", end.logs.as_deref().map(s)),
+            ("#error = :error", ":error", end.error.as_deref().map(s)),
+            (
+                "predict_time = :seconds",
+                ":seconds",
+                end.predict_time.map(float),
+            ),
+            ("cost_usd = :cost", ":cost", end.cost_usd.map(float)),
+            (
+                "version = :version",
+                ":version",
+                end.version.as_deref().map(s),
+            ),
+            (
+                "weights_key = :weights",
+                ":weights",
+                end.weights_key.as_deref().map(s),
+            ),
+        ];
+        for (set, name, value) in optional {
+            if let Some(value) = value {
+                sets.push(set);
+                values.push((name, value));
+            }
+        }
+        let mut condition = "NOT (#status IN (:succeeded, :failed, :canceled))".to_owned();
+        if let Some(from) = only_from {
+            condition.push_str(" AND #status = :from");
+            values.push((":from", s(from.as_str())));
+        }
+        let update = format!("SET {} REMOVE {OPEN_KIND}, {HELD_UNTIL}", sets.join(", "));
+        self.update(training_id, &update, &condition, values)
+            .await
+            .map_err(|error| StoreError {
+                operation: operations::TRAINING_END,
+                ..error
+            })
+    }
+
+    async fn due(&self, now_ms: u64, limit: usize) -> Result<Vec<TrainingId>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table_name)
+            .index_name(OPEN_RECORDS_INDEX)
+            .key_condition_expression(format!("{OPEN_KIND} = :kind AND {HELD_UNTIL} < :now"))
+            .expression_attribute_values(":kind", s(OPEN_TRAINING))
+            .expression_attribute_values(":now", n(now_ms))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .remote_call(operations::TRAININGS_DUE)
+            .await
+            .map_err(|error| fault(operations::TRAININGS_DUE, error))?;
+        Ok(output
+            .items()
+            .iter()
+            .filter_map(|item| TrainingId::parse(text(item, "pk")?.strip_prefix("TRAINING#")?))
+            .collect())
+    }
+
+    async fn put_lora(&self, lora: &LoraRecord) -> Result<(), StoreError> {
+        let mut item = keys::actor_lora(&lora.actor_id).attributes();
+        for (name, value) in [
+            ("actor_id", lora.actor_id.as_str()),
+            ("version", &lora.version),
+            ("weights_key", &lora.weights_key),
+            ("training_id", lora.training_id.as_str()),
+            ("trained_at", &lora.trained_at),
+            ("trigger_word", &lora.trigger_word),
+        ] {
+            item.insert(name.to_owned(), s(value));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table_name)
+            .set_item(Some(item))
+            .send()
+            .remote_call(operations::LORA_WRITE)
+            .await
+            .map_err(|error| fault(operations::LORA_WRITE, error))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_training_reads_back_as_written() {
+        let record = TrainingRecord {
+            training_id: TrainingId::new(1_764_633_600_000, 7),
+            actor_id: ActorId::parse("a_1").unwrap(),
+            actor_name: "a_1".to_owned(),
+            export_id: ExportId::new(1_764_633_600_000, 9),
+            status: TrainingStatus::Exporting,
+            trigger_word: "tok".to_owned(),
+            steps: 1000,
+            lora_rank: 16,
+            destination: ModelName::parse("studio/lora-a_1").unwrap(),
+            requested_by: "jwt:artist".to_owned(),
+            created_at: "2026-12-03T10:00:00Z".to_owned(),
+            replicate_id: None,
+            logs: None,
+            error: None,
+            predict_time: None,
+            cost_usd: None,
+            version: None,
+            weights_key: None,
+            finished_at: None,
+            budget_day: "2026-12-03".to_owned(),
+            refund_token: "r".to_owned(),
+            look_at_ms: Some(5),
+        };
+        let item = training_item(&record, 5);
+        assert_eq!(read_training(&item), Some(record));
+        assert_eq!(text(&item, OPEN_KIND), Some(OPEN_TRAINING));
+        assert!(
+            keys::RESERVED_PREFIXES
+                .iter()
+                .any(|p| text(&item, "pk").unwrap().starts_with(p))
+        );
+    }
+}
