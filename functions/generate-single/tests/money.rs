@@ -189,24 +189,7 @@ async fn a_daily_cap_of_three_refuses_the_fourth_and_the_kill_switch_stops_all()
     );
 
     // The kill switch: an item in the table stops every generation, at once.
-    aws_sdk_dynamodb::Client::new(&stack.sdk)
-        .put_item()
-        .table_name(testkit::TABLE_NAME)
-        .item(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S("CONTROL".into()),
-        )
-        .item(
-            "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S("KILL_SWITCH".into()),
-        )
-        .item(
-            "enabled",
-            aws_sdk_dynamodb::types::AttributeValue::Bool(true),
-        )
-        .send()
-        .await
-        .unwrap();
+    testkit::put_kill_switch(&stack.sdk, true).await;
     let unlimited = start_function(&stack.function_env()).await;
     for function in [&function, &unlimited] {
         let (status, body) = status_and_body(&function.invoke(&event).await);

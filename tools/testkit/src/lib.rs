@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 mod async_invoke;
+pub mod curated;
 mod events;
 mod fault_proxy;
 mod http_front;
@@ -28,15 +29,17 @@ pub use http_front::HttpFront;
 pub use processes::{CapturedLog, ClosedPort, LambdaEmulator, Moto, free_port, rie_path};
 pub use replicate_emulator::Counts as ReplicateCounts;
 pub use seeding::{
-    SAMPLE_ACTOR, SeedProfile, create_table_and_bucket, get_object, list_keys, put_object,
-    put_profile, put_secure_parameter, s3_client, sample_jpeg, sdk_config, synthetic_portrait,
-    table_keys,
+    SAMPLE_ACTOR, SeedProfile, create_table_and_bucket, get_object, list_keys, put_kill_switch,
+    put_object, put_profile, put_secure_parameter, s3_client, sample_jpeg, sdk_config,
+    synthetic_portrait, table_keys,
 };
 pub use sqs_source::{
     DeliveryStats, EXPORT_DLQ, EXPORT_MAX_RECEIVE_COUNT, EXPORT_QUEUE,
     EXPORT_VISIBILITY_TIMEOUT_SECONDS, EventSourceSettings, InvocationReport, MAX_RECEIVE_COUNT,
-    MAX_WINDOWED_BATCH_SIZE, SqsEventSource, TRAINING_SET_DLQ, TRAINING_SET_QUEUE,
-    TrainingSetQueues, VISIBILITY_TIMEOUT_SECONDS, WORKER_TIMEOUT_SECONDS, create_export_queues,
+    MAX_WINDOWED_BATCH_SIZE, SqsEventSource, TRAINING_DLQ, TRAINING_MAX_RECEIVE_COUNT,
+    TRAINING_QUEUE, TRAINING_SET_DLQ, TRAINING_SET_QUEUE, TRAINING_VISIBILITY_TIMEOUT_SECONDS,
+    TRAININGS_TIMEOUT_SECONDS, TrainingSetQueues, VISIBILITY_TIMEOUT_SECONDS,
+    WORKER_TIMEOUT_SECONDS, create_export_queues, create_training_queues,
     create_training_set_queues, dead_letters, queue_depth, sqs_event,
 };
 pub use stack::{GenerationStack, ReplicateEmulator};

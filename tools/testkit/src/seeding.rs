@@ -216,6 +216,19 @@ pub async fn table_keys(sdk: &SdkConfig) -> Vec<String> {
     keys
 }
 
+/// Sets the operators' kill switch item (`CONTROL` / `KILL_SWITCH`, `enabled`).
+pub async fn put_kill_switch(sdk: &SdkConfig, enabled: bool) {
+    aws_sdk_dynamodb::Client::new(sdk)
+        .put_item()
+        .table_name(TABLE_NAME)
+        .item("pk", AttributeValue::S("CONTROL".into()))
+        .item("sk", AttributeValue::S("KILL_SWITCH".into()))
+        .item("enabled", AttributeValue::Bool(enabled))
+        .send()
+        .await
+        .expect("PutItem the kill switch");
+}
+
 /// Writes an SSM SecureString parameter.
 pub async fn put_secure_parameter(sdk: &SdkConfig, name: &str, value: &str) {
     aws_sdk_ssm::Client::new(sdk)

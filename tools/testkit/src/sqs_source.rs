@@ -59,6 +59,18 @@ pub const EXPORT_VISIBILITY_TIMEOUT_SECONDS: u32 = 6 * 300;
 /// Receives of an export's message before it is dead-lettered (the template's).
 pub const EXPORT_MAX_RECEIVE_COUNT: u32 = 3;
 
+/// The trainings' queue's name, as in the template.
+pub const TRAINING_QUEUE: &str = "trainings";
+/// Its dead-letter queue's name, as in the template.
+pub const TRAINING_DLQ: &str = "trainings-dlq";
+/// The trainings function's timeout (a weights copy of a few hundred MB fits).
+pub const TRAININGS_TIMEOUT_SECONDS: u32 = 120;
+/// The trainings' queue's visibility timeout: 6× the function's timeout.
+pub const TRAINING_VISIBILITY_TIMEOUT_SECONDS: u32 = 6 * TRAININGS_TIMEOUT_SECONDS;
+/// Receives of a training's message before it is dead-lettered: each wait for a running
+/// export is one (15 s each: half an hour of export).
+pub const TRAINING_MAX_RECEIVE_COUNT: u32 = 120;
+
 /// The system attributes of a record, in the order Lambda writes them; any others follow.
 const ATTRIBUTE_ORDER: [&str; 4] = [
     "ApproximateReceiveCount",
@@ -98,6 +110,17 @@ pub async fn create_export_queues(sdk: &SdkConfig) -> TrainingSetQueues {
         (EXPORT_QUEUE, EXPORT_DLQ),
         EXPORT_VISIBILITY_TIMEOUT_SECONDS,
         EXPORT_MAX_RECEIVE_COUNT,
+    )
+    .await
+}
+
+/// Creates the trainings' dead-letter queue, then their queue, with the template's settings.
+pub async fn create_training_queues(sdk: &SdkConfig) -> TrainingSetQueues {
+    create_queues(
+        sdk,
+        (TRAINING_QUEUE, TRAINING_DLQ),
+        TRAINING_VISIBILITY_TIMEOUT_SECONDS,
+        TRAINING_MAX_RECEIVE_COUNT,
     )
     .await
 }
