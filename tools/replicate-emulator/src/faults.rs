@@ -83,6 +83,9 @@ pub struct Faults {
     pub training_reject_status: Option<u16>,
     /// The next N training creates answer 503, creating nothing.
     pub unavailable_training_creates: u32,
+    /// The next N training creates make (and bill) the training, then answer 500: a create
+    /// whose answer is lost.
+    pub lose_training_create_answers: u32,
     /// How long each training stays `starting` after its create, in milliseconds.
     pub training_starting_ms: u64,
     /// When each training finishes, in milliseconds after its create (it is `processing`

@@ -205,6 +205,16 @@ async fn create_training(
             url,
         ));
     }
+    let mut inner = shared.lock();
+    if inner.faults.lose_training_create_answers > 0 {
+        inner.faults.lose_training_create_answers -= 1;
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+            "the training was created but its answer was lost",
+        );
+    }
+    drop(inner);
     (StatusCode::CREATED, axum::Json(body)).into_response()
 }
 
