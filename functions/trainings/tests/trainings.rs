@@ -43,7 +43,7 @@ async fn a_training_of_the_kept_images_ends_with_its_weights_in_s3_its_lora_and_
     t.seed(14, 12).await;
     t.stack
         .replicate
-        .set_faults(json!({"training_processing_ms": 300}))
+        .set_faults(json!({"training_processing_ms": 300, "duplicate_webhooks": true}))
         .await;
     let profile = t.item(&format!("ACTOR#{ACTOR}"), "PROFILE").await;
 
@@ -114,8 +114,8 @@ async fn a_training_of_the_kept_images_ends_with_its_weights_in_s3_its_lora_and_
     let counts = t.stack.replicate.counts().await;
     assert_eq!((counts.models_created, counts.trainings_created), (1, 1));
     assert!(
-        counts.webhooks_accepted >= 1,
-        "the webhook completed it: {counts:?}"
+        counts.webhooks_accepted >= 2,
+        "each copy of the webhook was taken: {counts:?}"
     );
     assert_eq!(
         counts.weights_requests_with_authorization, 0,
@@ -172,6 +172,11 @@ async fn a_training_of_the_kept_images_ends_with_its_weights_in_s3_its_lora_and_
         manifest["images"].as_array().unwrap().len(),
         15,
         "the images stay listed"
+    );
+    assert_eq!(
+        manifest["trainings"].as_array().unwrap().len(),
+        1,
+        "listed once"
     );
     let listed = &manifest["trainings"][0];
     assert_eq!(listed["training_id"], id.as_str());

@@ -1,6 +1,7 @@
 //! Adapters: AWS, Replicate and system implementations of the ports.
 
 pub mod aws;
+mod budget_transaction;
 pub mod clock;
 pub mod coalesced;
 pub mod dynamodb;
@@ -17,6 +18,7 @@ mod s3_metadata;
 pub mod spend;
 pub mod sqs;
 pub mod ssm;
+mod training_item;
 pub mod training_queue;
 pub mod training_records;
 pub mod training_sets;
