@@ -374,3 +374,25 @@ async fn a_create_whose_answer_was_lost_is_found_on_replicate_and_not_paid_twice
     assert!(counts.training_list_requests >= 1);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn the_kill_switch_stops_a_training_accepted_before_it_and_gives_its_unit_back() {
+    let t = TrainingStack::start(&[("DAILY_TRAINING_CAP", "1")]).await;
+    t.seed(12, 12).await;
+    let (status, accepted) = t.start_training(&json!({}), None).await;
+    assert_eq!(status, 202, "{accepted}");
+    // Switched off while its export is written (a second or so): it must not pay.
+    testkit::put_kill_switch(&t.stack.sdk, true).await;
+    let stopped = t.ended(&id_of(&accepted)).await;
+    assert_eq!(stopped["status"], "failed", "{stopped}");
+    assert!(
+        stopped["error"].as_str().unwrap().contains("switched off"),
+        "{stopped}"
+    );
+    assert_eq!(t.stack.replicate.counts().await.training_create_requests, 0);
+
+    testkit::put_kill_switch(&t.stack.sdk, false).await;
+    let (status, next) = t.start_training(&json!({}), None).await;
+    assert_eq!(status, 202, "the unit came back under the cap of 1: {next}");
+    t.stop().await;
+}

@@ -72,6 +72,7 @@ pub(super) fn read_training(item: &Item) -> Option<TrainingRecord> {
         budget_day: owned("budget_day").unwrap_or_default(),
         refund_token: owned("refund_token").unwrap_or_default(),
         look_at_ms: number(item, HELD_UNTIL),
+        create_claimed_ms: number(item, "create_claimed"),
     })
 }
 
@@ -112,6 +113,7 @@ mod tests {
             budget_day: "2026-12-03".to_owned(),
             refund_token: "r".to_owned(),
             look_at_ms: Some(5),
+            create_claimed_ms: None,
         };
         let item = training_item(&record, 5);
         assert_eq!(read_training(&item), Some(record));

@@ -95,6 +95,7 @@ impl TrainingRecords for DynamoDbTrainingRecords {
         training_id: &TrainingId,
         now_ms: u64,
         until_ms: u64,
+        replacing: Option<&TrainingId>,
     ) -> Result<Result<(), String>, StoreError> {
         let mut item = keys::training_lock(actor_id).attributes();
         item.insert("training_id".to_owned(), s(training_id.as_str()));
@@ -106,8 +107,15 @@ impl TrainingRecords for DynamoDbTrainingRecords {
             .put_item()
             .table_name(&self.table_name)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR lock_until < :now")
+            .condition_expression(
+                "attribute_not_exists(pk) OR lock_until < :now OR training_id IN (:id, :ended)",
+            )
             .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":id", s(training_id.as_str()))
+            .expression_attribute_values(
+                ":ended",
+                s(replacing.map_or(training_id.as_str(), TrainingId::as_str)),
+            )
             .send()
             .remote_call(operations::TRAINING_LOCK)
             .await;
@@ -148,16 +156,22 @@ impl TrainingRecords for DynamoDbTrainingRecords {
     }
 
     async fn create(&self, record: &TrainingRecord, look_at_ms: u64) -> Result<(), StoreError> {
-        self.client
+        let created = self
+            .client
             .put_item()
             .table_name(&self.table_name)
             .set_item(Some(training_item(record, look_at_ms)))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .remote_call(operations::TRAINING_CREATE)
-            .await
-            .map_err(|error| fault(operations::TRAINING_CREATE, error))?;
-        Ok(())
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            // Ids are random ULIDs: an item there is this one, written by an attempt whose
+            // reply was lost (the SDK's own retry).
+            Err(error) if is_condition_failure(&error) => Ok(()),
+            Err(error) => Err(fault(operations::TRAINING_CREATE, error)),
+        }
     }
 
     async fn get(&self, training_id: &TrainingId) -> Result<Option<TrainingRecord>, StoreError> {
@@ -185,19 +199,29 @@ impl TrainingRecords for DynamoDbTrainingRecords {
     async fn claim_create(
         &self,
         training_id: &TrainingId,
+        now_ms: u64,
         look_at_ms: u64,
     ) -> Result<bool, StoreError> {
-        self.update(
-            training_id,
-            &format!("SET #status = :creating, {HELD_UNTIL} = :look"),
-            "#status = :exporting",
-            vec![
-                (":creating", s(TrainingStatus::Creating.as_str())),
-                (":exporting", s(TrainingStatus::Exporting.as_str())),
-                (":look", n(look_at_ms)),
-            ],
-        )
-        .await
+        let claimed = self
+            .update(
+                training_id,
+                &format!("SET #status = :creating, create_claimed = :now, {HELD_UNTIL} = :look"),
+                "#status = :exporting",
+                vec![
+                    (":creating", s(TrainingStatus::Creating.as_str())),
+                    (":exporting", s(TrainingStatus::Exporting.as_str())),
+                    (":now", n(now_ms)),
+                    (":look", n(look_at_ms)),
+                ],
+            )
+            .await?;
+        if claimed {
+            return Ok(true);
+        }
+        // A claim whose reply was lost and was retried by the SDK finds its own write.
+        Ok(self.get(training_id).await?.is_some_and(|record| {
+            record.status == TrainingStatus::Creating && record.create_claimed_ms == Some(now_ms)
+        }))
     }
 
     async fn unclaim_create(&self, training_id: &TrainingId) -> Result<(), StoreError> {
@@ -220,7 +244,7 @@ impl TrainingRecords for DynamoDbTrainingRecords {
         replicate_id: &str,
         status: TrainingStatus,
         look_at_ms: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         // The pointer first: a webhook that comes before the record's update still finds it.
         let mut pointer = keys::training_by_replicate_id(replicate_id).attributes();
         pointer.insert("training_id".to_owned(), s(training_id.as_str()));
@@ -244,7 +268,6 @@ impl TrainingRecords for DynamoDbTrainingRecords {
             ],
         )
         .await
-        .map(|_| ())
     }
 
     async fn progress(
@@ -316,12 +339,35 @@ impl TrainingRecords for DynamoDbTrainingRecords {
             values.push((":from", s(from.as_str())));
         }
         let update = format!("SET {} REMOVE {OPEN_KIND}, {HELD_UNTIL}", sets.join(", "));
-        self.update(training_id, &update, &condition, values)
+        let ended = self
+            .update(training_id, &update, &condition, values)
             .await
             .map_err(|error| StoreError {
                 operation: operations::TRAINING_END,
                 ..error
-            })
+            })?;
+        if ended {
+            return Ok(true);
+        }
+        // An end whose reply was lost and was retried by the SDK finds its own write (an
+        // end at the same second with the same status is told apart by neither, and both
+        // give the lock and the unit back: the unlock is conditional, the refund idempotent).
+        Ok(self.get(training_id).await?.is_some_and(|record| {
+            record.status == end.status
+                && record.finished_at.as_deref() == Some(end.finished_at.as_str())
+                && record.look_at_ms.is_none()
+        }))
+    }
+
+    async fn postpone(&self, training_id: &TrainingId, look_at_ms: u64) -> Result<(), StoreError> {
+        self.update(
+            training_id,
+            &format!("SET {HELD_UNTIL} = :look"),
+            &format!("attribute_exists({OPEN_KIND}) AND attribute_exists(#status)"),
+            vec![(":look", n(look_at_ms))],
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn due(&self, now_ms: u64, limit: usize) -> Result<Vec<TrainingId>, StoreError> {

@@ -73,8 +73,12 @@ impl TrainingStatus {
     }
 
     /// Replicate's status `text` (`starting`, `processing`, `succeeded`, `failed`,
-    /// `canceled`), if it is one.
+    /// `canceled`; `aborted` is taken as failed), if it is one.
     pub fn from_replicate(text: &str) -> Option<Self> {
+        if text == "aborted" {
+            // Stopped by Replicate itself: an end, not a run.
+            return Some(Self::Failed);
+        }
         Self::parse(text).filter(|status| !matches!(status, Self::Exporting | Self::Creating))
     }
 
@@ -114,10 +118,6 @@ pub enum TrainingError {
         /// How it ended.
         status: &'static str,
     },
-    /// Replicate refused to make the destination model or the training (nothing was
-    /// created, nothing paid).
-    #[error("Replicate refused the training: {0}")]
-    TrainerRefused(String),
     /// Replicate could not be reached, or failed, before anything was created.
     #[error("Replicate is unavailable; try again shortly")]
     TrainerUnavailable,
@@ -224,9 +224,11 @@ pub struct TrainingRecord {
     pub budget_day: String,
     /// The token of that unit's one refund.
     pub refund_token: String,
-    /// When it is next looked at (epoch milliseconds), while it is open: for a `creating`
-    /// one, the end of its create's grace.
+    /// When it is next looked at (epoch milliseconds), while it is open.
     pub look_at_ms: Option<u64>,
+    /// When its create was claimed (epoch milliseconds), once it was: a `creating` one is
+    /// searched for on Replicate only after its grace from then.
+    pub create_claimed_ms: Option<u64>,
 }
 
 /// An actor's trained LoRA, as its record keeps it (beside the operators' profile, never
@@ -287,6 +289,10 @@ mod tests {
         }
         assert_eq!(TrainingStatus::from_replicate("exporting"), None);
         assert_eq!(TrainingStatus::from_replicate("creating"), None);
+        assert_eq!(
+            TrainingStatus::from_replicate("aborted"),
+            Some(TrainingStatus::Failed)
+        );
         assert!(TrainingStatus::Canceled.is_terminal() && !TrainingStatus::Creating.is_terminal());
     }
 

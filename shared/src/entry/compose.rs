@@ -251,6 +251,7 @@ fn training_deliveries(
             aws_sdk_sqs::Client::new(sdk_config),
             training_config::training_queue_url()?,
         ),
+        look_every: training_config::training_check_every()?,
     }))
 }
 

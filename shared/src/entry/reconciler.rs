@@ -78,6 +78,7 @@ impl ReconcilerFunction {
                     &trainings.queue,
                     &SystemClock,
                     self.batch_size,
+                    trainings.look_every,
                 )
                 .await;
                 if let Err(error) = &queued {

@@ -44,6 +44,8 @@ pub struct TrainingDeliveries {
     pub records: DynamoDbTrainingRecords,
     /// The trainings' queue.
     pub queue: SqsTrainingQueue,
+    /// How long until an open training is looked at again (`TRAINING_CHECK_SECONDS`).
+    pub look_every: std::time::Duration,
 }
 
 impl<K, T, Q> ReplicateWebhookFunction<WebhookIntake<K, T, Q>>

@@ -39,7 +39,6 @@ pub fn status_of(error: &UseCaseError) -> StatusCode {
             | TrainingError::ExportFailed(_)
             | TrainingError::BeingCreated(_)
             | TrainingError::Ended { .. } => StatusCode::CONFLICT,
-            TrainingError::TrainerRefused(_) => StatusCode::BAD_GATEWAY,
             TrainingError::TrainerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         },
         UseCaseError::Spend(SpendRefusal::Disabled) => StatusCode::SERVICE_UNAVAILABLE,
@@ -104,7 +103,6 @@ pub fn code_of(error: &UseCaseError) -> &'static str {
             TrainingError::ExportFailed(_) => "export_failed",
             TrainingError::BeingCreated(_) => "training_being_created",
             TrainingError::Ended { .. } => "training_ended",
-            TrainingError::TrainerRefused(_) => "trainer_refused",
             TrainingError::TrainerUnavailable => "trainer_unavailable",
         },
         UseCaseError::Spend(SpendRefusal::Disabled) => "generation_disabled",

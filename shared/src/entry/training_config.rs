@@ -49,6 +49,12 @@ pub fn daily_training_cap() -> Result<Option<u64>, ConfigError> {
     optional_number("DAILY_TRAINING_CAP")
 }
 
+/// How long after a training was last looked at it is looked at again
+/// (`TRAINING_CHECK_SECONDS`, default 900): the reconciler's pace for lost webhooks.
+pub fn training_check_every() -> Result<Duration, ConfigError> {
+    seconds("TRAINING_CHECK_SECONDS", 900)
+}
+
 /// Seconds of `name`, or `default`; zero is refused.
 fn seconds(name: &'static str, default: u64) -> Result<Duration, ConfigError> {
     let seconds = optional_number(name)?.unwrap_or(default);
@@ -89,7 +95,7 @@ pub fn training_settings() -> Result<TrainingSettings, ConfigError> {
         destination,
         price_per_second,
         lock_for: seconds("TRAINING_LOCK_SECONDS", 6 * 3600)?,
-        look_every: seconds("TRAINING_CHECK_SECONDS", 900)?,
+        look_every: training_check_every()?,
         export_wait: seconds("TRAINING_EXPORT_WAIT_SECONDS", 15)?,
         input_url_lifetime,
         webhook_url,

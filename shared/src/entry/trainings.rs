@@ -26,8 +26,8 @@ use crate::usecases::trainings::{Advance, NewTraining, TrainingStart, Trainings}
 
 /// The largest POST body accepted, in bytes.
 const MAX_TRAINING_BODY_BYTES: usize = 4 * 1024;
-/// How long a training request holds its idempotency key: far longer than it takes.
-const KEY_HOLD_MS: u64 = 60_000;
+/// How long a training request holds its idempotency key: past the function's timeout.
+const KEY_HOLD_MS: u64 = 150_000;
 
 /// Which of the routes a request is for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,13 +32,16 @@ pub struct TrainingEnd {
 /// The trainings' records, the actors' training locks and LoRA records.
 pub trait TrainingRecords: Send + Sync {
     /// Takes the actor's training lock for `training_id` until `until_ms` (epoch
-    /// milliseconds), unless another training holds it past `now_ms`: then its id.
+    /// milliseconds), unless another training holds it past `now_ms`: then its id. The
+    /// lock is the training's already if it holds it, and `replacing`'s (an ended training
+    /// whose unlock was lost) is taken over.
     fn lock(
         &self,
         actor_id: &ActorId,
         training_id: &TrainingId,
         now_ms: u64,
         until_ms: u64,
+        replacing: Option<&TrainingId>,
     ) -> impl Future<Output = Result<Result<(), String>, StoreError>> + Send;
     /// Gives the actor's lock back, if `training_id` still holds it.
     fn unlock(
@@ -62,11 +65,13 @@ pub trait TrainingRecords: Send + Sync {
         &self,
         replicate_id: &str,
     ) -> impl Future<Output = Result<Option<TrainingId>, StoreError>> + Send;
-    /// Moves an exporting training to `creating`: only the run that moved it sends the
-    /// create. `false` when it was not exporting.
+    /// Moves an exporting training to `creating`, claimed at `now_ms` and looked at by
+    /// `look_at_ms`: only the run that moved it sends the create. `false` when it was not
+    /// exporting.
     fn claim_create(
         &self,
         training_id: &TrainingId,
+        now_ms: u64,
         look_at_ms: u64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Moves a `creating` training back to exporting (its create surely made nothing).
@@ -74,14 +79,15 @@ pub trait TrainingRecords: Send + Sync {
         &self,
         training_id: &TrainingId,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Notes Replicate's training `replicate_id` of a `creating` training, and where it is.
+    /// Notes Replicate's training `replicate_id` of a `creating` training, and where it is;
+    /// `false` when it was not `creating` any more.
     fn created(
         &self,
         training_id: &TrainingId,
         replicate_id: &str,
         status: TrainingStatus,
         look_at_ms: u64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Notes a running training's status and logs, and when to look at it next; nothing
     /// when it has ended.
     fn progress(
@@ -99,6 +105,12 @@ pub trait TrainingRecords: Send + Sync {
         end: &TrainingEnd,
         only_from: Option<TrainingStatus>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Moves an open training's next look to `look_at_ms`.
+    fn postpone(
+        &self,
+        training_id: &TrainingId,
+        look_at_ms: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The open trainings whose look was due by `now_ms`, at most `limit`.
     fn due(
         &self,
@@ -134,10 +146,6 @@ pub struct RemoteTraining {
     pub version: Option<String>,
     /// Where its weights can be downloaded, once succeeded (for a while only).
     pub weights_url: Option<String>,
-    /// When it was created (RFC 3339), as Replicate says.
-    pub created_at: Option<String>,
-    /// Where its version goes.
-    pub destination: Option<String>,
 }
 
 /// What a training is created with.

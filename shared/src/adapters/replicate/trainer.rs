@@ -12,6 +12,8 @@ use crate::domain::training::ModelName;
 use crate::ports::{RemoteTraining, Trainer, TrainerError, TrainingInput};
 use crate::timing::RemoteCallExt;
 
+/// The most pages of the trainings list read when looking for a lost create.
+const MAX_LIST_PAGES: usize = 10;
 /// The only webhook event asked for: the training's end.
 const WEBHOOK_EVENTS: [&str; 1] = ["completed"];
 
@@ -42,15 +44,32 @@ impl ReplicateTrainer {
         body: Option<Value>,
         create: bool,
     ) -> Result<(StatusCode, String), TrainerError> {
+        let url = self
+            .client
+            .api_url(path)
+            .map_err(|error| TrainerError::Unavailable(error.to_string()))?;
+        self.call_url(method, url, body, create).await
+    }
+
+    /// [`Self::call`] of a whole URL (on the API's own origin: the token goes nowhere else).
+    async fn call_url(
+        &self,
+        method: Method,
+        url: reqwest::Url,
+        body: Option<Value>,
+        create: bool,
+    ) -> Result<(StatusCode, String), TrainerError> {
         let operation = if create {
             "Replicate POST (training create)"
         } else {
             "Replicate (trainings and models)"
         };
-        let url = self
-            .client
-            .api_url(path)
-            .map_err(|error| TrainerError::Unavailable(error.to_string()))?;
+        if url.origin() != self.client.config.base_url.origin() {
+            return Err(TrainerError::Unavailable(format!(
+                "{} is not on the API's origin",
+                url.origin().ascii_serialization()
+            )));
+        }
         let token = self
             .client
             .token(None)
@@ -188,15 +207,26 @@ impl Trainer for ReplicateTrainer {
         since: &str,
         input_key: &str,
     ) -> Result<Option<RemoteTraining>, TrainerError> {
-        let (_, text) = self.call(Method::GET, "v1/trainings", None, false).await?;
-        let page: TrainingPage = serde_json::from_str(&text)
-            .map_err(|error| TrainerError::Unavailable(format!("not a list: {error}")))?;
         let since = since.get(..19).unwrap_or(since);
         let destination = destination.to_string();
-        Ok(page
-            .results
-            .into_iter()
-            .filter(|training| {
+        let mut url = self
+            .client
+            .api_url("v1/trainings")
+            .map_err(|error| TrainerError::Unavailable(error.to_string()))?;
+        for _ in 0..MAX_LIST_PAGES {
+            let (_, text) = self.call_url(Method::GET, url, None, false).await?;
+            let page: TrainingPage = serde_json::from_str(&text)
+                .map_err(|error| TrainerError::Unavailable(format!("not a list: {error}")))?;
+            let created = |training: &Training| {
+                let at = training.created_at.as_deref().unwrap_or_default();
+                at.get(..19).unwrap_or(at).to_owned()
+            };
+            // Newest first: a page that reaches before `since` is the last one read.
+            let older = page
+                .results
+                .iter()
+                .any(|training| created(training).as_str() < since);
+            if let Some(found) = page.results.into_iter().find(|training| {
                 let from_zip = training
                     .input
                     .as_ref()
@@ -207,11 +237,19 @@ impl Trainer for ReplicateTrainer {
                     .destination
                     .as_deref()
                     .is_none_or(|named| named == destination);
-                let created = training.created_at.as_deref().unwrap_or_default();
-                from_zip && to_destination && created.get(..19).unwrap_or(created) >= since
-            })
-            .map(Training::into_remote)
-            .next())
+                from_zip && to_destination && created(training).as_str() >= since
+            }) {
+                return Ok(Some(found.into_remote()));
+            }
+            match page.next.as_deref().map(reqwest::Url::parse) {
+                Some(Ok(next)) if !older => url = next,
+                _ => return Ok(None),
+            }
+        }
+        // Not given up on a list not read to its end: looked for again at the next look.
+        Err(TrainerError::Unavailable(format!(
+            "the trainings list goes on past {MAX_LIST_PAGES} pages since {since}"
+        )))
     }
 }
 
@@ -255,6 +293,9 @@ struct TrainingOutput {
 struct TrainingPage {
     #[serde(default)]
     results: Vec<Training>,
+    /// The next (older) page, if any.
+    #[serde(default)]
+    next: Option<String>,
 }
 
 impl Training {
@@ -275,8 +316,6 @@ impl Training {
             predict_time: self.metrics.and_then(|metrics| metrics.predict_time),
             version,
             weights_url,
-            created_at: self.created_at,
-            destination: self.destination,
         }
     }
 }

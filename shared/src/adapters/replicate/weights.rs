@@ -8,8 +8,9 @@ use crate::adapters::operations;
 use crate::ports::{CopyError, StoreError};
 use crate::timing::RemoteCallExt;
 
-/// How long the weights' download may take, whole (a LoRA of a few hundred MB).
-const WEIGHTS_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long the weights' download may take, whole: within the trainings function's 120 s
+/// (a LoRA of a few hundred MB takes seconds); a run cut short is delivered again.
+const WEIGHTS_TIMEOUT: Duration = Duration::from_secs(100);
 
 impl ReplicateClient {
     /// The weights' answer, its body not read yet: refused for good (not an allowed URL,

@@ -49,7 +49,11 @@ where
             TrainingStatus::Creating => {
                 // A run may be sending the create now: only after its grace is it searched.
                 let now_ms = self.exports.clock.now_epoch_ms();
-                if record.look_at_ms.is_some_and(|at| at > now_ms) {
+                let grace_ms = ms(self.settings.create_grace);
+                if record
+                    .create_claimed_ms
+                    .is_some_and(|claimed| claimed + grace_ms > now_ms)
+                {
                     return Ok(Advance::Done);
                 }
                 self.recover_create(&record).await.map(|()| Advance::Done)
@@ -108,22 +112,35 @@ where
                 other => Err(unavailable(other)),
             };
         }
+        // Counted at its request, it pays only now: the switch is read again first.
+        if self.spend.switched_off().await? {
+            let why = "switched off by the operators before Replicate had it; nothing was billed";
+            self.end_unpaid(
+                record,
+                TrainingStatus::Failed,
+                why.to_owned(),
+                Some(TrainingStatus::Exporting),
+            )
+            .await?;
+            return Ok(Advance::Done);
+        }
+        let input_images = self
+            .exports
+            .objects
+            .presigned_get(&export.key, self.settings.input_url_lifetime)
+            .await?;
         let now_ms = self.exports.clock.now_epoch_ms();
         let grace_ms = now_ms + ms(self.settings.create_grace);
         if !self
             .records
-            .claim_create(&record.training_id, grace_ms)
+            .claim_create(&record.training_id, now_ms, grace_ms)
             .await?
         {
             return Ok(Advance::Done);
         }
         let input = TrainingInput {
             destination: record.destination.clone(),
-            input_images: self
-                .exports
-                .objects
-                .presigned_get(&export.key, self.settings.input_url_lifetime)
-                .await?,
+            input_images,
             trigger_word: record.trigger_word.clone(),
             steps: record.steps,
             lora_rank: record.lora_rank,
@@ -134,7 +151,8 @@ where
                 let status = TrainingStatus::from_replicate(&remote.status)
                     .unwrap_or(TrainingStatus::Starting);
                 let look_at_ms = now_ms + ms(self.settings.look_every);
-                self.records
+                let noted = self
+                    .records
                     .created(
                         &record.training_id,
                         &remote.id,
@@ -142,6 +160,12 @@ where
                         look_at_ms,
                     )
                     .await?;
+                if !noted {
+                    return self
+                        .created_too_late(record, &remote.id)
+                        .await
+                        .map(|()| Advance::Done);
+                }
                 tracing::info!(training_id = %record.training_id, replicate_id = %remote.id, destination = %record.destination, "training created");
                 if status.is_terminal() {
                     self.look(record, &remote).await?;
@@ -149,7 +173,7 @@ where
                 Ok(Advance::Done)
             }
             Err(TrainerError::Refused { status, message }) => {
-                let why = TrainingError::TrainerRefused(format!("{status}: {message}")).to_string();
+                let why = format!("Replicate refused the training ({status}): {message}");
                 self.end_unpaid(
                     record,
                     TrainingStatus::Failed,
@@ -208,8 +232,44 @@ where
                     Some(TrainingStatus::Creating),
                 )
                 .await
+                .map(|_| ())
             }
         }
+    }
+}
+
+impl<P, O, ER, EQ, R, T, W, Q, S, I, K> Trainings<P, O, ER, EQ, R, T, W, Q, S, I, K>
+where
+    P: ActorProfiles,
+    O: ObjectStore,
+    ER: ExportRecords,
+    EQ: ExportQueue,
+    R: TrainingRecords,
+    T: Trainer,
+    W: WeightsCopier,
+    Q: TrainingQueue,
+    S: SpendGuard,
+    I: IdempotencyStore,
+    K: Clock,
+{
+    /// A create answered after its record stopped waiting for it (a recover ran after a
+    /// grace shorter than the create took): unless the recover adopted this very training,
+    /// it is canceled, so that nothing runs that no record follows.
+    async fn created_too_late(
+        &self,
+        record: &TrainingRecord,
+        replicate_id: &str,
+    ) -> Result<(), UseCaseError> {
+        let now = self.records.get(&record.training_id).await?;
+        if now.and_then(|record| record.replicate_id).as_deref() == Some(replicate_id) {
+            return Ok(());
+        }
+        tracing::error!(training_id = %record.training_id, %replicate_id, "training created after its record gave it up; canceling it");
+        self.trainer
+            .cancel(replicate_id)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 }
 

@@ -60,8 +60,9 @@ where
     }
 
     /// Cancels the actor's training `training_id`: on Replicate once it has it (its end is
-    /// recorded as any end is), or at once while it is exporting. An ended training is
-    /// refused.
+    /// recorded as any end is, by the training's run), or at once while it is exporting; the
+    /// training as it is then (a cancel Replicate took is reported with its word). An ended
+    /// training, or one being handed to Replicate this moment, is refused.
     pub async fn cancel(
         &self,
         actor_id: &ActorId,
@@ -70,16 +71,23 @@ where
         let record = self.actors_training(actor_id, training_id).await?;
         match record.status {
             TrainingStatus::Exporting => {
-                self.end_unpaid(
-                    &record,
-                    TrainingStatus::Canceled,
-                    "canceled before Replicate had it; nothing was billed".to_owned(),
-                    Some(TrainingStatus::Exporting),
-                )
-                .await?;
+                let ended = self
+                    .end_unpaid(
+                        &record,
+                        TrainingStatus::Canceled,
+                        "canceled before Replicate had it; nothing was billed".to_owned(),
+                        Some(TrainingStatus::Exporting),
+                    )
+                    .await?;
+                let now = self.actors_training(actor_id, training_id).await?;
+                if !ended && now.status == TrainingStatus::Creating {
+                    // Its create won the race: it is canceled once Replicate has it.
+                    return Err(TrainingError::BeingCreated(training_id.to_string()).into());
+                }
+                Ok(now)
             }
             TrainingStatus::Creating => {
-                return Err(TrainingError::BeingCreated(training_id.to_string()).into());
+                Err(TrainingError::BeingCreated(training_id.to_string()).into())
             }
             TrainingStatus::Starting | TrainingStatus::Processing => {
                 let replicate_id = record.replicate_id.clone().unwrap_or_default();
@@ -88,17 +96,25 @@ where
                     UseCaseError::from(TrainingError::TrainerUnavailable)
                 })?;
                 tracing::info!(%training_id, %replicate_id, status = %remote.status, "training cancel sent");
-                self.look(&record, &remote).await?;
-            }
-            ended => {
-                return Err(TrainingError::Ended {
-                    training_id: training_id.to_string(),
-                    status: ended.as_str(),
+                // Its end, with what it billed, is recorded by the training's run (the
+                // webhook's, or this message's), never inside this request.
+                if let Err(error) = self.queue.send(training_id).await {
+                    tracing::warn!(%training_id, %error, "training not queued; its webhook or the reconciler ends it");
                 }
-                .into());
+                let mut now = self.actors_training(actor_id, training_id).await?;
+                if let Some(status) = TrainingStatus::from_replicate(&remote.status)
+                    .filter(|_| !now.status.is_terminal())
+                {
+                    now.status = status;
+                }
+                Ok(now)
             }
+            ended => Err(TrainingError::Ended {
+                training_id: training_id.to_string(),
+                status: ended.as_str(),
+            }
+            .into()),
         }
-        self.actors_training(actor_id, training_id).await
     }
 
     /// The training, if it is the actor's.

@@ -15,7 +15,7 @@ use crate::ports::{
     WeightsCopier,
 };
 use crate::usecases::UseCaseError;
-use crate::usecases::manifest_rewrite::rewrite_manifest;
+use crate::usecases::manifest_rewrite::{RewriteError, rewrite_manifest};
 
 impl<P, O, ER, EQ, R, T, W, Q, S, I, K> Trainings<P, O, ER, EQ, R, T, W, Q, S, I, K>
 where
@@ -78,7 +78,9 @@ where
         if self.records.end(&record.training_id, &end, None).await? {
             tracing::info!(training_id = %record.training_id, replicate_id = %remote.id, status = end.status.as_str(), predict_time = ?end.predict_time, cost_usd = ?end.cost_usd, "training ended");
             self.unlock(&record.actor_id, &record.training_id).await;
-            if !predict_time.is_some_and(|seconds| seconds > 0.0) {
+            // A success always counts; an end that billed no second gives its unit back.
+            let billed = predict_time.is_some_and(|seconds| seconds > 0.0);
+            if status != TrainingStatus::Succeeded && !billed {
                 self.refund(record).await;
             }
         }
@@ -99,6 +101,13 @@ where
             return Ok(());
         };
         let key = weights_key(&record.actor_name, record.training_id.as_str());
+        // An object there is a whole copy of these weights (it appears only complete): a
+        // run that copied them and then failed is not made to copy them again.
+        if let Some(object) = self.exports.objects.head(&key).await? {
+            tracing::info!(training_id = %record.training_id, key, size = object.size, "weights already kept");
+            end.weights_key = Some(key);
+            return Ok(());
+        }
         match self.weights.copy(url, &key).await {
             Ok(size) => {
                 tracing::info!(training_id = %record.training_id, key, size, "weights kept");
@@ -136,25 +145,35 @@ where
             finished_at: end.finished_at.clone(),
         };
         let clock = &self.exports.clock;
-        rewrite_manifest(
+        let rewritten = rewrite_manifest(
             &self.exports.objects,
             clock,
             &manifest_key(&record.actor_name),
             |current| record_training(current, &listing, &clock.now_rfc3339()),
         )
-        .await?;
-        Ok(())
+        .await;
+        match rewritten {
+            Ok(_) => Ok(()),
+            // A manifest the service may not rewrite never holds back a paid result: the
+            // training ends, its record and the LoRA record say what the list would have.
+            Err(RewriteError::Merge(error)) => {
+                tracing::error!(training_id = %record.training_id, %error, "training not listed in the manifest");
+                Ok(())
+            }
+            Err(RewriteError::Store(error)) => Err(error.into()),
+        }
     }
 
     /// Ends a training nothing was billed for (its export failed, its create was refused,
     /// it was canceled before Replicate had it): the lock and the budget unit go back.
+    /// `false` when it was not ended here (it ended, or moved on, meanwhile).
     pub(super) async fn end_unpaid(
         &self,
         record: &TrainingRecord,
         status: TrainingStatus,
         error: String,
         only_from: Option<TrainingStatus>,
-    ) -> Result<(), UseCaseError> {
+    ) -> Result<bool, UseCaseError> {
         let end = TrainingEnd {
             status,
             logs: None,
@@ -173,8 +192,9 @@ where
             tracing::info!(training_id = %record.training_id, status = status.as_str(), error = ?end.error, "training ended before Replicate billed it");
             self.unlock(&record.actor_id, &record.training_id).await;
             self.refund(record).await;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Gives the training's budget unit back, logging a failure.

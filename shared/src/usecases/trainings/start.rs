@@ -12,7 +12,8 @@ use crate::domain::training::{
 use crate::domain::training_request::TrainingRequest;
 use crate::ports::{
     ActorProfiles, Clock, ExportQueue, ExportRecords, IdempotencyBegin, IdempotencyStore,
-    ObjectStore, SpendGuard, StoredAnswer, Trainer, TrainingQueue, TrainingRecords, WeightsCopier,
+    ObjectStore, SpendGuard, StoredAnswer, Trainer, TrainingEnd, TrainingQueue, TrainingRecords,
+    WeightsCopier,
 };
 use crate::retry::random_number;
 use crate::usecases::UseCaseError;
@@ -135,13 +136,8 @@ where
             })?;
         let now_ms = exports.clock.now_epoch_ms();
         let until_ms = now_ms + ms(self.settings.lock_for);
-        if let Err(running) = self
-            .records
-            .lock(new.actor_id, training_id, now_ms, until_ms)
-            .await?
-        {
-            return Err(TrainingError::AlreadyRunning { running }.into());
-        }
+        self.lock(new.actor_id, training_id, now_ms, until_ms)
+            .await?;
         let admission = match self.spend.admit(&actor_name, 1).await {
             Ok(Ok(admission)) => admission,
             Ok(Err(refusal)) => {
@@ -199,9 +195,30 @@ where
             budget_day: admission.day.clone(),
             refund_token: admission.refund_token.clone(),
             look_at_ms: None,
+            create_claimed_ms: None,
         };
         let look_at_ms = now_ms + ms(self.settings.look_every);
         if let Err(error) = self.records.create(&record, look_at_ms).await {
+            // The write may have landed (a lost reply): ended, it can never be created on
+            // Replicate uncounted. If even that fails, the reconciler's look finds it
+            // exporting and its start goes on (its unit is back: a leak the other way).
+            let end = TrainingEnd {
+                status: TrainingStatus::Failed,
+                logs: None,
+                error: Some("the training could not be recorded; ask again".to_owned()),
+                predict_time: None,
+                cost_usd: None,
+                version: None,
+                weights_key: None,
+                finished_at: exports.clock.now_rfc3339(),
+            };
+            if let Err(end_error) = self
+                .records
+                .end(training_id, &end, Some(TrainingStatus::Exporting))
+                .await
+            {
+                tracing::error!(%training_id, error = %end_error, "a training that may be recorded could not be ended");
+            }
             return Err(undo(error.into()).await);
         }
         if let Err(error) = self.queue.send(training_id).await {
@@ -229,6 +246,43 @@ where
             return Err(TrainingError::ExportFailed(export_id.to_string()).into());
         }
         Ok((export.export_id, export.trigger_word))
+    }
+
+    /// Takes the actor's lock for `training_id`, or over from a training that has ended
+    /// (its own unlock lost); refused while another runs.
+    async fn lock(
+        &self,
+        actor_id: &ActorId,
+        training_id: &TrainingId,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<(), UseCaseError> {
+        let records = &self.records;
+        let Err(holder) = records
+            .lock(actor_id, training_id, now_ms, until_ms, None)
+            .await?
+        else {
+            return Ok(());
+        };
+        let ended = match TrainingId::parse(&holder) {
+            Some(held_by) => records
+                .get(&held_by)
+                .await?
+                .filter(|record| record.status.is_terminal())
+                .map(|_| held_by),
+            None => None,
+        };
+        if let Some(ended) = &ended {
+            tracing::warn!(%training_id, ended = %ended, "taking over the lock of an ended training");
+            if records
+                .lock(actor_id, training_id, now_ms, until_ms, Some(ended))
+                .await?
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
+        Err(TrainingError::AlreadyRunning { running: holder }.into())
     }
 
     /// Gives the actor's lock back, logging a failure (the lock expires).
