@@ -184,8 +184,12 @@ async fn a_training_of_the_kept_images_ends_with_its_weights_in_s3_its_lora_and_
     assert_eq!(listed["version"], version.as_str());
     assert_eq!(listed["weights_key"], weights_key.as_str());
 
-    // A second training from the same export: no new export.
+    // A second training from the same export: no new export, and its captions' word.
     let export_id = done["export_id"].as_str().unwrap();
+    let other_word = json!({"export_id": export_id, "trigger_word": "OTHER"});
+    let (status, mismatch) = t.start_training(&other_word, None).await;
+    assert_eq!(status, 400, "{mismatch}");
+    assert_eq!(mismatch["error"]["code"], "invalid_request");
     let (status, second) = t
         .start_training(&json!({"export_id": export_id}), None)
         .await;

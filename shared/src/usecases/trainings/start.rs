@@ -127,6 +127,16 @@ where
             Some(export_id) => Some(self.usable_export(new.actor_id, export_id).await?),
             None => None,
         };
+        if let (Some((export_id, export_word)), Some(asked)) = (&given, &new.request.trigger_word)
+            && asked != export_word
+        {
+            // Its captions were written with its word: a LoRA triggered by another would
+            // never have seen it.
+            return Err(TrainingError::Invalid(format!(
+                "export {export_id} was captioned with the trigger word {export_word:?}; leave trigger_word out or ask for a new export"
+            ))
+            .into());
+        }
         let destination = ModelName::destination(&self.settings.destination, &actor_name)
             .ok_or_else(|| {
                 TrainingError::Invalid(format!(
@@ -157,10 +167,7 @@ where
             error
         };
         let (export_id, trigger_word) = match given {
-            Some((export_id, export_word)) => (
-                export_id,
-                new.request.trigger_word.clone().unwrap_or(export_word),
-            ),
+            Some((export_id, export_word)) => (export_id, export_word),
             None => {
                 let asked = ExportRequest {
                     include: Include::Kept,
