@@ -282,34 +282,65 @@ impl S3ArchiveUpload {
         }
         self.settle().await?;
         let parts = std::mem::take(&mut self.sent);
+        let upload = MultipartUpload {
+            client: &self.client,
+            bucket: &self.bucket,
+            key: &self.key,
+            upload_id: &self.upload_id,
+        };
+        upload
+            .complete(parts, self.size, operations::ARCHIVE_COMPLETE)
+            .await
+    }
+}
+
+/// A multipart upload under way, as S3 names it.
+pub(super) struct MultipartUpload<'a> {
+    /// The client it is sent with.
+    pub(super) client: &'a Client,
+    /// Its bucket.
+    pub(super) bucket: &'a str,
+    /// Its object's key.
+    pub(super) key: &'a str,
+    /// S3's id of it.
+    pub(super) upload_id: &'a str,
+}
+
+impl MultipartUpload<'_> {
+    /// Completes the upload of `parts` (`size` bytes in all) into its object; its size. A
+    /// completion whose answer is lost or unreadable but whose object is there
+    /// ([`completed_as_sent`]) is complete.
+    pub(super) async fn complete(
+        &self,
+        parts: Vec<CompletedPart>,
+        size: u64,
+        operation: &'static str,
+    ) -> Result<u64, StoreError> {
         let count = parts.len();
         let completed = self
             .client
             .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .upload_id(&self.upload_id)
+            .bucket(self.bucket)
+            .key(self.key)
+            .upload_id(self.upload_id)
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
                     .build(),
             )
             .send()
-            .remote_call(operations::ARCHIVE_COMPLETE)
+            .remote_call(operation)
             .await;
         match completed {
-            Ok(_) => Ok(self.size),
-            Err(error) if self.is_complete(count).await => {
-                tracing::warn!(key = %self.key, error = %fault(operations::ARCHIVE_COMPLETE, error), "the upload's completion was not read, but the object is there");
-                Ok(self.size)
+            Ok(_) => Ok(size),
+            Err(error)
+                if completed_as_sent(self.client, self.bucket, self.key, count, size).await =>
+            {
+                tracing::warn!(key = %self.key, error = %fault(operation, error), "the upload's completion was not read, but the object is there");
+                Ok(size)
             }
-            Err(error) => Err(fault(operations::ARCHIVE_COMPLETE, error)),
+            Err(error) => Err(fault(operation, error)),
         }
-    }
-
-    /// Whether the object is this upload's, complete ([`completed_as_sent`]).
-    async fn is_complete(&self, parts: usize) -> bool {
-        completed_as_sent(&self.client, &self.bucket, &self.key, parts, self.size).await
     }
 }
 
@@ -317,7 +348,7 @@ impl S3ArchiveUpload {
 /// CompleteMultipartUpload whose answer was lost or could not be read may still have made it
 /// (moto 5.2.1 also answers it under the wrong XML root, which the SDK cannot read). It is
 /// when its size is all that was sent and its ETag is a multipart one of `parts` parts.
-pub(super) async fn completed_as_sent(
+async fn completed_as_sent(
     client: &Client,
     bucket: &str,
     key: &str,

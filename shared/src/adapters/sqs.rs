@@ -82,18 +82,37 @@ impl SqsItemQueue {
     /// Delays a received message by `delay` (at most SQS's 12 hours): it comes back then,
     /// for its item's next step.
     pub async fn delay(&self, receipt_handle: &str, delay: Duration) -> Result<(), StoreError> {
-        let seconds = i32::try_from(delay.min(MAX_VISIBILITY).as_secs()).unwrap_or(i32::MAX);
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.queue_url)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(seconds)
-            .send()
-            .remote_call(operations::ITEM_DELAY)
-            .await
-            .map_err(|error| fault(operations::ITEM_DELAY, error))?;
-        Ok(())
+        change_visibility(
+            &self.client,
+            &self.queue_url,
+            receipt_handle,
+            delay,
+            operations::ITEM_DELAY,
+        )
+        .await
     }
+}
+
+/// Hides a received message for `delay` (at most SQS's 12 hours), the call named
+/// `operation`: it comes back then, with its receive count one higher.
+pub(super) async fn change_visibility(
+    client: &Client,
+    queue_url: &str,
+    receipt_handle: &str,
+    delay: Duration,
+    operation: &'static str,
+) -> Result<(), StoreError> {
+    let seconds = i32::try_from(delay.min(MAX_VISIBILITY).as_secs()).unwrap_or(i32::MAX);
+    client
+        .change_message_visibility()
+        .queue_url(queue_url)
+        .receipt_handle(receipt_handle)
+        .visibility_timeout(seconds)
+        .send()
+        .remote_call(operation)
+        .await
+        .map_err(|error| fault(operation, error))?;
+    Ok(())
 }
 
 impl ItemQueue for SqsItemQueue {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dynamodb::attributes::fault;
 use super::operations;
+use super::sqs::change_visibility;
 use crate::domain::training::TrainingId;
 use crate::ports::{StoreError, TrainingQueue};
 use crate::timing::RemoteCallExt;
@@ -41,20 +42,18 @@ impl SqsTrainingQueue {
         }
     }
 
-    /// Delays a received message by `delay` (whole seconds, at most 15 minutes): it comes
-    /// back then.
+    /// Delays a received message by `delay` (whole seconds, at least one): it comes back
+    /// then.
     pub async fn delay(&self, receipt_handle: &str, delay: Duration) -> Result<(), StoreError> {
-        let seconds = i32::try_from(delay.as_secs().clamp(1, 900)).unwrap_or(900);
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.queue_url)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(seconds)
-            .send()
-            .remote_call(operations::TRAINING_DELAY)
-            .await
-            .map_err(|error| fault(operations::TRAINING_DELAY, error))?;
-        Ok(())
+        let delay = delay.max(Duration::from_secs(1));
+        change_visibility(
+            &self.client,
+            &self.queue_url,
+            receipt_handle,
+            delay,
+            operations::TRAINING_DELAY,
+        )
+        .await
     }
 }
 

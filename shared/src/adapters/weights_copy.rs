@@ -5,12 +5,12 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedPart;
 
 use super::operations;
 use super::replicate::{ReplicateClient, download_fault};
 use super::s3::fault;
-use super::s3_archive::{PART_BYTES, abort, completed_as_sent, part_timeouts};
+use super::s3_archive::{MultipartUpload, PART_BYTES, abort, part_timeouts};
 use crate::ports::{CopyError, StoreError, WeightsCopier};
 use crate::timing::RemoteCallExt;
 
@@ -96,39 +96,19 @@ impl PartUpload<'_> {
 
     /// Completes the upload into the object; its size.
     async fn complete(&mut self) -> Result<u64, StoreError> {
-        let parts = std::mem::take(&mut self.parts);
-        let count = parts.len();
-        let completed = self
-            .copier
-            .s3
-            .complete_multipart_upload()
-            .bucket(&self.copier.bucket)
-            .key(self.key)
-            .upload_id(&self.upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
+        let upload = MultipartUpload {
+            client: &self.copier.s3,
+            bucket: &self.copier.bucket,
+            key: self.key,
+            upload_id: &self.upload_id,
+        };
+        upload
+            .complete(
+                std::mem::take(&mut self.parts),
+                self.size,
+                operations::WEIGHTS_STORE,
             )
-            .send()
-            .remote_call(operations::WEIGHTS_STORE)
-            .await;
-        match completed {
-            Ok(_) => Ok(self.size),
-            Err(_)
-                if completed_as_sent(
-                    &self.copier.s3,
-                    &self.copier.bucket,
-                    self.key,
-                    count,
-                    self.size,
-                )
-                .await =>
-            {
-                Ok(self.size)
-            }
-            Err(error) => Err(fault(operations::WEIGHTS_STORE, error)),
-        }
+            .await
     }
 }
 

@@ -1,17 +1,17 @@
 //! HTTP glue shared by the API functions: routes, JSON responses, and the API error (its
 //! status and code from the one map in `status_map.rs`).
 
-use lambda_http::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use lambda_http::http::header::{ALLOW, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use thiserror::Error;
 
 use crate::adapters::replicate::webhook_signature::SignatureError;
 use crate::domain::actor::{ActorId, ValidationError};
 use crate::domain::request::RequestError;
-use crate::ports::{PredictionError, SpendRefusal, StoreError};
+use crate::ports::{PredictionError, SpendRefusal, StoreError, StoredAnswer};
 use crate::usecases::UseCaseError;
 
 pub use super::status_map::{code_of, status_of};
@@ -254,6 +254,50 @@ pub async fn answered(
         remote_us = timings.remote_us,
         "{function} answered"
     );
+    response
+}
+
+/// The bytes of a request's body (none for an empty one).
+pub fn body_bytes(body: &Body) -> &[u8] {
+    match body {
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    }
+}
+
+/// What a POST that starts work answers: its fresh body, or a repeat's first answer.
+#[derive(Debug)]
+pub enum StartAnswer {
+    /// A fresh start: 202 and this body.
+    Fresh(Value),
+    /// A repeat with the same idempotency key: the first answer again.
+    Replayed(StoredAnswer),
+}
+
+/// The response of a POST that started work: 202 and its body, or, for a repeat, the first
+/// answer with `idempotency-replayed: true`; with a `Location` of the body's `status_url`.
+pub fn started_response(answer: StartAnswer) -> Response<Body> {
+    let (status, body, replayed) = match answer {
+        StartAnswer::Fresh(body) => (StatusCode::ACCEPTED, body, false),
+        StartAnswer::Replayed(answer) => (
+            StatusCode::from_u16(answer.status).unwrap_or(StatusCode::ACCEPTED),
+            serde_json::from_str(&answer.body).unwrap_or(Value::Null),
+            true,
+        ),
+    };
+    let mut response = json_response(status, &body);
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotency-replayed", HeaderValue::from_static("true"));
+    }
+    if let Some(location) = body["status_url"]
+        .as_str()
+        .and_then(|url| HeaderValue::from_str(url).ok())
+    {
+        response.headers_mut().insert(LOCATION, location);
+    }
     response
 }
 

@@ -12,7 +12,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
 use super::caller::caller;
-use super::http::{ApiError, answered, json_body, json_response};
+use super::http::{ApiError, answered, body_bytes, json_body, json_response};
 use crate::adapters::export_queue::read_export_message;
 use crate::domain::actor::ActorId;
 use crate::domain::export::{ExportError, ExportId, ExportRecord, ExportRequest};
@@ -131,15 +131,6 @@ where
             }
         }
         Ok(json_response(StatusCode::OK, &response))
-    }
-}
-
-/// The bytes of a request's body.
-fn body_bytes(body: &Body) -> &[u8] {
-    match body {
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => &[],
     }
 }
 

@@ -6,14 +6,15 @@
 //! error is a JSON response from the one status map.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_http::http::header::LOCATION;
-use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
 use super::caller::{caller, idempotency_key};
-use super::http::{ApiError, answered, json_body, json_response};
+use super::http::{
+    ApiError, StartAnswer, answered, body_bytes, json_body, json_response, started_response,
+};
 use crate::adapters::training_queue::{SqsTrainingQueue, read_training_message};
 use crate::domain::actor::ActorId;
 use crate::domain::training::{TrainingError, TrainingId, TrainingRecord};
@@ -118,27 +119,11 @@ where
             status: StatusCode::ACCEPTED.as_u16(),
             body: started(record).to_string(),
         };
-        let (status, body, replayed) = match self.trainings.start(new, stored).await? {
-            TrainingStart::Started(record) => (StatusCode::ACCEPTED, started(&record), false),
-            TrainingStart::Replayed(answer) => (
-                StatusCode::from_u16(answer.status).unwrap_or(StatusCode::ACCEPTED),
-                serde_json::from_str(&answer.body).unwrap_or(Value::Null),
-                true,
-            ),
+        let answer = match self.trainings.start(new, stored).await? {
+            TrainingStart::Started(record) => StartAnswer::Fresh(started(&record)),
+            TrainingStart::Replayed(answer) => StartAnswer::Replayed(answer),
         };
-        let mut response = json_response(status, &body);
-        if replayed {
-            response
-                .headers_mut()
-                .insert("idempotency-replayed", HeaderValue::from_static("true"));
-        }
-        if let Some(location) = body["status_url"]
-            .as_str()
-            .and_then(|url| HeaderValue::from_str(url).ok())
-        {
-            response.headers_mut().insert(LOCATION, location);
-        }
-        Ok(response)
+        Ok(started_response(answer))
     }
 
     /// Moves each message's training on, one after another; the messages to deliver again
@@ -170,15 +155,6 @@ where
             }
         }
         Ok(json_response(StatusCode::OK, &response))
-    }
-}
-
-/// The bytes of a request's body.
-fn body_bytes(body: &Body) -> &[u8] {
-    match body {
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => &[],
     }
 }
 

@@ -5,22 +5,19 @@
 //! manifest, so that concurrent decisions and generations lose nothing) and rewrites the
 //! caption file from the corrected caption.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::UseCaseError;
 use super::caption_file::CaptionWrite;
 use super::generate_image::GenerateImage;
+use super::manifest_rewrite::{RewriteError, rewrite_manifest};
 use crate::domain::actor::ActorId;
 use crate::domain::caption::trigger_word;
 use crate::domain::curation::{
     CuratedImage, CurationError, Decision, curated_images, record_decision,
 };
 use crate::domain::naming::manifest_key;
-use crate::ports::{
-    ActorProfiles, Clock, ImageMetadata, ObjectStore, StoreError, WriteCondition, WriteOutcome,
-};
-use crate::retry::Backoff;
+use crate::ports::{ActorProfiles, Clock, ImageMetadata, ObjectStore};
 
 /// The most images one page lists.
 pub const MAX_PAGE_SIZE: usize = 100;
@@ -150,8 +147,8 @@ impl<P: ActorProfiles, O: ObjectStore, C, G, K: Clock, R> GenerateImage<P, O, C,
         Ok((image, preview))
     }
 
-    /// The manifest's read-modify-write with the decision, retried when it changed
-    /// meanwhile (412, 409) or a store failed; the manifest as written.
+    /// The decision merged into the manifest at `key` under `If-Match`, merged again over a
+    /// fresh read when another writer got there first; the manifest written.
     async fn write_decision(
         &self,
         key: &str,
@@ -159,55 +156,21 @@ impl<P: ActorProfiles, O: ObjectStore, C, G, K: Clock, R> GenerateImage<P, O, C,
         decision: &Decision,
         decided_by: &str,
     ) -> Result<Vec<u8>, UseCaseError> {
-        let policy = Backoff::MANIFEST;
-        let mut last = StoreError {
-            operation: "S3 PutObject (If-Match, the manifest)",
-            detail: "no attempt was made".to_owned(),
-        };
-        for attempt in 1..=policy.attempts {
-            if attempt > 1 {
-                self.clock.sleep(policy.delay(attempt - 1)).await;
-            }
-            let Some(current) = self.objects.read_versioned(key).await? else {
-                return Err(CurationError::UnknownImage(filename.to_owned()).into());
-            };
-            let merged = record_decision(
-                &current.bytes,
+        let merge = |current: Option<&[u8]>| match current {
+            Some(bytes) => record_decision(
+                bytes,
                 filename,
                 decision,
                 decided_by,
                 &self.clock.now_rfc3339(),
-            )?;
-            let merged = Arc::new(merged);
-            let condition = WriteCondition::IfMatch(current.etag);
-            match self
-                .objects
-                .write(
-                    key,
-                    Arc::clone(&merged),
-                    "application/json",
-                    condition,
-                    None,
-                )
-                .await
-            {
-                Ok(WriteOutcome::Written) => return Ok(Arc::unwrap_or_clone(merged)),
-                Ok(outcome) => {
-                    tracing::info!(
-                        key,
-                        attempt,
-                        ?outcome,
-                        "manifest changed meanwhile; deciding again"
-                    );
-                    last.detail = format!("the manifest kept changing ({outcome:?})");
-                }
-                Err(error) => {
-                    tracing::warn!(key, attempt, %error, "manifest write failed; trying again");
-                    last = error;
-                }
-            }
+            ),
+            None => Err(CurationError::UnknownImage(filename.to_owned())),
+        };
+        match rewrite_manifest(&self.objects, &self.clock, key, merge).await {
+            Ok(written) => Ok(written),
+            Err(RewriteError::Merge(error)) => Err(error.into()),
+            Err(RewriteError::Store(error)) => Err(error.into()),
         }
-        Err(last.into())
     }
 }
 

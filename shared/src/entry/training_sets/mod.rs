@@ -5,15 +5,14 @@
 
 mod wire;
 
-use lambda_http::http::header::LOCATION;
-use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
 use crate::domain::actor::ActorId;
 use crate::domain::training_set::SetId;
 use crate::entry::caller::{caller, idempotency_key};
-use crate::entry::http::{ApiError, json_body, json_response};
+use crate::entry::http::{ApiError, StartAnswer, json_body, json_response, started_response};
 use crate::ports::{
     ActorProfiles, Clock, IdempotencyStore, ItemQueue, ObjectStore, SpendGuard, TrainingSets,
 };
@@ -116,27 +115,11 @@ where
             key: key.as_deref(),
             hold_until_ms: crate::timing::epoch_ms() + KEY_HOLD_MS,
         };
-        let (status, body, replayed) = match self.work.start(new, &answers).await? {
-            SetStart::Started(set) => (StatusCode::ACCEPTED, answers.body(&set), false),
-            SetStart::Replayed(answer) => (
-                StatusCode::from_u16(answer.status).unwrap_or(StatusCode::ACCEPTED),
-                serde_json::from_str(&answer.body).unwrap_or(Value::Null),
-                true,
-            ),
+        let answer = match self.work.start(new, &answers).await? {
+            SetStart::Started(set) => StartAnswer::Fresh(answers.body(&set)),
+            SetStart::Replayed(answer) => StartAnswer::Replayed(answer),
         };
-        let mut response = json_response(status, &body);
-        if replayed {
-            response
-                .headers_mut()
-                .insert("idempotency-replayed", HeaderValue::from_static("true"));
-        }
-        if let Some(location) = body["status_url"]
-            .as_str()
-            .and_then(|url| HeaderValue::from_str(url).ok())
-        {
-            response.headers_mut().insert(LOCATION, location);
-        }
-        Ok(response)
+        Ok(started_response(answer))
     }
 
     async fn progress(
