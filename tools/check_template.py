@@ -1,8 +1,10 @@
 """Checks of template.yaml that cfn-lint does not make: every alarm reaches a person, the
 service's money metrics are alarmed on, the log level cannot be TRACE, every function of
 functions/ is deployed with its own log group, every HTTP route is the one docs/openapi.yaml
-describes, and every queue a function consumes outlives its runs and has an alarmed
-dead-letter queue.
+describes, every queue a function consumes outlives its runs, has an alarmed dead-letter
+queue and its function's errors alarmed, every queue a function is given the URL of is one
+its policies let it use, and every function given the Replicate token's parameter may read
+it.
 
     python3 tools/check_template.py [template.yaml]
 
@@ -83,6 +85,8 @@ def main(path):
     failures += check_functions(template)
     failures += check_routes(resources)
     failures += check_queues(template, alarms)
+    failures += check_queue_grants(resources)
+    failures += check_token_grants(resources)
     return failures
 
 
@@ -164,7 +168,9 @@ def number(value, parameters):
 
 def check_queues(template, alarms):
     """Each queue an SQS event source reads stays invisible for 6 of its function's timeouts
-    (AWS's advice), redrives to a dead-letter queue, and that queue's depth is alarmed."""
+    (AWS's advice), redrives to a dead-letter queue, that queue's depth is alarmed, and so
+    are the reading function's errors (a run that keeps failing shows before its messages
+    are dead letters)."""
     failures = []
     parameters = template.get("Parameters", {})
     resources = template.get("Resources", {})
@@ -173,6 +179,13 @@ def check_queues(template, alarms):
         str(d.get("Value", {}).get("Fn::GetAtt", [None])[0])
         for alarm in alarms.values() if alarm.get("Namespace") == "AWS/SQS"
         for d in alarm.get("Dimensions", []) if isinstance(d.get("Value"), dict)
+    }
+    errors_alarmed = {
+        d.get("Value", {}).get("Ref")
+        for alarm in alarms.values()
+        if alarm.get("Namespace") == "AWS/Lambda" and alarm.get("MetricName") == "Errors"
+        for d in alarm.get("Dimensions", [])
+        if d.get("Name") == "FunctionName" and isinstance(d.get("Value"), dict)
     }
     for name, (properties, _) in functions_of(resources).items():
         timeout = number(properties.get("Timeout", default_timeout), parameters)
@@ -191,6 +204,58 @@ def check_queues(template, alarms):
                 failures.append(f"{queue} (read by {name}) redrives to no dead-letter queue")
             elif dlq not in watched:
                 failures.append(f"no alarm on the depth of {dlq}, {queue}'s dead letters")
+            if name not in errors_alarmed:
+                failures.append(f"{name} reads {queue} but no AWS/Lambda Errors alarm watches it")
+    return failures
+
+
+def statements_of(properties):
+    """The statements of a function's inline policy documents."""
+    return [statement for policy in properties.get("Policies", []) if isinstance(policy, dict)
+            for statement in policy.get("Statement", [])]
+
+
+def listed(value):
+    return value if isinstance(value, list) else [value]
+
+
+def check_queue_grants(resources):
+    """A function given a queue's URL (an environment variable that is a Ref to a queue) has
+    some sqs action on that queue's ARN: a queue it is told of but may not use is a
+    forgotten grant (each send or visibility change would fail as AccessDenied)."""
+    failures = []
+    queues = {name for name, r in resources.items() if r.get("Type") == "AWS::SQS::Queue"}
+    for name, (properties, _) in functions_of(resources).items():
+        variables = properties.get("Environment", {}).get("Variables", {})
+        granted = {
+            resource["Fn::GetAtt"][0]
+            for statement in statements_of(properties)
+            if statement.get("Effect") == "Allow"
+            and any(str(a).startswith("sqs:") for a in listed(statement.get("Action")))
+            for resource in listed(statement.get("Resource"))
+            if isinstance(resource, dict) and "Fn::GetAtt" in resource
+        }
+        for variable, value in variables.items():
+            queue = value.get("Ref") if isinstance(value, dict) else None
+            if queue in queues and queue not in granted:
+                failures.append(f"{name} is given {variable} ({queue}) but no sqs action on it")
+    return failures
+
+
+def check_token_grants(resources):
+    """A function that reads the Replicate token from SSM may get that parameter (and
+    decrypt it, only through SSM)."""
+    failures = []
+    for name, (properties, _) in functions_of(resources).items():
+        variables = properties.get("Environment", {}).get("Variables", {})
+        if "REPLICATE_API_TOKEN_PARAMETER" not in variables:
+            continue
+        actions = {str(a) for statement in statements_of(properties)
+                   if statement.get("Effect") == "Allow"
+                   for a in listed(statement.get("Action"))}
+        for needed in ("ssm:GetParameter", "kms:Decrypt"):
+            if needed not in actions:
+                failures.append(f"{name} reads the Replicate token's parameter without {needed}")
     return failures
 
 

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # The local stack, with no AWS account and no internet:
 #   moto server (S3 and DynamoDB) on 127.0.0.1:$MOTO_PORT, with the table, the bucket and the
-#   sample actor (profile and a synthetic base photo) seeded, the training-set items' queue
-#   and its dead-letter queue, and the exports' queue and its dead-letter queue (SQS, in moto
+#   sample actor (profile and a synthetic base photo) seeded, the training-set items' queue,
+#   the exports' queue and the trainings' queue, each with its dead-letter queue (SQS, in moto
 #   too); the Replicate emulator on 127.0.0.1:$REPLICATE_PORT; every function served by
-#   `cargo lambda watch` on 127.0.0.1:$LAMBDA_PORT; and two instances of a dev-only poller
+#   `cargo lambda watch` on 127.0.0.1:$LAMBDA_PORT; and three instances of a dev-only poller
 #   (`sqs-event-source`) that play Lambda's SQS event source mappings through `cargo lambda
 #   watch`: the items' queue to training-set-worker (log in .local/poller.log), the exports'
-#   queue to training-export (log in .local/export-poller.log). Then it shows the service at
-#   work, over HTTP from the running functions: the sample actor's training prompts, one
-#   generated training image, and a training set of 4 followed to its end; the images and the
-#   actor's manifest are saved under .local/output/ so a person can open them.
+#   queue to training-export (log in .local/export-poller.log), the trainings' queue to
+#   trainings (log in .local/trainings-poller.log). Then it shows the service at work, over
+#   HTTP from the running functions: the sample actor's training prompts, one generated
+#   training image, and a training set of 4 followed to its end; the images and the actor's
+#   manifest are saved under .local/output/ so a person can open them. Last, it checks that
+#   the trainings function starts with its settings (a read of a training that is not there).
+#
+# Trainings go to TRAINING_DESTINATION (default studio/lora-{actor_name}, created on the
+# emulator at the first training) with the trainer version TRAINER_VERSION (any for the
+# emulator; a real one of ostris/flux-dev-lora-trainer for the real API).
 #
 #   tools/local-stack.sh         start (or reuse) the stack, list the prompts, generate one
 #                                image, then a set of 4
@@ -60,6 +66,7 @@ start_service() {
 }
 
 if [ "${1:-up}" = down ]; then
+    stop_service trainings-poller
     stop_service export-poller
     stop_service poller
     stop_service watch
@@ -78,8 +85,8 @@ else
     start_service moto moto_server -H 127.0.0.1 -p "$MOTO_PORT"
     wait_for_http "$MOTO_URL/moto-api/" 60
 fi
-# Also creates the items' and the exports' queues and their DLQs (as they are when they
-# exist), and names them.
+# Also creates the items', the exports' and the trainings' queues and their DLQs (as they are
+# when they exist), and names them.
 seeded=$(cargo run --quiet -p testkit --bin seed-local -- "$MOTO_URL")
 echo "$seeded"
 TRAINING_SET_QUEUE_URL=$(sed -n 's/^TRAINING_SET_QUEUE_URL=//p' <<<"$seeded")
@@ -94,6 +101,16 @@ if [ -z "$EXPORT_QUEUE_URL" ] || [ -z "$EXPORT_QUEUE_ARN" ]; then
     echo "seed-local named no exports' queue (see above)" >&2
     exit 1
 fi
+TRAINING_QUEUE_URL=$(sed -n 's/^TRAINING_QUEUE_URL=//p' <<<"$seeded")
+TRAINING_QUEUE_ARN=$(sed -n 's/^TRAINING_QUEUE_ARN=//p' <<<"$seeded")
+if [ -z "$TRAINING_QUEUE_URL" ] || [ -z "$TRAINING_QUEUE_ARN" ]; then
+    echo "seed-local named no trainings' queue (see above)" >&2
+    exit 1
+fi
+# The trainings' destination model and trainer version (the emulator takes any version).
+LOCAL_TRAINING_DESTINATION='studio/lora-{actor_name}'
+TRAINING_DESTINATION=${TRAINING_DESTINATION:-$LOCAL_TRAINING_DESTINATION}
+TRAINER_VERSION=${TRAINER_VERSION:-0123abcd}
 
 if [ -n "${REPLICATE_API_TOKEN:-}" ]; then
     echo "REPLICATE_API_TOKEN is set: using the REAL Replicate API (images are billed to that token)"
@@ -132,6 +149,11 @@ BATCH_JOB_MIN_SECONDS=20
 TRAINING_SET_QUEUE_URL=$TRAINING_SET_QUEUE_URL
 # The exports' queue: training-export sends each export to it, and is handed it back by the export poller.
 EXPORT_QUEUE_URL=$EXPORT_QUEUE_URL
+# The trainings' queue: trainings sends each training to it and is handed it back by the
+# trainings poller; the webhook (a training's end) and the reconciler (a look due) queue too.
+TRAINING_QUEUE_URL=$TRAINING_QUEUE_URL
+TRAINING_DESTINATION=$TRAINING_DESTINATION
+TRAINER_VERSION=$TRAINER_VERSION
 # What the webhook function checks deliveries with (the emulator signs with it).
 REPLICATE_WEBHOOK_SECRET=$LOCAL_WEBHOOK_SECRET
 $replicate_env
@@ -168,8 +190,9 @@ start_poller() {
     fi
 }
 start_poller poller "$TRAINING_SET_QUEUE_URL" "$TRAINING_SET_QUEUE_ARN" training-set-worker 10
-# The exports' mapping takes one message a batch, as the template's.
+# The exports' and the trainings' mappings take one message a batch, as the template's.
 start_poller export-poller "$EXPORT_QUEUE_URL" "$EXPORT_QUEUE_ARN" training-export 1
+start_poller trainings-poller "$TRAINING_QUEUE_URL" "$TRAINING_QUEUE_ARN" trainings 1
 
 url="$LAMBDA_URL/lambda-url/training-prompts/api/actors/$SAMPLE_ACTOR/training-prompts"
 echo "GET $url  (the first call compiles the function)"
@@ -285,6 +308,19 @@ print(f"\nsaved: the set's {stored} stored images and the updated {folder}/respo
       f"({listed} images listed)")
 sys.exit(0 if progress["status"] == "done" else f"the set ended {progress['status']}")
 PY
+
+# The trainings function reads its settings (destination, trainer version, queues) when it
+# starts: a read of a training that is not there shows it is up, and writes nothing.
+url="$LAMBDA_URL/lambda-url/trainings/api/actors/$SAMPLE_ACTOR/trainings/01KBTRA1N1NG0000000000000A"
+echo
+echo "GET $url  (the trainings function, with its settings; no such training)"
+answer=$(curl -sS --max-time 900 -w '\n%{http_code}' "$url")
+status=${answer##*$'\n'}
+echo "${answer%$'\n'*}"
+if [ "$status" != 404 ] || ! grep -q '"training_not_found"' <<<"$answer"; then
+    echo "the trainings function did not answer 404 training_not_found (HTTP $status; see $STATE/watch.log)" >&2
+    exit 1
+fi
 
 echo
 echo "The stack is still running: moto at $MOTO_URL, functions at $LAMBDA_URL/lambda-url/<function>/..."

@@ -22,6 +22,17 @@ generated (no manifest: 422). Of the GETs with a valid `exportId`, two fifths re
 export, one fifth each the failed and the running one (SCHEMATHESIS_EXPORTS, `actor:id`,
 made by tools/schemathesis_local.py), the rest the id generated; a steered one is asked with
 its own actor three times in four, else with the actor generated (another's: 404).
+
+The training operations likewise, in turn. Of the POSTs with a valid `actorId`, half go to
+the actor with ten kept images and no training (SCHEMATHESIS_TRAINING_ACTORS' first: its
+first is a 202, the rest a 409 while that training lasts), a quarter to EXPORT_READY, whose
+training runs (409), the rest stay as generated (no manifest: 422); a body's valid
+`export_id` sent to EXPORT_READY becomes its done export or its failed one (409
+`export_failed`) in turn, and stays as generated for the other (404 `export_not_found`). Of
+the GETs and cancels with a valid `trainingId`, each of SCHEMATHESIS_TRAININGS (`actor:id`,
+made by tools/schemathesis_local.py: the running training, then one in each state) is taken
+in turn, then the id generated once; a steered one is asked with its own actor three times
+in four.
 """
 
 import itertools
@@ -36,10 +47,15 @@ SETS = [s for s in os.environ.get("SCHEMATHESIS_TRAINING_SETS", "").split(",") i
 EXPORT_ACTORS = [a for a in os.environ.get("SCHEMATHESIS_EXPORT_ACTORS", "").split(",") if a]
 EXPORTS = [tuple(e.split(":", 1)) for e in os.environ.get("SCHEMATHESIS_EXPORTS", "").split(",")
            if ":" in e]
+TRAINING_ACTORS = [a for a in os.environ.get("SCHEMATHESIS_TRAINING_ACTORS", "").split(",")
+                   if a]
+TRAININGS = [tuple(t.split(":", 1))
+             for t in os.environ.get("SCHEMATHESIS_TRAININGS", "").split(",") if ":" in t]
 # The id rules of shared/src/domain/actor.rs and shared/src/domain/training_set.rs.
 ACTOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 SET_ID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
 EXPORT_ID = SET_ID
+TRAINING_ID = SET_ID
 
 
 def _utf8(value):
@@ -70,6 +86,9 @@ def before_call(context, case, kwargs):
     path = case.operation.path
     if "/training-data/exports" in path:
         _steer_export(case)
+        return
+    if "/trainings" in path:
+        _steer_training(case)
         return
     if "/training-sets" not in path:
         return
@@ -120,6 +139,41 @@ def _steer_export(case):
         if target is not None and target < len(EXPORTS):
             owner, parameters["exportId"] = EXPORTS[target]
             if _valid_actor(actor) and next(_GET_OWNERS):
+                parameters["actorId"] = owner
+    if parameters != case.path_parameters:
+        case.path_parameters = parameters
+
+
+# POST: the actor with no training twice, EXPORT_READY (its training runs) once, the generated
+# one once; a body's export_id for EXPORT_READY: its done export, then its failed one.
+_TRAINING_POST_ACTORS = itertools.cycle([0, 0, 1, None])
+_TRAINING_POST_EXPORTS = itertools.cycle([0, 1])
+# GET and cancel: each training in turn, then the generated id; the owner three times in four.
+_TRAINING_TARGETS = itertools.cycle(list(range(len(TRAININGS))) + [None])
+_TRAINING_OWNERS = itertools.cycle([True, True, True, False])
+
+
+def _steer_training(case):
+    parameters = dict(case.path_parameters or {})
+    actor = parameters.get("actorId")
+    training_id = parameters.get("trainingId")
+    if "trainingId" not in parameters:
+        if len(TRAINING_ACTORS) == 2 and _valid_actor(actor):
+            target = next(_TRAINING_POST_ACTORS)
+            if target is not None:
+                parameters["actorId"] = TRAINING_ACTORS[target]
+        body = case.body
+        steered_to_ready = len(EXPORTS) >= 2 and parameters.get("actorId") == EXPORTS[0][0]
+        if (steered_to_ready and isinstance(body, dict)
+                and isinstance(body.get("export_id"), str)
+                and EXPORT_ID.fullmatch(body["export_id"])):
+            # EXPORTS: EXPORT_READY's done export, then its failed one.
+            case.body = {**body, "export_id": EXPORTS[next(_TRAINING_POST_EXPORTS)][1]}
+    elif TRAININGS and isinstance(training_id, str) and TRAINING_ID.fullmatch(training_id):
+        target = next(_TRAINING_TARGETS)
+        if target is not None:
+            owner, parameters["trainingId"] = TRAININGS[target]
+            if _valid_actor(actor) and next(_TRAINING_OWNERS):
                 parameters["actorId"] = owner
     if parameters != case.path_parameters:
         case.path_parameters = parameters

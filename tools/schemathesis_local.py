@@ -17,12 +17,31 @@ two of them through the function's queue handler (an SQS event, as Lambda's even
 mapping delivers it): one done (its zip downloaded and opened), one failed (the missing
 image), one left running; tools/schemathesis_hooks.py steers generated `actorId`s and
 `exportId`s to them.
+
+Before the training operations (after the exports, which they use) it seeds TRAINING_ACTOR
+with 10 kept images (its first POST is a 202, then 409 `training_running` while that training
+lasts), and starts a training of EXPORT_READY's done export with an `Idempotency-Key` (the
+repeat replayed, the key reused for another body a 422, a second training a 409, the failed
+export a 409 `export_failed`), then runs it through the trainings function's queue handler:
+the emulator (told to let trainings run until canceled) has it, `starting`. Beside it, it puts
+one training item in each other state for TRAINED_ACTOR into the table, as the function's
+DynamoDB adapter writes them: `exporting` (a cancel ends it: 202, then 409), `creating`
+(cancel: 409 `training_being_created`), `processing` (its training made on the emulator
+directly: a cancel reaches it, 202, then 409), `succeeded` (with its result), `failed` and
+`canceled` (cancel: 409 `training_ended`). tools/schemathesis_hooks.py
+steers generated `actorId`s, `trainingId`s and bodies' `export_id`s to them.
+
+The trainings function reads its settings when it starts, from the environment
+`cargo lambda watch` passes on (TRAININGS_ENV, set here before the stack starts): the
+trainings' queue seed-local makes, the emulator's webhook route, a trainer version and a
+destination pattern.
 """
 
 import io
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -52,19 +71,34 @@ OPERATIONS = [
     ("training-sets", "retryTrainingSet"),
     ("training-export", "createTrainingExport"),
     ("training-export", "getTrainingExport"),
+    ("trainings", "createTraining"),
+    ("trainings", "getTraining"),
+    ("trainings", "cancelTraining"),
     ("replicate-webhook", "receiveReplicateWebhook"),
 ]
 SAMPLE_ACTOR = "0000_european_16_male"
 EXPORT_READY = "0001_export_ready"
 EXPORT_FEW = "0002_export_few_kept"
+TRAINING_ACTOR = "0003_training_ready"
+TRAINED_ACTOR = "0004_trained"
 BUCKET = "story-boards-assets"
+TABLE = "training-image-service"
+# moto's account: the queue URLs it answers are {endpoint}/{account}/{name}.
+ACCOUNT = "123456789012"
+# The trainings' queue, as seed-local makes it (testkit::TRAINING_QUEUE).
+TRAINING_QUEUE = "trainings"
+TRAINER_VERSION = "0123abcd"
+TRAINING_DESTINATION = "studio/lora-{actor_name}"
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+LORAS = "system_actors/loras/"
 
 
-def request(method, url, body=None):
+def request(method, url, body=None, headers=None):
     """One JSON request: (status, headers, parsed body)."""
     data = None if body is None else json.dumps(body).encode()
     sent = urllib.request.Request(url, data=data, method=method,
-                                  headers={"content-type": "application/json"})
+                                  headers={"content-type": "application/json",
+                                           **(headers or {})})
     try:
         # The first request to a function waits for cargo lambda watch to build it.
         with urllib.request.urlopen(sent, timeout=900) as response:
@@ -110,19 +144,24 @@ def seed_export_actor(stack, actor, statuses, missing=()):
                   Body=json.dumps(manifest).encode(), ContentType="application/json")
 
 
-def run_export_queue(stack, export_id):
-    """The export's message handed to training-export as Lambda's SQS event source would."""
+def run_queue(stack, function, queue, message):
+    """One message handed to `function` as Lambda's SQS event source would: the answer."""
     event = {"Records": [{
-        "messageId": f"schemathesis-{export_id}", "receiptHandle": "local",
-        "body": json.dumps({"export_id": export_id}), "attributes": {},
+        "messageId": f"schemathesis-{secrets.token_hex(8)}", "receiptHandle": "local",
+        "body": json.dumps(message), "attributes": {},
         "messageAttributes": {}, "eventSource": "aws:sqs", "awsRegion": "us-east-1",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:training-exports"}]}
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:{ACCOUNT}:{queue}"}]}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(event, f)
     try:
-        answer = stack.invoke("training-export", f.name)
+        return stack.invoke(function, f.name)
     finally:
         os.unlink(f.name)
+
+
+def run_export_queue(stack, export_id):
+    """The export's message handed to training-export as Lambda's SQS event source would."""
+    answer = run_queue(stack, "training-export", "training-exports", {"export_id": export_id})
     assert answer == {"batchItemFailures": []}, answer
 
 
@@ -163,6 +202,178 @@ def start_exports(stack):
     return [f"{actor}:{export_id}" for actor, export_id in started]
 
 
+def trainings_env(stack):
+    """What the trainings function needs beside the stack's environment file (cargo lambda
+    watch passes its own environment on to the functions): the webhook and the reconciler
+    read TRAINING_QUEUE_URL too, as deployed."""
+    return {
+        "TRAINING_QUEUE_URL": f"{stack.moto_url}/{ACCOUNT}/{TRAINING_QUEUE}",
+        "TRAINER_VERSION": TRAINER_VERSION,
+        "TRAINING_DESTINATION": TRAINING_DESTINATION,
+        "REPLICATE_WEBHOOK_URL":
+            f"{stack.lambda_url}/lambda-url/replicate-webhook/api/webhooks/replicate",
+        # The template's defaults but the cap: the run starts a few trainings a day.
+        "DAILY_TRAINING_CAP": "50",
+        "TRAINING_PRICE_PER_SECOND": "0.001528",
+        "TRAINING_LOCK_SECONDS": "21600",
+        "TRAINING_CHECK_SECONDS": "900",
+        "GENERATION_DISABLED": "false",
+    }
+
+
+def ulid(epoch_ms):
+    """A ULID of this time (48 bits) and 80 random bits, in Crockford's base 32."""
+    value = (epoch_ms << 80) | secrets.randbits(80)
+    return "".join(CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def rfc3339(epoch_s):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_s))
+
+
+def training_item(actor, status, now_ms, **more):
+    """A training's item as shared/src/adapters/training_records.rs writes it
+    (`training_item`, then `created` and `progress` or `end`), with `more` attributes (logs,
+    error, version, weights_key, predict_time, cost_usd): (its id, the item)."""
+    training_id = ulid(now_ms)
+    created = rfc3339(now_ms // 1000 - 3600)
+    item = {
+        "pk": {"S": f"TRAINING#{training_id}"}, "sk": {"S": "TRAINING"},
+        "actor_id": {"S": actor}, "actor_name": {"S": actor},
+        "export_id": {"S": ulid(now_ms - 3_600_000)}, "status": {"S": status},
+        "trigger_word": {"S": "trained_tok"}, "destination": {"S": f"studio/lora-{actor}"},
+        "requested_by": {"S": "jwt:schemathesis"}, "created_at": {"S": created},
+        "budget_day": {"S": created[:10]}, "refund_token": {"S": secrets.token_hex(16)},
+        "steps": {"N": "1000"}, "lora_rank": {"N": "16"},
+    }
+    if status not in ("exporting", "creating"):
+        item["replicate_id"] = {"S": f"schemathesis{secrets.token_hex(6)}"}
+    if status in ("succeeded", "failed", "canceled"):
+        item["finished_at"] = {"S": rfc3339(now_ms // 1000 - 60)}
+    else:
+        # Open: in the open records' index until it ends.
+        item["open_kind"] = {"S": "TRAINING"}
+        item["held_until"] = {"N": str(now_ms + 900_000)}
+    for name, value in more.items():
+        value = value.format(training_id=training_id)
+        item[name] = {"N": value} if re.fullmatch(r"[0-9.]+", value) else {"S": value}
+    return training_id, item
+
+
+def emulator(stack, method, path, body=None):
+    """One call of the Replicate emulator's API: its parsed answer."""
+    sent = urllib.request.Request(
+        f"{stack.replicate_url}{path}", method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"content-type": "application/json",
+                 "authorization": "Bearer local-test-token"})
+    with urllib.request.urlopen(sent, timeout=60) as answer:
+        return json.load(answer)
+
+
+def seed_trainings(stack, processing_replicate_id):
+    """TRAINED_ACTOR's trainings in each state, the processing one being Replicate's
+    `processing_replicate_id`: (state, id) each."""
+    dynamodb = stack.client("dynamodb")
+    now_ms = int(time.time() * 1000)
+    seeded = []
+    for status, more in (
+            ("exporting", {}),
+            ("creating", {}),
+            ("processing", {"logs": "flux_train_replicate:  50/1000",
+                            "replicate_id": processing_replicate_id}),
+            ("succeeded", {"logs": "training succeeded: saved trained_model.tar",
+                           "version": f"studio/lora-{TRAINED_ACTOR}:" + "ab" * 32,
+                           "weights_key": LORAS + TRAINED_ACTOR + "/{training_id}.tar",
+                           "predict_time": "1234.5", "cost_usd": "1.8863"}),
+            ("failed", {"logs": "CUDA out of memory", "error": "CUDA out of memory",
+                        "predict_time": "12.5", "cost_usd": "0.0191"}),
+            ("canceled", {"error": "canceled before Replicate had it; nothing was billed"})):
+        training_id, item = training_item(TRAINED_ACTOR, status, now_ms, **more)
+        dynamodb.put_item(TableName=TABLE, Item=item,
+                          ConditionExpression="attribute_not_exists(pk)")
+        seeded.append((status, training_id))
+    return seeded
+
+
+def start_trainings(stack, exports):
+    """TRAINING_ACTOR's images, a training of EXPORT_READY's done export created on the
+    emulator, and TRAINED_ACTOR's trainings: the trainings to steer to, `actor:id` each."""
+    sqs = stack.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName=TRAINING_QUEUE)["QueueUrl"]
+    assert queue_url == os.environ["TRAINING_QUEUE_URL"], (queue_url, os.environ)
+    seed_export_actor(stack, TRAINING_ACTOR, ["kept"] * 10)
+    done, failed = exports[0].split(":")[1], exports[1].split(":")[1]
+    # The trainings the emulator creates run until they are canceled.
+    with urllib.request.urlopen(f"{stack.replicate_url}/admin/faults", timeout=10) as r:
+        faults = json.load(r)
+    faults["training_never_finish"] = True
+    urllib.request.urlopen(urllib.request.Request(
+        f"{stack.replicate_url}/admin/faults", data=json.dumps(faults).encode(), method="PUT",
+        headers={"content-type": "application/json"}), timeout=10).close()
+
+    base = f"{stack.lambda_url}/lambda-url/trainings/api/actors"
+    asked = {"export_id": done, "trigger_word": "zed_tok", "steps": 500}
+    key = {"Idempotency-Key": f"schemathesis-training-{secrets.token_hex(4)}"}
+    status, headers, started = request("POST", f"{base}/{EXPORT_READY}/trainings", asked, key)
+    assert status == 202 and started["status"] == "exporting", (status, started)
+    assert headers["Location"] == started["status_url"], (headers, started)
+    assert started["destination"] == f"studio/lora-{EXPORT_READY}", started
+    status, headers, again = request("POST", f"{base}/{EXPORT_READY}/trainings", asked, key)
+    assert status == 202 and headers["idempotency-replayed"] == "true", (status, headers)
+    assert again == started, (again, started)
+    for actor, body, headers, expected in (
+            (EXPORT_READY, {**asked, "steps": 600}, key, (422, "idempotency_key_reused")),
+            (EXPORT_READY, {}, None, (409, "training_running")),
+            (EXPORT_READY, {"export_id": failed}, None, (409, "export_failed")),
+            (EXPORT_FEW, None, None, (422, "too_few_images")),
+            (TRAINING_ACTOR, {"export_id": done}, None, (404, "export_not_found")),
+            (EXPORT_READY, {"export_id": done, "trigger_word": "other_tok"}, None,
+             (400, "invalid_request")),
+            (EXPORT_READY, {"steps": 2}, None, (400, "invalid_request")),
+            (EXPORT_READY, {"learning_rate": 0.1}, None, (400, "invalid_request"))):
+        status, _, answer = request("POST", f"{base}/{actor}/trainings", body, headers)
+        assert (status, answer["error"]["code"]) == expected, (actor, body, status, answer)
+
+    training_id = started["training_id"]
+    answer = run_queue(stack, "trainings", TRAINING_QUEUE, {"training_id": training_id})
+    assert answer == {"batchItemFailures": []}, answer
+    status, _, running = request("GET", f"{base}/{EXPORT_READY}/trainings/{training_id}")
+    assert status == 200 and running["status"] in ("starting", "processing"), (status, running)
+    assert running["replicate_training_id"], running
+    with urllib.request.urlopen(f"{stack.replicate_url}/admin/trainings", timeout=10) as r:
+        created = json.load(r)
+    assert [t["destination"] for t in created] == [f"studio/lora-{EXPORT_READY}"], created
+    assert created[0]["version"] == TRAINER_VERSION and created[0]["zip"]["images"] == 10, created
+
+    # The processing one's training, made on the emulator as the function makes one (from
+    # the same zip): a cancel reaches it (202), a read gets its status and logs.
+    destination = f"studio/lora-{TRAINED_ACTOR}"
+    owner, name = destination.split("/")
+    emulator(stack, "POST", "/v1/models", {"owner": owner, "name": name,
+                                           "visibility": "private", "hardware": "cpu"})
+    status, _, export = request("GET", f"{stack.lambda_url}/lambda-url/training-export/api/"
+                                       f"actors/{EXPORT_READY}/training-data/exports/{done}")
+    assert status == 200 and export["status"] == "done", (status, export)
+    remote = emulator(stack, "POST", "/v1/models/ostris/flux-dev-lora-trainer/versions/"
+                                     f"{TRAINER_VERSION}/trainings",
+                      {"destination": destination,
+                       "input": {"input_images": export["url"], "trigger_word": "trained_tok",
+                                 "steps": 1000}})
+    seeded = seed_trainings(stack, remote["id"])
+    for state, seeded_id in seeded:
+        status, _, answer = request("GET", f"{base}/{TRAINED_ACTOR}/trainings/{seeded_id}")
+        reported = {"creating": ("starting",),
+                    "processing": ("starting", "processing")}.get(state, (state,))
+        assert status == 200 and answer["status"] in reported, (state, status, answer)
+    print(f"trainings for the training operations: {training_id} of {EXPORT_READY} "
+          f"({running['status']} on the emulator as {running['replicate_training_id']}), "
+          + ", ".join(f"{state} {seeded_id}" for state, seeded_id in seeded)
+          + f" of {TRAINED_ACTOR}")
+    return ([f"{EXPORT_READY}:{training_id}"]
+            + [f"{TRAINED_ACTOR}:{seeded_id}" for _, seeded_id in seeded])
+
+
 def run(stack, function, operation, examples, env):
     """One operation's schemathesis run: (exit code, its "Test cases" line, seconds)."""
     started = time.monotonic()
@@ -191,16 +402,25 @@ def main():
     only = [o for o in os.environ.get("SCHEMATHESIS_OPERATIONS", "").split(",") if o]
     operations = [(f, o) for f, o in OPERATIONS if not only or o in only]
     results = []
-    with PrivateStack() as stack:
+    stack = PrivateStack()
+    # Before the stack starts: cargo lambda watch hands its environment to the functions.
+    os.environ.update(trainings_env(stack))
+    with stack:
         env = {**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
                "PYTHONPATH": os.path.join(ROOT, "tools"),
                "SCHEMATHESIS_SAMPLE_ACTOR": SAMPLE_ACTOR}
         for function, operation in operations:
             if function == "training-sets" and "SCHEMATHESIS_TRAINING_SETS" not in env:
                 env["SCHEMATHESIS_TRAINING_SETS"] = ",".join(start_training_sets(stack))
-            if function == "training-export" and "SCHEMATHESIS_EXPORTS" not in env:
+            # The trainings use the exports (their done and failed exports, their actors).
+            exports_needed = function in ("training-export", "trainings")
+            if exports_needed and "SCHEMATHESIS_EXPORTS" not in env:
                 env["SCHEMATHESIS_EXPORTS"] = ",".join(start_exports(stack))
                 env["SCHEMATHESIS_EXPORT_ACTORS"] = f"{EXPORT_READY},{EXPORT_FEW}"
+            if function == "trainings" and "SCHEMATHESIS_TRAININGS" not in env:
+                exports = env["SCHEMATHESIS_EXPORTS"].split(",")
+                env["SCHEMATHESIS_TRAININGS"] = ",".join(start_trainings(stack, exports))
+                env["SCHEMATHESIS_TRAINING_ACTORS"] = f"{TRAINING_ACTOR},{EXPORT_READY}"
             code, cases, seconds = run(stack, function, operation, examples, env)
             print(f"schemathesis {operation}: exit {code}")
             results.append((operation, code, cases, seconds))
