@@ -1,5 +1,6 @@
 //! Adapters: AWS, Replicate and system implementations of the ports.
 
+mod actor_training_items;
 pub mod aws;
 mod budget_transaction;
 pub mod clock;
@@ -15,6 +16,7 @@ pub mod replicate;
 pub mod s3;
 pub mod s3_archive;
 mod s3_metadata;
+mod s3_multipart;
 pub mod spend;
 pub mod sqs;
 pub mod ssm;

@@ -8,12 +8,9 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use std::time::Duration;
-
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedPart;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 use zip::write::{SimpleFileOptions, StreamWriter};
@@ -21,6 +18,7 @@ use zip::{CompressionMethod, ZipWriter};
 
 use super::operations;
 use super::s3::fault;
+use super::s3_multipart::{MultipartUpload, abort, part_timeouts};
 use crate::ports::{ArchiveUpload, ArchiveUploads, StoreError};
 use crate::timing::RemoteCallExt;
 
@@ -34,17 +32,6 @@ const IMAGE_ROOM: usize = 4 * 1024 * 1024;
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
 
 const _: () = assert!(PART_BYTES >= MIN_PART_BYTES, "S3 refuses smaller parts");
-
-/// The uploads' timeouts: a part is megabytes, not the few bytes of the other calls (whose
-/// attempts get 3 s, `adapters/aws.rs`), and an export's run has minutes, not an HTTP
-/// answer's seconds.
-pub(super) fn part_timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .operation_attempt_timeout(Duration::from_secs(30))
-        .operation_timeout(Duration::from_secs(90))
-        .build()
-}
 
 /// Part buffers given back once a part is sent: an upload fills the same two or three
 /// allocations for all its parts, instead of a new part-sized one each (freed blocks that size
@@ -294,83 +281,6 @@ impl S3ArchiveUpload {
     }
 }
 
-/// A multipart upload under way, as S3 names it.
-pub(super) struct MultipartUpload<'a> {
-    /// The client it is sent with.
-    pub(super) client: &'a Client,
-    /// Its bucket.
-    pub(super) bucket: &'a str,
-    /// Its object's key.
-    pub(super) key: &'a str,
-    /// S3's id of it.
-    pub(super) upload_id: &'a str,
-}
-
-impl MultipartUpload<'_> {
-    /// Completes the upload of `parts` (`size` bytes in all) into its object; its size. A
-    /// completion whose answer is lost or unreadable but whose object is there
-    /// ([`completed_as_sent`]) is complete.
-    pub(super) async fn complete(
-        &self,
-        parts: Vec<CompletedPart>,
-        size: u64,
-        operation: &'static str,
-    ) -> Result<u64, StoreError> {
-        let count = parts.len();
-        let completed = self
-            .client
-            .complete_multipart_upload()
-            .bucket(self.bucket)
-            .key(self.key)
-            .upload_id(self.upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .remote_call(operation)
-            .await;
-        match completed {
-            Ok(_) => Ok(size),
-            Err(error)
-                if completed_as_sent(self.client, self.bucket, self.key, count, size).await =>
-            {
-                tracing::warn!(key = %self.key, error = %fault(operation, error), "the upload's completion was not read, but the object is there");
-                Ok(size)
-            }
-            Err(error) => Err(fault(operation, error)),
-        }
-    }
-}
-
-/// Whether the object at `key` is a multipart upload's, complete: a
-/// CompleteMultipartUpload whose answer was lost or could not be read may still have made it
-/// (moto 5.2.1 also answers it under the wrong XML root, which the SDK cannot read). It is
-/// when its size is all that was sent and its ETag is a multipart one of `parts` parts.
-async fn completed_as_sent(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-    parts: usize,
-    size: u64,
-) -> bool {
-    let Ok(head) = client
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .remote_call(operations::OBJECT_HEAD)
-        .await
-    else {
-        return false;
-    };
-    let multipart_etag = head
-        .e_tag()
-        .is_some_and(|etag| etag.trim_matches('"').ends_with(&format!("-{parts}")));
-    multipart_etag && head.content_length().and_then(|n| u64::try_from(n).ok()) == Some(size)
-}
-
 impl ArchiveUpload for S3ArchiveUpload {
     async fn add(&mut self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let options = SimpleFileOptions::default()
@@ -404,23 +314,4 @@ impl ArchiveUpload for S3ArchiveUpload {
         }
         abort(&self.client, &self.bucket, &self.key, &self.upload_id).await
     }
-}
-
-/// Aborts the upload `upload_id` of `key`: its parts are discarded.
-pub(super) async fn abort(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-    upload_id: &str,
-) -> Result<(), StoreError> {
-    client
-        .abort_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .upload_id(upload_id)
-        .send()
-        .remote_call(operations::ARCHIVE_ABORT)
-        .await
-        .map_err(|error| fault(operations::ARCHIVE_ABORT, error))?;
-    Ok(())
 }

@@ -10,7 +10,8 @@ use aws_sdk_s3::types::CompletedPart;
 use super::operations;
 use super::replicate::{ReplicateClient, download_fault};
 use super::s3::fault;
-use super::s3_archive::{MultipartUpload, PART_BYTES, abort, part_timeouts};
+use super::s3_archive::PART_BYTES;
+use super::s3_multipart::{MultipartUpload, abort, part_timeouts};
 use crate::ports::{CopyError, StoreError, WeightsCopier};
 use crate::timing::RemoteCallExt;
 

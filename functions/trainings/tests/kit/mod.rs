@@ -4,6 +4,9 @@
 //! zip from its own queue; replicate-webhook sits behind an HTTP front where the emulator
 //! posts its signed webhooks; the reconciler is invoked as its schedule would.
 
+// Each test file uses part of the kit.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -246,4 +249,23 @@ fn with_training(mut event: Value, id: &str, suffix: &str) -> Value {
     event["requestContext"]["http"]["path"] = json!(path);
     event["pathParameters"]["trainingId"] = json!(id);
     event
+}
+
+/// The trainings the emulator was asked for, as it received them.
+pub async fn received(t: &TrainingStack) -> Vec<Value> {
+    t.stack
+        .replicate
+        .trainings()
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The training id of a 202's body.
+pub fn id_of(accepted: &Value) -> String {
+    accepted["training_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no training id: {accepted}"))
+        .to_owned()
 }
