@@ -347,23 +347,47 @@ pub async fn training_export() -> Result<TrainingExport, Error> {
     let table_name = config::table_name()?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config);
     let bucket = config::required_env("AWS_SYSTEM_ACTORS_BUCKET")?;
+    let s3 = S3ObjectStore::client_for(&sdk_config);
+    let archives = S3Archives::new(&s3, bucket.clone());
+    Ok(TrainingExportFunction {
+        exports: deployed_exports(&sdk_config, &dynamodb, &table_name, &s3, bucket, archives)?,
+    })
+}
+
+/// The exports' use cases as deployed over `bucket`, writing zips with `archives` (a
+/// training's request starts exports without a zip writer: `()`).
+pub(super) fn deployed_exports<A>(
+    sdk_config: &aws_config::SdkConfig,
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table_name: &str,
+    s3: &aws_sdk_s3::Client,
+    bucket: String,
+    archives: A,
+) -> Result<
+    TrainingExports<
+        DynamoDbActorProfiles,
+        S3ObjectStore,
+        DynamoDbExportRecords,
+        SqsExportQueue,
+        A,
+        SystemClock,
+    >,
+    Error,
+> {
     let region = sdk_config
         .region()
         .map_or("us-east-1".to_owned(), ToString::to_string);
-    let s3 = S3ObjectStore::client_for(&sdk_config);
-    Ok(TrainingExportFunction {
-        exports: TrainingExports {
-            profiles: DynamoDbActorProfiles::new(dynamodb.clone(), table_name.clone()),
-            objects: S3ObjectStore::new(s3.clone(), bucket.clone(), region)
-                .with_signing_credentials(sdk_config.credentials_provider()),
-            records: DynamoDbExportRecords::new(dynamodb, table_name),
-            queue: SqsExportQueue::new(
-                aws_sdk_sqs::Client::new(&sdk_config),
-                config::export_queue_url()?,
-            ),
-            archives: S3Archives::new(&s3, bucket),
-            clock: SystemClock,
-            settings: config::export_settings()?,
-        },
+    Ok(TrainingExports {
+        profiles: DynamoDbActorProfiles::new(dynamodb.clone(), table_name.to_owned()),
+        objects: S3ObjectStore::new(s3.clone(), bucket, region)
+            .with_signing_credentials(sdk_config.credentials_provider()),
+        records: DynamoDbExportRecords::new(dynamodb.clone(), table_name.to_owned()),
+        queue: SqsExportQueue::new(
+            aws_sdk_sqs::Client::new(sdk_config),
+            config::export_queue_url()?,
+        ),
+        archives,
+        clock: SystemClock,
+        settings: config::export_settings()?,
     })
 }

@@ -3,6 +3,7 @@
 
 use lambda_http::Error;
 
+use super::compose::deployed_exports;
 use super::config;
 use super::training_config;
 use super::trainings::TrainingsFunction;
@@ -18,7 +19,6 @@ use crate::adapters::spend::DynamoDbSpendGuard;
 use crate::adapters::training_queue::SqsTrainingQueue;
 use crate::adapters::training_records::DynamoDbTrainingRecords;
 use crate::adapters::weights_copy::S3WeightsCopier;
-use crate::usecases::export::TrainingExports;
 use crate::usecases::trainings::Trainings;
 
 /// trainings as deployed: records, locks and caps in DynamoDB, messages on SQS, the export's
@@ -43,28 +43,20 @@ pub async fn trainings() -> Result<TrainingsDeployed, Error> {
     let table_name = config::table_name()?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config);
     let bucket = config::required_env("AWS_SYSTEM_ACTORS_BUCKET")?;
-    let region = sdk_config
-        .region()
-        .map_or("us-east-1".to_owned(), ToString::to_string);
     let s3 = S3ObjectStore::client_for(&sdk_config);
     let replicate = ReplicateClient::new(config::replicate_config(config::replicate_token(
         &sdk_config,
     )?)?)?;
     Ok(TrainingsFunction {
         trainings: Trainings {
-            exports: TrainingExports {
-                profiles: DynamoDbActorProfiles::new(dynamodb.clone(), table_name.clone()),
-                objects: S3ObjectStore::new(s3.clone(), bucket.clone(), region)
-                    .with_signing_credentials(sdk_config.credentials_provider()),
-                records: DynamoDbExportRecords::new(dynamodb.clone(), table_name.clone()),
-                queue: SqsExportQueue::new(
-                    aws_sdk_sqs::Client::new(&sdk_config),
-                    config::export_queue_url()?,
-                ),
-                archives: (),
-                clock: SystemClock,
-                settings: config::export_settings()?,
-            },
+            exports: deployed_exports(
+                &sdk_config,
+                &dynamodb,
+                &table_name,
+                &s3,
+                bucket.clone(),
+                (),
+            )?,
             records: DynamoDbTrainingRecords::new(dynamodb.clone(), table_name.clone()),
             trainer: ReplicateTrainer::new(
                 replicate.clone(),

@@ -236,22 +236,7 @@ where
             }
         }
     }
-}
 
-impl<P, O, ER, EQ, R, T, W, Q, S, I, K> Trainings<P, O, ER, EQ, R, T, W, Q, S, I, K>
-where
-    P: ActorProfiles,
-    O: ObjectStore,
-    ER: ExportRecords,
-    EQ: ExportQueue,
-    R: TrainingRecords,
-    T: Trainer,
-    W: WeightsCopier,
-    Q: TrainingQueue,
-    S: SpendGuard,
-    I: IdempotencyStore,
-    K: Clock,
-{
     /// A create answered after its record stopped waiting for it (a recover ran after a
     /// grace shorter than the create took): unless the recover adopted this very training,
     /// it is canceled, so that nothing runs that no record follows.
